@@ -1,0 +1,160 @@
+"""The one small interface every model backend implements, and the name registry.
+
+A backend turns windows of mono audio into label probabilities in the model's own labels;
+mapping labels onto genres and instruments is the scoring core's job (``scoring.taxonomy``).
+Each call is preprocess -> forward -> postprocess, and whether scores are a softmax or
+independent sigmoids is decided once, by :attr:`Backend.multi_label`.
+
+Backends import torch/transformers inside their own module, which the registry imports only
+when one is built, so ``beet ls`` never pays for them.
+"""
+
+from __future__ import annotations
+
+import enum
+import importlib
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
+
+from ..errors import BackendUnavailable, ConfigError
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+    Waveform = npt.NDArray[np.float32]
+
+
+class Role(enum.Enum):
+    """What a model is used for in the ensemble."""
+
+    GENRE = "genre"
+    INSTRUMENTS = "instruments"
+
+
+@dataclass(frozen=True)
+class BackendOptions:
+    """Run-time options shared by all backends (from the plugin settings)."""
+
+    #: ``"auto"`` (cuda when present, else cpu), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+    device: str = "auto"
+    #: ``"auto"`` (bf16 where the CPU or GPU runs it fast, else fp32), ``"fp32"`` or ``"bf16"``.
+    precision: str = "auto"
+    #: Directory of the HuggingFace cache (``None``: the library's default).
+    cache_dir: str | None = None
+    #: Most windows sent through a model in one forward pass.
+    batch_size: int = 16
+
+
+class Backend(ABC):
+    """A model that scores windows of audio.
+
+    Subclasses set the class attributes and implement :meth:`predict`. Instances are built
+    once per process (loading weights is their ``__init__``'s job) and then reused.
+    """
+
+    #: Registry name (``"musicnn-msd"``) or, for checkpoints, the model id or path.
+    name: str
+    #: Family shown in ``genrescore_method``: ``"ml"`` for HuggingFace checkpoints,
+    #: ``"musicnn"`` for the embedded models.
+    family: ClassVar[str]
+    #: Sample rate, in Hz, of the windows :meth:`predict` expects.
+    sample_rate: int
+    #: Length, in seconds, of one window the model looks at.
+    window_seconds: float
+    #: ``True`` for independent (sigmoid) tags, ``False`` for a softmax over classes.
+    multi_label: bool
+    #: The model's labels, from its own metadata (never hard-coded positions).
+    labels: tuple[str, ...]
+
+    @abstractmethod
+    def predict(self, tracks: Sequence[Sequence[Waveform]]) -> list[dict[str, float]]:
+        """Score tracks.
+
+        Parameters
+        ----------
+        tracks
+            For each track, its windows: mono float32 arrays at :attr:`sample_rate`, each up
+            to :attr:`window_seconds` long (a shorter one is padded by the backend).
+
+        Returns
+        -------
+        list of dict
+            For each track, label -> probability, averaged over its windows.
+        """
+
+    @property
+    @abstractmethod
+    def fingerprint(self) -> str:
+        """A short stable id of the weights and settings; changes when results may change."""
+
+    def instrument_thresholds(self) -> Mapping[str, float]:
+        """Canonical instrument -> detection threshold on this model's score scale.
+
+        Only instrument taggers need this; the default says "no instruments".
+        """
+        return {}
+
+
+#: A factory builds a backend from the configured model value, its role and the options.
+BackendFactory = Callable[[str, Role, BackendOptions], Backend]
+
+# Registry of embedded backends, by name -> "module:factory". Modules are imported lazily.
+EMBEDDED: dict[str, str] = {
+    "musicnn-msd": "beetsplug.genrescore.backends.musicnn:build",
+    "musicnn-mtt": "beetsplug.genrescore.backends.musicnn:build",
+}
+
+# Any configured value that is not ``none`` nor an embedded name is a HuggingFace model id
+# or a local directory, loaded by this factory.
+CHECKPOINT_FACTORY = "beetsplug.genrescore.backends.hf:build"
+
+#: The embedded model each role falls back to when the configured one is not available.
+EMBEDDED_DEFAULTS: Mapping[Role, str] = {
+    Role.GENRE: "musicnn-msd",
+    Role.INSTRUMENTS: "musicnn-mtt",
+}
+
+NONE = "none"
+
+
+def _load_factory(target: str) -> BackendFactory:
+    module_name, _, attr = target.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise BackendUnavailable(
+            module_name.rsplit(".", 1)[-1], f"cannot import its dependencies: {exc}"
+        ) from exc
+    factory: BackendFactory = getattr(module, attr)
+    return factory
+
+
+def is_embedded(value: str) -> bool:
+    """Whether a configured model value names an embedded backend."""
+    return value in EMBEDDED
+
+
+def build_backend(value: str, role: Role, options: BackendOptions) -> Backend | None:
+    """Build the backend a configured model value names; ``"none"`` gives ``None``.
+
+    Raises
+    ------
+    BackendUnavailable
+        The model cannot run here (not downloaded, a dependency missing, a bad directory).
+    """
+    if value == NONE:
+        return None
+    target = EMBEDDED.get(value, CHECKPOINT_FACTORY)
+    return _load_factory(target)(value, role, options)
+
+
+def validate_model_value(value: str, role: Role) -> None:
+    """Reject values that cannot name a model for ``role`` (checked when settings are read)."""
+    if not value.strip():
+        raise ConfigError(
+            f"models.{role.value} is empty; use a model name, a local directory, "
+            f"one of {', '.join(sorted(EMBEDDED))}, or 'none'"
+        )
