@@ -74,10 +74,13 @@ def plan_windows(duration: float, count: int, seconds: float) -> tuple[Window, .
     """Spread ``count`` windows of ``seconds`` over a track, away from intro and outro.
 
     Window centres sit at 1/(count+1), 2/(count+1)... of the track, so three windows look at
-    25 %, 50 % and 75 %. A track shorter than one window is one window.
+    25 %, 50 % and 75 %. A track shorter than one window is one window, and a short track
+    gets no more windows than fit in it side by side: overlapping windows cost time and tell
+    nothing new.
     """
     if duration <= seconds:
         return (Window(0.0, duration),)
+    count = min(count, max(1, int(duration // seconds)))
     windows: list[Window] = []
     for index in range(count):
         centre = duration * (index + 1) / (count + 1)
