@@ -27,9 +27,22 @@ def encode(y: np.ndarray, sr: int, path: Path, tags: dict[str, str] | None = Non
     wav = path.with_name(path.name + ".src.wav")
     soundfile.write(wav, y, sr)
     fmt = path.suffix.lstrip(".")
-    metadata = [arg for key, value in (tags or {}).items() for arg in ("-metadata", f"{key}={value}")]
+    metadata = [
+        arg for key, value in (tags or {}).items() for arg in ("-metadata", f"{key}={value}")
+    ]
     subprocess.run(
-        ["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(wav), *ENCODERS[fmt], *metadata, str(path)],
+        [
+            "ffmpeg",
+            "-nostdin",
+            "-v",
+            "error",
+            "-y",
+            "-i",
+            str(wav),
+            *ENCODERS[fmt],
+            *metadata,
+            str(path),
+        ],
         check=True,
     )
     wav.unlink()
@@ -56,7 +69,9 @@ def bad_files(folder: Path, good: Path) -> dict[str, Path]:
     files["truncated"] = folder / "truncated.mp3"
     files["truncated"].write_bytes(good.read_bytes()[: good.stat().st_size // 3])
     files["short"] = encode(synth.techno(0.5), synth.SR, folder / "short.mp3")
-    files["silence"] = encode(np.zeros(synth.SR * 1200, np.float32), synth.SR, folder / "silence.flac")
+    files["silence"] = encode(
+        np.zeros(synth.SR * 1200, np.float32), synth.SR, folder / "silence.flac"
+    )
     return files
 
 

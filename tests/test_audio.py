@@ -23,7 +23,11 @@ def load(path: Path, count: int = 3, seconds: float = 5.0):
 
 
 def test_windows_are_spread_over_the_track_away_from_intro_and_outro() -> None:
-    assert plan_windows(240.0, 3, 10.0) == (Window(55.0, 10.0), Window(115.0, 10.0), Window(175.0, 10.0))
+    assert plan_windows(240.0, 3, 10.0) == (
+        Window(55.0, 10.0),
+        Window(115.0, 10.0),
+        Window(175.0, 10.0),
+    )
     assert plan_windows(8.0, 3, 10.0) == (Window(0.0, 8.0),)
     # A short track gets no more windows than fit in it side by side.
     assert len(plan_windows(10.5, 3, 10.0)) == 1
@@ -105,7 +109,9 @@ def test_names_that_are_not_ascii_decode(tmp_path: Path) -> None:
     assert len(load(path).windows) >= 1
 
 
-def test_without_ffmpeg_an_m4a_gets_a_clear_reason(audio_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_without_ffmpeg_an_m4a_gets_a_clear_reason(
+    audio_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("PATH", os.devnull)  # no ffmpeg to be found
     with pytest.raises(AudioLoadError, match="needs ffmpeg, which is not installed"):
         load(next(audio_dir.glob("*.m4a")))

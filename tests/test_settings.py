@@ -81,7 +81,9 @@ def test_user_values_override_and_rules_merge_with_the_defaults() -> None:
         ({"models": {"mood": "x"}}, "keys genre, instruments"),
     ],
 )
-def test_wrong_values_name_the_option_and_the_valid_ones(user: dict[str, Any], message: str) -> None:
+def test_wrong_values_name_the_option_and_the_valid_ones(
+    user: dict[str, Any], message: str
+) -> None:
     with pytest.raises(ConfigError, match="genrescore") as raised:
         read_settings(view(user))
     assert message in str(raised.value)

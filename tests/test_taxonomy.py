@@ -13,13 +13,26 @@ from beetsplug.genrescore.scoring import taxonomy
 
 # lastgenre's data files, found without importing it (it needs pylast).
 _SPEC = importlib.util.find_spec("beetsplug.lastgenre")
-assert _SPEC is not None and _SPEC.submodule_search_locations
+assert _SPEC is not None
+assert _SPEC.submodule_search_locations
 LASTGENRE = Path(next(iter(_SPEC.submodule_search_locations)))
 DATA = Path(__file__).parent / "data"
 
-GTZAN = ["blues", "classical", "country", "disco", "hiphop", "jazz", "metal", "pop", "reggae", "rock"]
+GTZAN = [
+    "blues",
+    "classical",
+    "country",
+    "disco",
+    "hiphop",
+    "jazz",
+    "metal",
+    "pop",
+    "reggae",
+    "rock",
+]
 MSD_GENRE_TAGS = {
-    "rock": "rock", "pop": "pop", "alternative": "rock", "indie": "rock", "electronic": "electronic",
+    "rock": "rock", "pop": "pop", "alternative": "rock", "indie": "rock",
+    "electronic": "electronic",
     "dance": "electronic", "alternative rock": "rock", "jazz": "jazz", "metal": "heavy metal",
     "chillout": "ambient", "classic rock": "rock", "soul": "soul", "indie rock": "rock",
     "electronica": "electronic", "folk": "folk", "punk": "punk rock", "blues": "blues",
@@ -76,7 +89,9 @@ def test_msd_tags_fold_into_broad_genres(label: str, genre: str) -> None:
     assert taxonomy.genre_for_label(label) == genre
 
 
-@pytest.mark.parametrize("label", ["00s", "female vocalists", "beautiful", "Mellow", "sad", "happy"])
+@pytest.mark.parametrize(
+    "label", ["00s", "female vocalists", "beautiful", "Mellow", "sad", "happy"]
+)
 def test_mood_decade_and_vocal_tags_are_not_genres(label: str) -> None:
     assert taxonomy.genre_for_label(label) is None
 
@@ -102,8 +117,14 @@ def test_audioset_genre_classes_map_onto_the_vocabulary() -> None:
 
 
 def test_softmax_labels_sum_and_tags_take_the_maximum() -> None:
-    softmax = taxonomy.genre_distribution({"rock": 0.3, "metal": 0.3, "hiphop": 0.4}, multi_label=False)
-    assert softmax == {"rock": pytest.approx(0.3), "heavy metal": pytest.approx(0.3), "hip hop": pytest.approx(0.4)}
+    softmax = taxonomy.genre_distribution(
+        {"rock": 0.3, "metal": 0.3, "hiphop": 0.4}, multi_label=False
+    )
+    assert softmax == {
+        "rock": pytest.approx(0.3),
+        "heavy metal": pytest.approx(0.3),
+        "hip hop": pytest.approx(0.4),
+    }
     tags = taxonomy.genre_distribution(
         {"rock": 0.6, "classic rock": 0.5, "jazz": 0.2, "female vocalists": 0.9}, multi_label=True
     )

@@ -39,7 +39,9 @@ def _t(seconds: float, sr: int) -> npt.NDArray[np.float64]:
     return np.arange(int(seconds * sr)) / sr
 
 
-def pluck(freq: float, seconds: float, sr: int, rng: np.random.Generator, decay: float = 0.996) -> Signal:
+def pluck(
+    freq: float, seconds: float, sr: int, rng: np.random.Generator, decay: float = 0.996
+) -> Signal:
     """Karplus-Strong plucked string (banjo when bright and short, guitar when darker)."""
     period = max(2, int(sr / freq))
     buf = rng.uniform(-1, 1, period)
@@ -92,16 +94,25 @@ def hat(sr: int, rng: np.random.Generator) -> Signal:
     return (0.25 * noise * np.exp(-t * 90)).astype(np.float32)
 
 
-def _place(track: npt.NDArray[np.float64], sound: Signal, at: float, sr: int, gain: float = 1.0) -> None:
+def _place(
+    track: npt.NDArray[np.float64], sound: Signal, at: float, sr: int, gain: float = 1.0
+) -> None:
     start = int(at * sr)
     end = min(len(track), start + len(sound))
     if start < end:
         track[start:end] += gain * sound[: end - start]
 
 
-def _drums(track: npt.NDArray[np.float64], bpm: float, sr: int, rng: np.random.Generator,
-           kicks: tuple[float, ...], snares: tuple[float, ...], hats_per_beat: int,
-           gain: float = 1.0) -> None:
+def _drums(
+    track: npt.NDArray[np.float64],
+    bpm: float,
+    sr: int,
+    rng: np.random.Generator,
+    kicks: tuple[float, ...],
+    snares: tuple[float, ...],
+    hats_per_beat: int,
+    gain: float = 1.0,
+) -> None:
     beat = 60.0 / bpm
     seconds = len(track) / sr
     k, s, h = kick(sr), snare(sr, rng), hat(sr, rng)
@@ -116,8 +127,14 @@ def _drums(track: npt.NDArray[np.float64], bpm: float, sr: int, rng: np.random.G
         bar += 4 * beat
 
 
-def _melody(track: npt.NDArray[np.float64], notes: list[str], step: float, sr: int,
-            voice: Callable[[float, float], Signal], gain: float) -> None:
+def _melody(
+    track: npt.NDArray[np.float64],
+    notes: list[str],
+    step: float,
+    sr: int,
+    voice: Callable[[float, float], Signal],
+    gain: float,
+) -> None:
     seconds = len(track) / sr
     at, i = 0.0, 0
     while at < seconds:
@@ -149,7 +166,9 @@ def techno(seconds: float = 30.0, sr: int = SR, seed: int = 2) -> Signal:
     track = np.zeros(int(seconds * sr))
     _drums(track, 128, sr, rng, kicks=(0, 1, 2, 3), snares=(), hats_per_beat=2)
     beat = 60.0 / 128
-    _melody(track, ["A3", "C4", "E4", "A4", "E4", "C4"], beat / 4, sr, lambda f, d: saw(f, d, sr), 0.5)
+    _melody(
+        track, ["A3", "C4", "E4", "A4", "E4", "C4"], beat / 4, sr, lambda f, d: saw(f, d, sr), 0.5
+    )
     return _finish(track)
 
 
@@ -183,8 +202,14 @@ def rock(seconds: float = 30.0, sr: int = SR, seed: int = 4) -> Signal:
 def classical(seconds: float = 30.0, sr: int = SR, seed: int = 5) -> Signal:
     """A slow string-and-piano piece at 60 BPM, no drums, wide dynamics."""
     track = np.zeros(int(seconds * sr))
-    _melody(track, ["C4", "E4", "G4", "C5", "B4", "G4", "A4", "F4"], 1.0, sr,
-            lambda f, d: bowed(f, d, sr, vibrato=5.0), 0.6)
+    _melody(
+        track,
+        ["C4", "E4", "G4", "C5", "B4", "G4", "A4", "F4"],
+        1.0,
+        sr,
+        lambda f, d: bowed(f, d, sr, vibrato=5.0),
+        0.6,
+    )
     _melody(track, ["C3", "G3", "E3", "G3"], 0.5, sr, lambda f, d: piano(f, d, sr), 0.4)
     swell = 0.35 + 0.65 * (0.5 + 0.5 * np.sin(2 * np.pi * _t(seconds, sr) / 12))
     return _finish(track * swell)
