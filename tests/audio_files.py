@@ -24,6 +24,7 @@ ENCODERS = {
 
 def encode(y: np.ndarray, sr: int, path: Path, tags: dict[str, str] | None = None) -> Path:
     """Write ``y`` to ``path`` in the format its extension names, through ffmpeg."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     wav = path.with_name(path.name + ".src.wav")
     soundfile.write(wav, y, sr)
     fmt = path.suffix.lstrip(".")

@@ -15,6 +15,7 @@ from beets.exceptions import UserError
 from beets.importer import Action
 from beets.plugins import BeetsPlugin
 from beets.ui import Subcommand
+from mediafile import MediaFile
 
 from . import library, tags
 from .errors import ConfigError
@@ -31,13 +32,16 @@ class GenreScorePlugin(BeetsPlugin):
         super().__init__(name)
         self.config.add(DEFAULTS)
         for field, descriptor in tags.media_fields().items():
-            self.add_media_field(field, descriptor)
+            # MediaFile refuses a second registration; a process may build the plugin twice.
+            if field not in vars(MediaFile):
+                self.add_media_field(field, descriptor)
         self._settings: Settings | None = None
         self._import_run: Any = None
         if self.config["auto"].get():
             self.import_stages = [self.import_stage]
             self.register_listener("import_begin", self.import_begin)
             self.register_listener("import_task_files", self.import_task_files)
+            self.register_listener("import", self.import_end)
 
     @property
     def settings(self) -> Settings:
@@ -67,7 +71,13 @@ class GenreScorePlugin(BeetsPlugin):
 
     def import_begin(self, session: Any) -> None:
         self._import_run = None
-        self._run()  # validates the settings before any file is touched
+        run = self._run()  # validates the settings before any file is touched
+        # beets skips files it cannot identify without a word; say which and why.
+        run.check_sources(session.paths or [])
+
+    def import_end(self, lib: Any, paths: Any) -> None:
+        if self._import_run is not None:
+            self._log.info("{}", self._import_run.counts.summary())
 
     def import_stage(self, session: Any, task: Any) -> None:
         run = self._run()

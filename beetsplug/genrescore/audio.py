@@ -49,6 +49,8 @@ _CONTAINER_BY_EXTENSION = {
     ".asf": "ASF",
 }
 _ASF_GUID = bytes.fromhex("3026b2758e66cf11")
+#: File extensions taken for audio when looking through a folder.
+AUDIO_EXTENSIONS = frozenset(_CONTAINER_BY_EXTENSION) | {".aac", ".ape", ".wv", ".mpc"}
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,8 @@ from beets import ui
 
 from . import library
 from .analyzer import Analyzer, TrackResult, load_models, to_json
-from .errors import TrackError
+from .audio import AUDIO_EXTENSIONS, check_file
+from .errors import AudioLoadError, TrackError
 from .explain import explain
 from .settings import Settings
 
@@ -62,6 +63,7 @@ class Run:
         self.options = options
         self.counts = Counts()
         self._analyzer: Analyzer | None = None
+        self._reported: set[str] = set()
 
     @property
     def analyzer(self) -> Analyzer:
@@ -70,6 +72,35 @@ class Run:
             models = load_models(self.settings, self.log.warning)
             self._analyzer = Analyzer(self.settings, models)
         return self._analyzer
+
+    def check_sources(self, paths: Iterable[bytes | str]) -> None:
+        """Report audio files under ``paths`` that no decoder should be trusted with.
+
+        Cheap (a stat and a few bytes per file): it names the empty, random and mislabelled
+        files that beets' importer would otherwise skip silently.
+        """
+        for top in paths:
+            top = os.fsdecode(top)
+            walk = [(top, [], [""])] if os.path.isfile(top) else os.walk(top)
+            for folder, _, names in walk:
+                for name in names:
+                    path = os.path.join(folder, name) if name else folder
+                    if os.path.splitext(path)[1].lower() not in AUDIO_EXTENSIONS:
+                        continue
+                    try:
+                        check_file(path)
+                    except AudioLoadError as exc:
+                        self._fail(exc)
+
+    def _fail(self, exc: TrackError) -> None:
+        if exc.path in self._reported:
+            return
+        self._reported.add(exc.path)
+        self.log.warning("{}: {}", exc.path, exc.reason)
+        if exc.outcome == "skipped":
+            self.counts.skipped += 1
+        else:
+            self.counts.failed += 1
 
     def fingerprint(self, item: Any) -> str:
         return library.item_fingerprint(self.analyzer.fingerprint, item)
@@ -92,11 +123,7 @@ class Run:
         try:
             result = self.analyzer.analyze(path)
         except TrackError as exc:
-            self.log.warning("{}: {}", exc.path, exc.reason)
-            if exc.outcome == "skipped":
-                self.counts.skipped += 1
-            else:
-                self.counts.failed += 1
+            self._fail(exc)
             return False
         self.counts.seconds += time.perf_counter() - started
         self.counts.analysed += 1

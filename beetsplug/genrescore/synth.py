@@ -71,7 +71,9 @@ def saw(freq: float, seconds: float, sr: int, detune: float = 0.007) -> Signal:
 
 def piano(freq: float, seconds: float, sr: int) -> Signal:
     t = _t(seconds, sr)
-    wave = sum(np.sin(2 * np.pi * freq * k * t) * np.exp(-t * (1.5 + k)) / k for k in range(1, 8))
+    wave = np.zeros_like(t)
+    for k in range(1, 8):
+        wave += np.sin(2 * np.pi * freq * k * t) * np.exp(-t * (1.5 + k)) / k
     return (0.5 * wave).astype(np.float32)
 
 
@@ -193,7 +195,8 @@ def rock(seconds: float = 30.0, sr: int = SR, seed: int = 4) -> Signal:
 
     def power(f: float, d: float) -> Signal:
         chord = pluck(f, d, sr, rng, 0.998) + pluck(f * 1.5, d, sr, rng, 0.998)
-        return np.tanh(6 * chord).astype(np.float32)  # overdrive
+        overdriven: Signal = np.tanh(6 * chord).astype(np.float32)
+        return overdriven
 
     _melody(track, ["E2", "E2", "G2", "A2", "E2", "D2", "C2", "D2"], beat / 2, sr, power, 0.5)
     return _finish(track)
