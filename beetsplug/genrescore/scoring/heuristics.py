@@ -256,13 +256,14 @@ RULES: Final[tuple[Rule, ...]] = (
         ),
         TempoBand("fast", 0.1, 90.0, 110.0, 200.0, 240.0),
     ),
-    # Punk: fast above all (150-200 BPM), loud, distorted, a plain steady beat.
+    # Punk: fast above all (150-200 BPM), loud, a plain steady beat, guitars distorted but
+    # with less gain than metal's (crunch rather than saturation).
     Rule(
         "fast_loud_plain",
         "punk rock",
         (
             _high("loud", 0.25, "energy"),
-            _high("distorted", 0.25, "noisiness"),
+            _near("crunchy guitars", 0.25, "noisiness", 0.7, 0.6),
             _low("not acoustic", 0.1, "acousticness"),
             _high("steady beat", 0.1, "pulse"),
         ),
@@ -374,8 +375,8 @@ RULES: Final[tuple[Rule, ...]] = (
         ),
         TempoBand("two-step tempo", 0.2, 70.0, 90.0, 170.0, 200.0),
     ),
-    # Bluegrass: fast (150-200 BPM two-beat), all acoustic, no drum kit, bright fiddle and
-    # banjo, light bass.
+    # Bluegrass: fast (150-200 BPM two-beat) and lively, all acoustic, no drum kit, bright
+    # fiddle and banjo, light bass.
     Rule(
         "fast_acoustic_strings",
         "bluegrass",
@@ -384,7 +385,7 @@ RULES: Final[tuple[Rule, ...]] = (
             _low("no drum kit", 0.15, "percussiveness"),
             _high("bright", 0.15, "brightness"),
             _low("light bass", 0.1, "bass"),
-            _high("tonal", 0.1, "tonality"),
+            _near("lively", 0.1, "energy", 0.6, 0.5),
         ),
         TempoBand("fast two-beat", 0.25, 120.0, 150.0, 200.0, 240.0),
     ),
@@ -547,7 +548,11 @@ def score(features: AudioFeatures) -> HeuristicResult:
         ``distribution`` maps each genre with a rule to its share (sums to 1); ``hits`` has
         one entry per rule, best first, each with a short reason.
     """
-    descriptors = describe(features)
+    return score_descriptors(describe(features))
+
+
+def score_descriptors(descriptors: Descriptors) -> HeuristicResult:
+    """As :func:`score`, from descriptors already derived (or written by hand, in tests)."""
     hits = sorted(
         (_apply(rule, descriptors) for rule in RULES),
         key=lambda hit: hit.score,
