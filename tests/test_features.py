@@ -77,6 +77,11 @@ def test_kick_drum_pattern_is_percussive_with_heavy_bass(
     assert kicks.tempo == pytest.approx(120.0, rel=0.02)
 
 
+def test_vibrato_is_not_counted_as_onsets() -> None:
+    # Four bowed chords with 5.5 Hz vibrato in 10 s: 0.4 note changes a second.
+    assert features(signals.string_quartet()).onset_rate < 1.0
+
+
 def test_loud_and_quiet_sections_widen_the_dynamic_range() -> None:
     steady, sections = signals.steady_and_sections()
     steady_range = features(steady).rms_db_range
