@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -134,6 +135,14 @@ def test_a_reason_says_when_the_tempo_was_heard_an_octave_off() -> None:
     hits = score_descriptors(dataclasses.replace(BASS_HEAVY_90, tempo=180.0)).hits
     hip_hop = next(hit for hit in hits if hit.genre == "hip hop")
     assert "180 BPM, heard as 90" in hip_hop.why
+
+
+def test_user_docs_name_every_rule_and_descriptor() -> None:
+    text = (Path(__file__).parents[1] / "docs" / "heuristics.md").read_text(encoding="utf-8")
+    for rule in RULES:
+        assert f"`{rule.name}`" in text, rule.name
+    for field in dataclasses.fields(Descriptors):
+        assert f"`{field.name}`" in text, field.name
 
 
 def test_rules_cover_each_genre_once_with_weights_summing_to_one() -> None:
