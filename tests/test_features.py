@@ -7,9 +7,15 @@ import pickle
 
 import numpy as np
 import pytest
+import scipy.ndimage
 import signals
 
-from beetsplug.genrescore.scoring.features import AudioFeatures, combine, extract_features
+from beetsplug.genrescore.scoring.features import (
+    AudioFeatures,
+    _median_filter,
+    combine,
+    extract_features,
+)
 
 SR = signals.SR
 
@@ -127,6 +133,15 @@ def test_features_are_plain_data_that_pickle(noise: AudioFeatures) -> None:
     assert len(noise.chroma_mean) == 12
     assert sum(noise.chroma_mean) == pytest.approx(1.0)
     assert pickle.loads(pickle.dumps(noise)) == noise
+
+
+@pytest.mark.parametrize("axis", [0, 1])
+def test_median_filter_matches_scipy(axis: int) -> None:
+    values = np.random.default_rng(5).random((40, 60)).astype(np.float32)
+    size = [1, 1]
+    size[axis] = 17
+    expected = scipy.ndimage.median_filter(values, size=tuple(size), mode="reflect")
+    np.testing.assert_array_equal(_median_filter(values, size=17, axis=axis), expected)
 
 
 def test_combine_takes_the_median_tempo_and_duration_weighted_means(

@@ -150,7 +150,10 @@ def test_rules_cover_each_genre_once_with_weights_summing_to_one() -> None:
     assert len(genres) == len(set(genres))
     assert set(genres) <= set(GENRES)
     assert {"hip hop", "rock", "heavy metal", "electronic", "classical", "country"} <= set(genres)
+    assert len({rule.name for rule in RULES}) == len(RULES)
+    descriptors = {field.name for field in dataclasses.fields(Descriptors)} - {"tempo"}
     for rule in RULES:
+        assert {term.descriptor for term in rule.terms} <= descriptors, rule.name
         weights = [term.weight for term in rule.terms]
         weights += [rule.tempo.weight] if rule.tempo else []
         assert sum(weights) == pytest.approx(1.0), rule.name
