@@ -6,10 +6,10 @@ librosa allows): computing each feature from ``y`` separately costs about twice 
 and the tempo from the autocorrelation of that envelope.
 
 Nothing here calls a numba-compiled librosa function (``beat_track``, ``onset_detect``,
-``zero_crossing_rate``, tuning estimation): the first such call in a process costs about 3 s,
-and about 20 s on a machine where numba never compiled it. Tempo, onset counting and the
-zero-crossing rate are a few lines of numpy/scipy instead, so the first window of a run costs
-about what every other window costs.
+``zero_crossing_rate``, tuning estimation): ``beat_track`` alone adds about 3 s to the first
+window of a process, 27 s on a machine where numba never compiled it (measured here). Tempo,
+onset counting and the zero-crossing rate are a few lines of numpy/scipy instead, so the
+first window pays only for librosa loading its modules (1.2-1.7 s here).
 
 Frame-wise spectral features are averaged over frames in proportion to each frame's spectral
 magnitude, so the silences between notes or drum hits do not pull the average towards the
