@@ -203,25 +203,3 @@ def ambient_pad(seconds: float = SECONDS) -> Audio:
     swell = 0.85 + 0.15 * np.sin(2 * np.pi * t / seconds)
     pad = sum(np.sin(2 * np.pi * _hz(note) * t) for note in (-21, -14, -9, -5))
     return (0.05 * swell * pad).astype(np.float32)
-
-
-def folk_guitar(bpm: float = 100.0, seconds: float = SECONDS) -> Audio:
-    """Folk: plucked-string (Karplus-Strong) arpeggios in eighths, quiet, no drums."""
-    n = round(seconds * SR)
-    rng = np.random.default_rng(3)
-    arpeggio = (-29, -22, -17, -13, -10, -13, -17, -22)  # an open E-minor shape
-    y = np.zeros(n)
-    eighth = 30.0 / bpm
-    for k in range(int(seconds / eighth) + 1):
-        period = round(SR / _hz(arpeggio[k % len(arpeggio)]))
-        excite = np.zeros(round(1.5 * SR))
-        # A finger, not a pick: the excitation is smoothed, so the pluck starts mellow.
-        excite[:period] = np.convolve(rng.uniform(-1, 1, period), np.hanning(9), "same")
-        denominator = np.zeros(period + 2)
-        denominator[0], denominator[period], denominator[period + 1] = 1.0, -0.497, -0.497
-        pluck = scipy.signal.lfilter([1.0], denominator, excite)
-        start = round(k * eighth * SR)
-        stop = min(start + len(pluck), n)
-        if start < n:
-            y[start:stop] += pluck[: stop - start]
-    return _normalise(y, 0.3)
