@@ -8,7 +8,7 @@ import pickle
 import numpy as np
 import pytest
 import scipy.ndimage
-import signals
+from . import signals
 
 from beetsplug.genrescore.scoring.features import (
     AudioFeatures,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import signals
+from . import signals
 
 from beetsplug.genrescore.scoring.features import extract_features
 from beetsplug.genrescore.scoring.heuristics import (
