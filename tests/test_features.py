@@ -8,7 +8,6 @@ import pickle
 import numpy as np
 import pytest
 import scipy.ndimage
-from . import signals
 
 from beetsplug.genrescore.scoring.features import (
     AudioFeatures,
@@ -16,6 +15,8 @@ from beetsplug.genrescore.scoring.features import (
     combine,
     extract_features,
 )
+
+from . import signals
 
 SR = signals.SR
 

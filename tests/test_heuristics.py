@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from . import signals
 
 from beetsplug.genrescore.scoring.features import extract_features
 from beetsplug.genrescore.scoring.heuristics import (
@@ -21,6 +20,8 @@ from beetsplug.genrescore.scoring.heuristics import (
     score_descriptors,
 )
 from beetsplug.genrescore.scoring.taxonomy import GENRES
+
+from . import signals
 
 # A middle-of-the-road track that each case below changes in a few places.
 _NEUTRAL = Descriptors(
