@@ -190,8 +190,10 @@ def main() -> None:
             for name, row in rows:
                 per_track = row["wall"] / len(tracks)
                 rss = max(row["rss_mb"], row["worker_rss_mb"])
+                ratio = baseline / row["wall"]
                 print(
-                    f"{mode:<14}{name:<16}{per_track:>9.3f}{60 / per_track:>12.1f}{rss:>13.0f}{baseline / row['wall']:>8.2f}x"
+                    f"{mode:<14}{name:<16}{per_track:>9.3f}{60 / per_track:>12.1f}"
+                    f"{rss:>13.0f}{ratio:>8.2f}x"
                 )
 
 
