@@ -77,6 +77,7 @@ class GenreScorePlugin(BeetsPlugin):
 
     def import_end(self, lib: Any, paths: Any) -> None:
         if self._import_run is not None:
+            self._import_run.close()
             self._log.info("{}", self._import_run.counts.summary())
 
     def import_stage(self, session: Any, task: Any) -> None:

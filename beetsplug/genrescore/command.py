@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Callable, Iterator
-from typing import IO, Any, Protocol
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from beets import ui
 from beets.exceptions import UserError
 
 from .backends.base import EMBEDDED, NONE
 from .errors import BackendUnavailable
-from .run import Run, RunOptions
 from .settings import Settings
+
+if TYPE_CHECKING:
+    from .run import Run
 
 
 class GenreScoreCLIOpts(Protocol):
@@ -23,6 +26,8 @@ class GenreScoreCLIOpts(Protocol):
     explain: bool
     report: str | None
     fetch_models: bool
+    jobs: int | None
+    device: str | None
 
 
 def build_parser() -> ui.CommonOptionsParser:
@@ -70,6 +75,20 @@ def build_parser() -> ui.CommonOptionsParser:
         help="append one JSON object per analysed track to FILE",
     )
     parser.add_option(
+        "-j",
+        "--jobs",
+        type="int",
+        default=None,
+        metavar="N",
+        help="decoder processes (default: one per core; 0: decode in this process)",
+    )
+    parser.add_option(
+        "--device",
+        default=None,
+        metavar="DEVICE",
+        help="where the models run: auto, cpu, cuda, cuda:N (default: config 'device')",
+    )
+    parser.add_option(
         "--fetch-models", action="store_true", default=False,
         help="download the configured models to the local cache (needs network), then exit",
     )  # fmt: skip
@@ -104,30 +123,97 @@ def fetch_models(settings: Settings, log: Any) -> None:
         raise UserError(f"genrescore: {exc}") from exc
 
 
+#: Items fetched from the library at a time, so memory does not grow with its size.
+CHUNK = 500
+
+
+def _max_id(lib: Any, table: str) -> int:
+    with lib.transaction() as tx:
+        rows = tx.query(f"SELECT MAX(id) FROM {table}")
+    return int(rows[0][0] or 0)
+
+
+def _chunks(lib: Any, args: list[str], albums: bool) -> Iterator[list[Any]]:
+    """The query's results a chunk of ids at a time (one fetch when the query has an OR)."""
+    fetch = lib.albums if albums else lib.items
+    if "," in args:
+        yield list(fetch(args))
+        return
+    top = _max_id(lib, "albums" if albums else "items")
+    for low in range(0, top + 1, CHUNK):
+        chunk = list(fetch([*args, f"id:{low}..{low + CHUNK - 1}"]))
+        if chunk:
+            yield chunk
+
+
+def _count(lib: Any, args: list[str], albums: bool) -> int:
+    total = 0
+    for chunk in _chunks(lib, args, albums):
+        total += sum(len(album.items()) for album in chunk) if albums else len(chunk)
+    return total
+
+
+def _device(value: str | None, settings: Settings) -> Settings:
+    if value is None:
+        return settings
+    if value in ("auto", "cpu", "cuda") or (value.startswith("cuda:") and value[5:].isdigit()):
+        return settings.replace(backend=dataclasses.replace(settings.backend, device=value))
+    raise UserError(
+        f"genrescore: --device {value!r} is not valid; expected auto, cpu, cuda, cuda:N"
+    )
+
+
 def run_command(
     lib: Any, opts: GenreScoreCLIOpts, args: list[str], settings: Settings, log: Any
 ) -> None:
     if opts.fetch_models:
         fetch_models(settings, log)
         return
-    settings = settings.replace(force=settings.force or opts.force)
+    settings = _device(opts.device, settings.replace(force=settings.force or opts.force))
+    if opts.jobs is not None:
+        if opts.jobs < 0:
+            raise UserError("genrescore: --jobs must be 0 or more")
+        settings = settings.replace(jobs=opts.jobs)
+    from .run import Run, RunOptions  # the analysis stack loads only when a run starts
+
     with _report_file(opts.report) as report:
         options = RunOptions(
             write=ui.should_write(opts.write) and not opts.pretend,
             pretend=opts.pretend,
             explain=opts.explain,
             report=report,
+            progress=not opts.explain,
         )
         run = Run(settings, log, options)
+        total = _count(lib, args, opts.album)
         try:
-            if opts.album:
-                for album in lib.albums(args):
-                    run.process(album.items())
-                    run.update_album(album)
-            else:
-                run.process(lib.items(args))
+            for chunk in _chunks(lib, args, opts.album):
+                if opts.album:
+                    _process_albums(run, chunk, total)
+                else:
+                    run.process(chunk, total=total)
         finally:
+            run.close()
             log.info("{}", run.counts.summary())
+
+
+def _process_albums(run: Run, albums: list[Any], total: int) -> None:
+    """Analyse the albums' tracks together; aggregate each album once its tracks are done."""
+    remaining: dict[int, int] = {}
+    by_id: dict[int, Any] = {}
+    items = []
+    for album in albums:
+        tracks = list(album.items())
+        remaining[album.id] = len(tracks)
+        by_id[album.id] = album
+        items.extend(tracks)
+
+    def track_done(item: Any) -> None:
+        remaining[item.album_id] -= 1
+        if remaining[item.album_id] == 0:
+            run.update_album(by_id[item.album_id])
+
+    run.process(items, total=total, on_item=track_done)
 
 
 def make_command(settings: Callable[[], Settings], log: Any) -> ui.Subcommand:

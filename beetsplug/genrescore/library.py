@@ -6,11 +6,16 @@ work: ``beet ls genrescore_confidence:0.5..``, ``beet ls genrescore_instruments:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
+import shutil
+import stat
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from beets.dbcore import types
+from beets.library import FileOperationError
 
 from .scoring.ensemble import aggregate
 from .scoring.taxonomy import display_name
@@ -145,3 +150,44 @@ def album_values(items: Iterable[Any], count: int) -> dict[str, Any] | None:
         METHOD: methods.pop() if len(methods) == 1 else "mixed",
         SCORES: format_scores(summary.ranking[: len(summary.top)]),
     }
+
+
+def _temporary_sibling(path: bytes) -> bytes:
+    folder, name = os.path.split(path)
+    stem, extension = os.path.splitext(name)
+    # Same folder (so the rename is atomic), same extension (so the tagger knows the format).
+    return os.path.join(folder, b"." + stem + b".genrescore-tmp" + extension)
+
+
+def write_item(item: Any, log: Any) -> bool:
+    """Write an item's tags without ever leaving a half-written file.
+
+    The tags go into a copy next to the file, which then replaces it in one atomic rename:
+    a crash or a kill leaves the old file or the new one, never a mix. Files that are
+    symbolic links or have other hard links are written in place, as beets does, since a
+    rename would cut them off from their other names. Returns whether the file was written;
+    failures are logged with the path.
+    """
+    path = item.path
+    try:
+        info = os.lstat(path)
+    except OSError as exc:
+        log.warning("{}: cannot write tags: {}", os.fsdecode(path), exc.strerror or exc)
+        return False
+    if not os.access(path, os.W_OK):
+        log.warning("{}: cannot write tags: the file is read-only", os.fsdecode(path))
+        return False
+    if stat.S_ISLNK(info.st_mode) or info.st_nlink > 1:
+        return bool(item.try_write())
+    temporary = _temporary_sibling(path)
+    try:
+        shutil.copy2(path, temporary)
+        item.write(path=temporary)
+        os.replace(temporary, path)
+    except (FileOperationError, OSError) as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        log.warning("{}: cannot write tags: {}", os.fsdecode(path), exc)
+        return False
+    item.mtime = item.current_mtime()
+    return True

@@ -1,16 +1,20 @@
 """One analysis run over library items: the engine behind the import stage and the command.
 
 Paths are resolved here, on the calling thread (beets >= 2.10 expands library-relative paths
-through a context variable). Each item is stored as soon as it is done, in its own
-transaction, so an interrupted run loses at most the item in flight.
+through a context variable); decoding happens in worker processes (:mod:`.engine`); each
+item is stored as soon as its result is in, in its own transaction, with Ctrl-C held back
+while it is written, so an interrupted run loses at most what was in flight.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
+import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -19,8 +23,10 @@ from beets import ui
 from . import library
 from .analyzer import Analyzer, TrackResult, load_models, to_json
 from .audio import AUDIO_EXTENSIONS, check_file
+from .engine import Engine
 from .errors import AudioLoadError, TrackError
 from .explain import explain
+from .progress import Progress
 from .settings import Settings
 
 
@@ -32,15 +38,16 @@ class Counts:
     skipped: int = 0
     failed: int = 0
     written: int = 0
-    seconds: float = 0.0
+    started: float = 0.0
 
     def summary(self) -> str:
         line = (
             f"analysed {self.analysed}, skipped {self.skipped}, "
             f"failed {self.failed}, written {self.written}"
         )
-        if self.analysed:
-            line += f" ({self.seconds / self.analysed:.2f} s per track)"
+        if self.analysed and self.started:
+            per_track = (time.perf_counter() - self.started) / self.analysed
+            line += f" ({per_track:.2f} s per track)"
         return line
 
 
@@ -52,6 +59,24 @@ class RunOptions:
     pretend: bool = False
     explain: bool = False
     report: IO[str] | None = None
+    #: Show a progress bar (terminal) or periodic progress lines (log).
+    progress: bool = False
+
+
+@contextlib.contextmanager
+def _hold_interrupts() -> Iterator[None]:
+    """Delay Ctrl-C until the block is done, so a file or row is never left half-written."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if caught:
+            raise KeyboardInterrupt
 
 
 class Run:
@@ -63,6 +88,7 @@ class Run:
         self.options = options
         self.counts = Counts()
         self._analyzer: Analyzer | None = None
+        self._engine: Engine[tuple[Any, str]] | None = None
         self._reported: set[str] = set()
 
     @property
@@ -72,6 +98,18 @@ class Run:
             models = load_models(self.settings, self.log.warning)
             self._analyzer = Analyzer(self.settings, models)
         return self._analyzer
+
+    @property
+    def engine(self) -> Engine[tuple[Any, str]]:
+        if self._engine is None:
+            self._engine = Engine(self.analyzer, self.settings.jobs)
+        return self._engine
+
+    def close(self) -> None:
+        """Stop the decoder processes (a later run starts new ones)."""
+        if self._engine is not None:
+            self._engine.close()
+            self._engine = None
 
     def check_sources(self, paths: Iterable[bytes | str]) -> None:
         """Report audio files under ``paths`` that no decoder should be trusted with.
@@ -105,30 +143,52 @@ class Run:
     def fingerprint(self, item: Any) -> str:
         return library.item_fingerprint(self.analyzer.fingerprint, item)
 
-    def process(self, items: Iterable[Any], on_done: Callable[[Any], None] | None = None) -> None:
-        """Analyse every item that is not up to date, one at a time."""
-        for item in items:
-            if self.handle(item) and on_done is not None:
-                on_done(item)
+    def process(
+        self,
+        items: Iterable[Any],
+        *,
+        total: int | None = None,
+        on_item: Callable[[Any], None] | None = None,
+    ) -> None:
+        """Analyse every item that is not up to date; ``on_item`` sees each finished item."""
+        if not self.counts.started:
+            self.counts.started = time.perf_counter()
+        progress = Progress(total, self.log.info) if self.options.progress else None
 
-    def handle(self, item: Any) -> bool:
-        """Analyse and store one item; ``True`` when it got a new result."""
-        path = os.fsdecode(item.path)
-        fingerprint = self.fingerprint(item)
-        if not self.settings.force and library.is_current(item, fingerprint):
-            self.log.debug("{}: up to date", path)
-            self.counts.skipped += 1
-            return False
-        started = time.perf_counter()
+        def finished(item: Any) -> None:
+            if progress is not None:
+                progress.advance()
+            if on_item is not None:
+                on_item(item)
+
+        def work() -> Iterator[tuple[tuple[Any, str], str]]:
+            for item in items:
+                path = os.fsdecode(item.path)  # here, on the thread that holds the context
+                fingerprint = self.fingerprint(item)
+                if not self.settings.force and library.is_current(item, fingerprint):
+                    self.counts.skipped += 1
+                    finished(item)
+                    continue
+                yield (item, fingerprint), path
+
         try:
-            result = self.analyzer.analyze(path)
-        except TrackError as exc:
-            self._fail(exc)
-            return False
-        self.counts.seconds += time.perf_counter() - started
-        self.counts.analysed += 1
-        self.apply(item, result, fingerprint)
-        return True
+            for done in self.engine.run(work()):
+                item, fingerprint = done.key
+                if done.error is not None:
+                    self._fail(done.error)
+                elif done.result is not None:
+                    self.counts.analysed += 1
+                    self.apply(item, done.result, fingerprint)
+                finished(item)
+        except KeyboardInterrupt:
+            self.log.warning(
+                "interrupted: {} tracks stored; run the command again to go on",
+                self.counts.analysed,
+            )
+            raise
+        finally:
+            if progress is not None:
+                progress.finish()
 
     def apply(self, item: Any, result: TrackResult, fingerprint: str) -> None:
         values = library.result_values(result, fingerprint)
@@ -138,23 +198,24 @@ class Run:
             library.apply_result(pending, values, self.settings.genres_policy)
             ui.show_model_changes(pending, item, fields=[*library.RESULT_FIELDS, "genres"])
             return
-        library.apply_result(item, values, self.settings.genres_policy)
-        if self.options.write:
-            if item.try_write():
-                self.counts.written += 1
-            else:
-                # Keep the values but not the fingerprint: the next run tries the file again.
-                del item[library.FINGERPRINT]
-        item.store()
+        with _hold_interrupts():
+            library.apply_result(item, values, self.settings.genres_policy)
+            if self.options.write:
+                if library.write_item(item, self.log):
+                    self.counts.written += 1
+                else:
+                    # Keep the values but not the fingerprint: the next run tries the file again.
+                    del item[library.FINGERPRINT]
+            item.store()
 
     def _report(self, item: Any, result: TrackResult) -> None:
         decision = result.decision
-        self.log.info(
+        self.log.debug(
             "{}: {} {:.0%} ({})",
             item,
             decision.genre,
             decision.confidence,
-            ", ".join(genre for genre in decision.top),
+            ", ".join(decision.top),
         )
         if self.options.explain:
             ui.print_(f"{item}:")
@@ -174,6 +235,7 @@ class Run:
             library.apply_result(pending, values, self.settings.genres_policy)
             ui.show_model_changes(pending, album, fields=[*library.RESULT_FIELDS, "genres"])
             return
-        library.apply_result(album, values, self.settings.genres_policy)
-        # inherit=False: the album's values must not overwrite each track's own.
-        album.store(inherit=False)
+        with _hold_interrupts():
+            library.apply_result(album, values, self.settings.genres_policy)
+            # inherit=False: the album's values must not overwrite each track's own.
+            album.store(inherit=False)

@@ -97,6 +97,8 @@ DEFAULTS: dict[str, Any] = {
     "precision": "auto",
     "cache_dir": "",
     "batch_size": 16,
+    # Decoder processes: "auto" = one per core; 0 = decode in the main process.
+    "jobs": "auto",
 }
 
 WEIGHT_KEYS = ("ml", "instruments", "heuristic", "tagger_genres")
@@ -127,6 +129,8 @@ class Settings:
     windows: int
     window_seconds: float
     backend: BackendOptions
+    #: Decoder worker processes (0: decode in the main process).
+    jobs: int
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some values overlaid (CLI flags)."""
@@ -253,6 +257,20 @@ def _device(view: Any) -> str:
     raise _fail("device", value, "one of auto, cpu, cuda, cuda:N")
 
 
+def default_jobs() -> int:
+    """One decoder process per core this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _jobs(view: Any) -> int:
+    if view["jobs"].get() == "auto":
+        return default_jobs()
+    return int(_number(view, "jobs", minimum=0, integer=True))
+
+
 def read_settings(view: Any) -> Settings:
     """Validate the plugin's config view and freeze it.
 
@@ -302,4 +320,5 @@ def read_settings(view: Any) -> Settings:
             cache_dir=os.path.expanduser(cache_dir) if cache_dir else None,
             batch_size=int(_number(view, "batch_size", minimum=1, integer=True)),
         ),
+        jobs=_jobs(view),
     )
