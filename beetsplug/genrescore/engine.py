@@ -16,7 +16,9 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
-from collections.abc import Iterable, Iterator
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -34,12 +36,42 @@ BATCH_TRACKS = 8
 QUEUE_PER_WORKER = 2
 
 
-def _worker_init() -> None:
+#: How often (s) a worker checks that the process that started it is still there.
+ORPHAN_CHECK_SECONDS = 1.0
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process runs; a dead one nobody has reaped yet (a zombie) does not."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            # "pid (name) state ...": the state letter follows the last ")".
+            return handle.read().rpartition(b")")[2].split()[0] != b"Z"
+    except FileNotFoundError:
+        return False
+    except OSError:  # no /proc here: ask the kernel
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+
+
+def _exit_when_orphaned(main_pid: int) -> None:
+    # A killed `beet` cannot shut its pool down, and a worker blocked on its task queue would
+    # wait forever (and keep the fork server alive): it leaves once the main process is gone.
+    while True:
+        time.sleep(ORPHAN_CHECK_SECONDS)
+        if not _alive(main_pid):
+            os._exit(1)
+
+
+def _worker_init(main_pid: int) -> None:
     # One BLAS/OpenMP thread per worker: the workers are the parallelism, and more threads
     # only fight over the cores. Ctrl-C is the parent's to handle; the workers just stop.
     for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[name] = "1"
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_exit_when_orphaned, args=(main_pid,), daemon=True).start()
 
 
 def _context() -> multiprocessing.context.BaseContext:
@@ -68,10 +100,18 @@ class Engine(Generic[K]):
     ``jobs=0`` decodes in this process (no pool): slower, but simplest to debug.
     """
 
-    def __init__(self, analyzer: Analyzer, jobs: int, batch_tracks: int = BATCH_TRACKS) -> None:
+    def __init__(
+        self,
+        analyzer: Analyzer,
+        jobs: int,
+        batch_tracks: int = BATCH_TRACKS,
+        decode: Callable[[str, DecodePlan], Prepared] = prepare,
+    ) -> None:
         self.analyzer = analyzer
         self.jobs = jobs
         self.batch_tracks = max(1, batch_tracks)
+        #: The decoding step run in the workers (a module-level function, so it pickles).
+        self.decode = decode
         self._pool: ProcessPoolExecutor | None = None
 
     # -- pool management --------------------------------------------------------------
@@ -79,7 +119,10 @@ class Engine(Generic[K]):
     def _get_pool(self) -> ProcessPoolExecutor:
         if self._pool is None:
             self._pool = ProcessPoolExecutor(
-                max_workers=self.jobs, mp_context=_context(), initializer=_worker_init
+                max_workers=self.jobs,
+                mp_context=_context(),
+                initializer=_worker_init,
+                initargs=(os.getpid(),),
             )
         return self._pool
 
@@ -113,7 +156,7 @@ class Engine(Generic[K]):
     def _run_inline(self, work: Iterable[tuple[K, str]]) -> Iterator[Done[K]]:
         for key, path in work:
             try:
-                prepared = prepare(path, self.analyzer.plan)
+                prepared = self.decode(path, self.analyzer.plan)
             except TrackError as exc:
                 yield Done(key, path, error=exc)
                 continue
@@ -150,7 +193,7 @@ class Engine(Generic[K]):
                 except StopIteration:
                     exhausted = True
                     break
-                pending[self._get_pool().submit(prepare, path, plan)] = (key, path)
+                pending[self._get_pool().submit(self.decode, path, plan)] = (key, path)
             if not pending:
                 yield from self._infer(ready)
                 return
@@ -185,7 +228,7 @@ class Engine(Generic[K]):
         """Retry the tracks that were in flight when a worker died, one at a time."""
         batch = list(ready)
         for key, path in suspects:
-            future = self._get_pool().submit(prepare, path, plan)
+            future = self._get_pool().submit(self.decode, path, plan)
             try:
                 batch.append((key, future.result()))
             except TrackError as exc:

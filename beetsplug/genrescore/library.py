@@ -174,7 +174,9 @@ def write_item(item: Any, log: Any) -> bool:
     except OSError as exc:
         log.warning("{}: cannot write tags: {}", os.fsdecode(path), exc.strerror or exc)
         return False
-    if not os.access(path, os.W_OK):
+    # No write bit for anyone counts as read-only too: it is how users mark a file "keep
+    # out", and root would otherwise write straight through it.
+    if not os.access(path, os.W_OK) or not info.st_mode & 0o222:
         log.warning("{}: cannot write tags: the file is read-only", os.fsdecode(path))
         return False
     if stat.S_ISLNK(info.st_mode) or info.st_nlink > 1:

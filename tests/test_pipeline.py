@@ -1,0 +1,237 @@
+"""Whole-library runs: the worker pool, crashes, interruption and resume, odd files."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, ClassVar
+
+import confuse
+import pytest
+from beets.library import Item
+from beets.test.helper import PluginTestHelper
+from mediafile import MediaFile
+
+from beetsplug.genrescore.analyzer import Analyzer, load_models
+from beetsplug.genrescore.engine import Engine
+from beetsplug.genrescore.settings import DEFAULTS, read_settings
+
+from .audio_files import copy, track
+from .crashers import crash_on_marker
+from .test_plugin import HEURISTICS_ONLY, messages
+
+HEURISTIC_SETTINGS = read_settings(
+    confuse.RootView([confuse.ConfigSource.of(HEURISTICS_ONLY), confuse.ConfigSource.of(DEFAULTS)])
+)
+
+
+@pytest.fixture(scope="module")
+def analyzer() -> Analyzer:
+    return Analyzer(HEURISTIC_SETTINGS, load_models(HEURISTIC_SETTINGS, print))
+
+
+@pytest.fixture(scope="module")
+def tracks(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    folder = tmp_path_factory.mktemp("pipeline")
+    styles = ("techno", "rock", "hiphop", "classical")
+    return [track(folder / f"{i:02d}.flac", styles[i % 4], 8.0) for i in range(6)]
+
+
+def test_pool_and_inline_decoding_give_the_same_results(
+    analyzer: Analyzer, tracks: list[Path]
+) -> None:
+    work = [(path.name, str(path)) for path in tracks]
+    inline = {d.key: d.result for d in Engine(analyzer, jobs=0).run(work)}
+    engine = Engine(analyzer, jobs=2, batch_tracks=4)
+    try:
+        pooled = {d.key: d.result for d in engine.run(work)}
+    finally:
+        engine.close()
+    assert inline.keys() == pooled.keys() == {path.name for path in tracks}
+    for key, result in inline.items():
+        assert result is not None
+        other = pooled[key]
+        assert other is not None
+        assert dict(other.decision.ranking) == pytest.approx(dict(result.decision.ranking))
+
+
+def test_a_worker_that_crashes_costs_only_its_file(
+    analyzer: Analyzer, tracks: list[Path], tmp_path: Path
+) -> None:
+    crasher = copy(tracks[0], tmp_path / "CRASH.flac")
+    work = [(p.name, str(p)) for p in tracks[:3]] + [("crash", str(crasher))]
+    work += [(p.name, str(p)) for p in tracks[3:]]
+    engine = Engine(analyzer, jobs=2, batch_tracks=3, decode=crash_on_marker)
+    try:
+        done = list(engine.run(work))
+    finally:
+        engine.close()
+    by_key = {d.key: d for d in done}
+    assert len(done) == len(work)  # every file exactly once
+    assert by_key["crash"].error is not None
+    assert "the decoder crashed on this file" in by_key["crash"].error.reason
+    assert all(by_key[p.name].result is not None for p in tracks)
+
+
+class TestLibraryRuns(PluginTestHelper):
+    plugin: ClassVar[str] = "genrescore"
+    preload_plugin = False
+
+    def add(self, paths: list[Path]) -> list[Item]:
+        items = []
+        for path in paths:
+            item = Item.from_path(copy(path, self.lib_path / path.name))
+            item.add(self.lib)
+            items.append(item)
+        return items
+
+    def configure(self, **options: Any) -> None:
+        self.config["genrescore"].set({**HEURISTICS_ONLY, "jobs": 2, **options})
+        self.config["import"]["write"] = False
+        self.load_plugins()
+
+    def test_a_file_that_disappears_mid_run_is_reported_and_the_rest_goes_on(
+        self, tracks: list[Path], caplog: pytest.LogCaptureFixture
+    ) -> None:
+        # 16 items: the engine holds at most 2 workers x 2 + 8 in flight, so the last file is
+        # not opened before the first result is stored; that is when it disappears.
+        paths = [
+            copy(tracks[i % len(tracks)], self.temp_path / "src" / f"{i:02d}.flac")
+            for i in range(16)
+        ]
+        items = self.add(paths)
+        victim = Path(items[-1].filepath)
+        self.configure()
+
+        from beetsplug.genrescore import run as run_module
+
+        original = run_module.Run.apply
+
+        def apply_then_delete(run: Any, item: Any, result: Any, fingerprint: str) -> None:
+            original(run, item, result, fingerprint)
+            if victim.exists():
+                victim.unlink()
+
+        run_module.Run.apply = apply_then_delete  # type: ignore[method-assign]
+        try:
+            with caplog.at_level("INFO"):
+                self.run_command("genrescore")
+        finally:
+            run_module.Run.apply = original  # type: ignore[method-assign]
+        assert f"{victim}: file not found" in messages(caplog)
+        assert "analysed 15, skipped 0, failed 1" in messages(caplog)
+
+    def test_two_files_with_the_same_content_are_both_analysed(self, tracks: list[Path]) -> None:
+        twin = copy(tracks[1], self.temp_path / "twin.flac")
+        items = self.add([tracks[1], twin])
+        self.configure()
+        self.run_command("genrescore")
+        for item in items:
+            item.load()
+        assert items[0].genrescore_genre == items[1].genrescore_genre != ""
+        assert items[0].genrescore_scores == items[1].genrescore_scores
+
+    def test_a_read_only_file_keeps_its_bytes_and_is_retried_next_run(
+        self, tracks: list[Path], caplog: pytest.LogCaptureFixture
+    ) -> None:
+        writable, locked = self.add([tracks[0], tracks[2]])
+        Path(locked.filepath).chmod(0o444)
+        before = Path(locked.filepath).read_bytes()
+        self.configure()
+        try:
+            with caplog.at_level("INFO"):
+                self.run_command("genrescore", "-w")
+            log = messages(caplog)
+            assert f"{locked.filepath}: cannot write tags: the file is read-only" in log
+            assert "analysed 2, skipped 0, failed 0, written 1" in log
+            # The rule: the values reach the database, the file is untouched, and without a
+            # fingerprint the next run tries again.
+            locked.load()
+            assert locked.genrescore_genre
+            assert not locked.get("genrescore_fingerprint")
+            assert Path(locked.filepath).read_bytes() == before
+            writable.load()
+            assert MediaFile(writable.filepath).genrescore_genre == writable.genrescore_genre
+            caplog.clear()
+            with caplog.at_level("INFO"):
+                self.run_command("genrescore", "-w")
+            assert "analysed 1, skipped 1, failed 0, written 0" in messages(caplog)
+        finally:
+            Path(locked.filepath).chmod(0o644)
+
+    def test_atomic_write_leaves_no_temporary_file(self, tracks: list[Path]) -> None:
+        self.add(tracks[:2])
+        self.configure()
+        self.run_command("genrescore", "-w")
+        assert sorted(p.name for p in self.lib_path.iterdir()) == sorted(p.name for p in tracks[:2])
+
+
+def _fields(db: Path) -> dict[int, dict[str, str]]:
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute(
+            "SELECT entity_id, key, value FROM item_attributes WHERE key LIKE 'genrescore_%'"
+        ).fetchall()
+    out: dict[int, dict[str, str]] = {}
+    for entity, key, value in rows:
+        if value:  # importing stores the (empty) media fields of untagged files too
+            out.setdefault(entity, {})[key] = value
+    return out
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "kill"])
+def test_interrupt_then_resume_analyses_every_item_exactly_once(
+    tmp_path: Path, tracks: list[Path], sig: signal.Signals
+) -> None:
+    """The real `beet` command in its own process, stopped mid-run, then run again."""
+    music = tmp_path / "music"
+    sources = [copy(tracks[i % len(tracks)], music / f"{i:02d}.flac") for i in range(24)]
+    db = tmp_path / "library.db"
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        f"directory: {music}\nlibrary: {db}\nplugins: [genrescore]\n"
+        "import: {copy: no, write: no, autotag: no, log: null}\n"
+        "genrescore: {auto: no, jobs: 1, models: {genre: none, instruments: none}}\n"
+    )
+    env = {**os.environ, "BEETSDIR": str(tmp_path)}
+    beet = [sys.executable, "-m", "beets", "-c", str(config)]
+    subprocess.run([*beet, "import", "-q", str(music)], check=True, env=env, capture_output=True)
+
+    first = subprocess.Popen(
+        [*beet, "genrescore", "-w"], env=env, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and first.poll() is None:
+        stored = sum("genrescore_fingerprint" in f for f in _fields(db).values())
+        if stored >= 3:
+            break
+        time.sleep(0.05)
+    first.send_signal(sig)
+    _, err = first.communicate(timeout=60)
+    if sig == signal.SIGINT:
+        assert "interrupted:" in err  # beets itself then exits quietly
+    else:
+        assert first.returncode == -signal.SIGKILL
+
+    done_before = {k for k, f in _fields(db).items() if "genrescore_fingerprint" in f}
+    assert 3 <= len(done_before) < len(sources)
+    for fields in _fields(db).values():  # nothing half-stored
+        if "genrescore_genre" in fields:
+            assert {"genrescore_top3", "genrescore_fingerprint"} <= fields.keys()
+    for path in sources:  # every file is whole and readable, tagged or not
+        MediaFile(path)
+    assert not list(music.glob(".*genrescore-tmp*")) or sig == signal.SIGKILL
+
+    second = subprocess.run(
+        [*beet, "genrescore", "-w"], env=env, capture_output=True, text=True, check=True
+    )
+    summary = second.stderr.strip().splitlines()[-1]
+    assert (
+        f"analysed {len(sources) - len(done_before)}, skipped {len(done_before)}, failed 0"
+        in summary
+    )
+    assert sum("genrescore_fingerprint" in f for f in _fields(db).values()) == len(sources)
