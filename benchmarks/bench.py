@@ -1,4 +1,4 @@
-"""Whole-library benchmark: seconds per track, tracks per minute and peak RSS.
+"""Whole-library benchmark: seconds per track, tracks per minute and peak memory.
 
 Generates N tracks (3-5 minutes, mixed formats; kept in a cache folder), imports them into a
 fresh beets library without analysis, then times ``beet genrescore -f`` in a fresh process
@@ -38,23 +38,56 @@ MODES: dict[str, dict[str, str]] = {
     "transformers": {},
 }
 
-# Run inside a fresh interpreter: beets' CLI, then our own peak RSS (and the workers').
-_CHILD = """
-import json, resource, sys, time
+# Peak memory of a whole process tree (main process, fork server, decoder workers), sampled
+# from /proc: getrusage cannot see the workers, which are the fork server's children. PSS
+# (proportional set size) counts pages shared between forked processes once, where adding
+# up RSS would count them in every process.
+_TREE_RSS = """
+import os, threading, time
+def _tree_rss_mb(root):
+    children, rss = {}, {}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rpartition(")")[2].split()
+            children.setdefault(int(fields[1]), []).append(int(pid))
+            with open(f"/proc/{pid}/smaps_rollup") as f:
+                pss = next(line for line in f if line.startswith("Pss:"))
+            rss[int(pid)] = int(pss.split()[1]) / 1024
+        except (OSError, IndexError, ValueError):
+            pass
+    total, stack = 0.0, [root]
+    while stack:
+        pid = stack.pop()
+        total += rss.get(pid, 0.0)
+        stack.extend(children.get(pid, []))
+    return total
+PEAK = [0.0]
+def _sample():
+    while True:
+        PEAK[0] = max(PEAK[0], _tree_rss_mb(os.getpid()))
+        time.sleep(0.2)
+threading.Thread(target=_sample, daemon=True).start()
+"""
+
+# Run inside a fresh interpreter: beets' CLI, then the tree's peak RSS.
+_CHILD = (
+    _TREE_RSS
+    + """
+import json, sys
 from beets.ui import main
 started = time.perf_counter()
 try:
     main(sys.argv[1:])
 finally:
-    self_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    children_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    print(json.dumps({"wall": time.perf_counter() - started,
-                      "rss_mb": self_kb / 1024, "worker_rss_mb": children_kb / 1024}),
-          file=sys.stderr)
+    print(json.dumps({"wall": time.perf_counter() - started, "rss_mb": PEAK[0]}), file=sys.stderr)
 """
+)
 
-_LOOP = """
-import json, resource, sys, time
+_LOOP = (
+    _TREE_RSS
+    + """
+import json, sys
 import confuse
 from beetsplug.genrescore.analyzer import Analyzer, load_models
 from beetsplug.genrescore.settings import DEFAULTS, read_settings
@@ -68,10 +101,9 @@ for path in paths:
         analyzer.analyze(path)
     except Exception as exc:
         print(path, exc, file=sys.stderr)
-print(json.dumps({"wall": time.perf_counter() - started,
-                  "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                  "worker_rss_mb": 0.0}), file=sys.stderr)
+print(json.dumps({"wall": time.perf_counter() - started, "rss_mb": PEAK[0]}), file=sys.stderr)
 """
+)
 
 
 def make_tracks(folder: Path, count: int) -> list[Path]:
@@ -162,7 +194,7 @@ def main() -> None:
     jobs = [int(j) for j in args.jobs.split(",")]
     print(f"{len(tracks)} tracks, 3-5 min, formats {', '.join(FORMATS)}")
     print(
-        f"{'mode':<14}{'run':<16}{'s/track':>9}{'tracks/min':>12}{'peak RSS MB':>13}{'vs loop':>9}"
+        f"{'mode':<14}{'run':<16}{'s/track':>9}{'tracks/min':>12}{'peak PSS MB':>13}{'vs loop':>9}"
     )
     for mode in args.modes.split(","):
         models = MODES[mode] or make_transformer_models(args.cache / "models")
@@ -189,7 +221,7 @@ def main() -> None:
             baseline = rows[0][1]["wall"]
             for name, row in rows:
                 per_track = row["wall"] / len(tracks)
-                rss = max(row["rss_mb"], row["worker_rss_mb"])
+                rss = row["rss_mb"]
                 ratio = baseline / row["wall"]
                 print(
                     f"{mode:<14}{name:<16}{per_track:>9.3f}{60 / per_track:>12.1f}"

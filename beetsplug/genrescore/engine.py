@@ -79,7 +79,7 @@ def _context() -> multiprocessing.context.BaseContext:
     # never from this process (whose torch threads would not survive a fork).
     if "forkserver" in multiprocessing.get_all_start_methods():
         context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["beetsplug.genrescore.analyzer"])
+        context.set_forkserver_preload(["beetsplug.genrescore.worker"])
         return context
     return multiprocessing.get_context("spawn")
 
