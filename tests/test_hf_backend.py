@@ -18,7 +18,7 @@ from hf_models import GTZAN_LABELS, audioset_labels, make_tiny_ast, make_tiny_hu
 from transformers import BertConfig, HubertConfig, HubertModel
 
 from beetsplug.genrescore.backends import hf
-from beetsplug.genrescore.backends.base import BackendOptions, Role
+from beetsplug.genrescore.backends.base import BackendOptions, Role, build_backend
 from beetsplug.genrescore.errors import BackendUnavailable, ConfigError, ModelLoadError
 from beetsplug.genrescore.scoring import taxonomy
 
@@ -213,6 +213,10 @@ def test_bf16_stays_close_to_fp32(models: dict[str, Path], name: str, role: Role
     for exact, fast in zip(fp32.predict([windows]), bf16.predict([windows]), strict=True):
         assert np.abs(scores(exact) - scores(fast)).max() < 0.02
     assert fp32.fingerprint != bf16.fingerprint
+
+
+def test_registry_routes_directories_here(models: dict[str, Path], hubert: hf.HFBackend) -> None:
+    assert build_backend(str(models["hubert"]), Role.GENRE, FP32) is hubert
 
 
 def test_a_model_loads_once_per_process(models: dict[str, Path], ast: hf.HFBackend) -> None:
