@@ -31,6 +31,9 @@ class BackendUnavailable(GenreScoreError):
             message += f" ({hint})"
         super().__init__(message)
 
+    def __reduce__(self) -> tuple[type[BackendUnavailable], tuple[str, str, str]]:
+        return (type(self), (self.backend, self.reason, self.hint))
+
 
 class ModelLoadError(BackendUnavailable):
     """A model directory exists but is corrupt, unsafe or has the wrong head."""
@@ -46,6 +49,10 @@ class TrackError(GenreScoreError):
         self.path = os.fsdecode(path)
         self.reason = reason
         super().__init__(f"{self.path}: {reason}")
+
+    def __reduce__(self) -> tuple[type[TrackError], tuple[str, str]]:
+        # Rebuilt from path and reason when it crosses from a decoder process.
+        return (type(self), (self.path, self.reason))
 
 
 class AudioLoadError(TrackError):

@@ -155,6 +155,6 @@ def validate_model_value(value: str, role: Role) -> None:
     """Reject values that cannot name a model for ``role`` (checked when settings are read)."""
     if not value.strip():
         raise ConfigError(
-            f"models.{role.value} is empty; use a model name, a local directory, "
+            f"genrescore.models.{role.value} is empty; use a model name, a local directory, "
             f"one of {', '.join(sorted(EMBEDDED))}, or 'none'"
         )

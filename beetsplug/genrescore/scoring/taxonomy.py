@@ -245,8 +245,8 @@ def ancestors(genre: str) -> list[str]:
 
 
 def display_name(genre: str) -> str:
-    """How a canonical genre is written to tags: title case, as lastgenre's ``title_case``."""
-    return " ".join(word[:1].upper() + word[1:] for word in genre.split(" "))
+    """How a canonical genre is written to tags: ``str.title``, as lastgenre's ``title_case``."""
+    return genre.title()
 
 
 def unknown_names(names: Iterable[str], vocabulary: Iterable[str]) -> list[str]:

@@ -1,0 +1,357 @@
+"""Decode once, run each component, call the ensemble. Knows nothing of beets.
+
+Work is split in two steps so that a pipeline can run them in different places:
+
+* :func:`prepare` (path -> :class:`Prepared`): decoding, resampling and the heuristic
+  features. CPU-bound numpy; picklable in and out, so it can run in a worker process.
+* :meth:`Analyzer.infer` (prepared tracks -> :class:`TrackResult`): the model backends, with
+  the windows of many tracks in one batch, and the ensemble.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from . import audio
+from .audio import Waveform
+from .backends.base import (
+    EMBEDDED_DEFAULTS,
+    NONE,
+    Backend,
+    BackendOptions,
+    Role,
+    build_backend,
+    is_embedded,
+)
+from .errors import BackendUnavailable, UnusableAudio
+from .scoring import features as feature_mod
+from .scoring import heuristics
+from .scoring.ensemble import (
+    EnsembleResult,
+    GenreVote,
+    InstrumentEvidence,
+    NoEvidence,
+    blend,
+)
+from .scoring.taxonomy import genre_distribution, instrument_scores
+from .settings import MIN_SECONDS, Settings
+
+#: The heuristics' sample rate: librosa's default, which their constants were tuned at.
+HEURISTIC_RATE = 22050
+#: Bumped when the analysis changes in a way that should make stored results stale.
+ANALYSIS_VERSION = "1"
+
+
+@dataclass(frozen=True)
+class DecodePlan:
+    """What :func:`prepare` must produce for the loaded backends (picklable)."""
+
+    rates: tuple[int, ...]
+    windows: int
+    window_seconds: float
+    min_seconds: float = MIN_SECONDS
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A decoded track, ready for the models."""
+
+    path: str
+    duration: float
+    #: Sample rate -> windows (mono float32), all ``plan.window_seconds`` long or shorter.
+    audio: Mapping[int, Sequence[Waveform]]
+    features: feature_mod.AudioFeatures
+
+
+@dataclass(frozen=True)
+class ComponentReport:
+    """One component's output, kept for ``--explain`` and ``--report``."""
+
+    component: str
+    source: str
+    #: The model's own labels (or the heuristic rule names) -> score, best first.
+    raw: tuple[tuple[str, float], ...]
+    #: Canonical genre -> share (empty for the instrument tagger's instrument part).
+    genres: Mapping[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TrackResult:
+    """Everything decided about one track."""
+
+    path: str
+    duration: float
+    decision: EnsembleResult
+    method: str
+    components: tuple[ComponentReport, ...]
+    heuristics: heuristics.HeuristicResult
+
+    @property
+    def genre(self) -> str:
+        return self.decision.genre
+
+    @property
+    def confidence(self) -> float:
+        return self.decision.confidence
+
+
+def prepare(path: str, plan: DecodePlan) -> Prepared:
+    """Decode the windows of one track and compute its heuristic features.
+
+    Raises
+    ------
+    TrackError
+        The file cannot be decoded or holds nothing to classify.
+    """
+    decoded = audio.load_windows(
+        path,
+        rates=plan.rates,
+        count=plan.windows,
+        seconds=plan.window_seconds,
+        min_seconds=plan.min_seconds,
+    )
+    per_window = []
+    for y in decoded.audio[HEURISTIC_RATE]:
+        try:
+            per_window.append(feature_mod.extract_features(y=y, sr=HEURISTIC_RATE))
+        except ValueError:
+            continue  # a window that is digital silence after resampling
+    if not per_window:
+        raise UnusableAudio(path, "silent: no sound in the analysed windows")
+    return Prepared(
+        path=path,
+        duration=decoded.duration,
+        audio=decoded.audio,
+        features=feature_mod.combine(per_window),
+    )
+
+
+@dataclass
+class Models:
+    """The backends that run for each role (``None``: that role is left out)."""
+
+    genre: Backend | None
+    instruments: Backend | None
+    #: One line per fallback taken, for the user.
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def method(self) -> str:
+        """``genrescore_method``: which components decided (and so which fallback ran)."""
+        families = {b.family for b in (self.genre, self.instruments) if b is not None}
+        if not families:
+            return "heuristic"
+        roles = [name for name, b in (("ml", self.genre), ("instrument", self.instruments)) if b]
+        prefix = "embedded_" if families == {"musicnn"} else ""
+        if len(families) > 1:
+            prefix = "mixed_"
+        return f"{prefix}hybrid_{'_'.join(roles)}"
+
+    def fingerprint(self) -> str:
+        parts = [b.fingerprint if b else NONE for b in (self.genre, self.instruments)]
+        return hashlib.sha256("|".join(parts).encode()).hexdigest()[:12]
+
+
+# Backends are built once per process and reused (the import stage and the command alike).
+_BACKENDS: dict[tuple[str, Role, BackendOptions], Backend | BackendUnavailable] = {}
+
+
+def _cached_build(value: str, role: Role, options: BackendOptions) -> Backend | None:
+    key = (value, role, options)
+    if key not in _BACKENDS:
+        try:
+            built = build_backend(value, role, options)
+        except BackendUnavailable as exc:
+            _BACKENDS[key] = exc
+            raise
+        if built is None:
+            return None
+        _BACKENDS[key] = built
+    cached = _BACKENDS[key]
+    if isinstance(cached, BackendUnavailable):
+        raise cached
+    return cached
+
+
+def load_models(settings: Settings, warn: Callable[[str], None]) -> Models:
+    """Build the configured backends, falling back when one cannot run here.
+
+    A configured model that is not available is replaced by the role's embedded model; if
+    that cannot run either, the role is left out (heuristics alone at worst). Each fallback
+    is reported once through ``warn``, with the command that fixes it.
+    """
+    chosen: dict[Role, Backend | None] = {}
+    notes: list[str] = []
+    for role in Role:
+        value = settings.models[role]
+        candidates = [value]
+        fallback = EMBEDDED_DEFAULTS[role]
+        if value != NONE and value != fallback:
+            candidates.append(fallback)
+        chosen[role] = None
+        failures: list[BackendUnavailable] = []
+        for candidate in candidates:
+            try:
+                chosen[role] = _cached_build(candidate, role, settings.backend)
+                break
+            except BackendUnavailable as exc:
+                failures.append(exc)
+        if failures:
+            first = failures[0]
+            used = chosen[role]
+            instead = f"using {used.name} instead" if used else "leaving it out"
+            hint = f"; {first.hint}" if first.hint and not is_embedded(value) else ""
+            note = f"{role.value} model {first}{hint}; {instead}"
+            notes.append(note)
+            _warn_once(note, warn)
+    return Models(genre=chosen[Role.GENRE], instruments=chosen[Role.INSTRUMENTS], notes=notes)
+
+
+_WARNED: set[str] = set()
+
+
+def _warn_once(message: str, warn: Callable[[str], None]) -> None:
+    if message not in _WARNED:
+        _WARNED.add(message)
+        warn(message)
+
+
+def _crop(y: Waveform, seconds: float, rate: int) -> Waveform:
+    """The centre ``seconds`` of a window (all of it when shorter)."""
+    length = round(seconds * rate)
+    if len(y) <= length:
+        return y
+    start = (len(y) - length) // 2
+    return y[start : start + length]
+
+
+def _ranked(scores: Mapping[str, float], limit: int = 10) -> tuple[tuple[str, float], ...]:
+    best = sorted(scores.items(), key=lambda item: (-item[1], item[0]))
+    return tuple((label, float(score)) for label, score in best[:limit])
+
+
+class Analyzer:
+    """Runs the loaded models and the ensemble over prepared tracks."""
+
+    def __init__(self, settings: Settings, models: Models) -> None:
+        self.settings = settings
+        self.models = models
+        backends = [b for b in (models.genre, models.instruments) if b is not None]
+        seconds = max([settings.window_seconds, *(b.window_seconds for b in backends)])
+        rates = {HEURISTIC_RATE, *(b.sample_rate for b in backends)}
+        self.plan = DecodePlan(
+            rates=tuple(sorted(rates)), windows=settings.windows, window_seconds=seconds
+        )
+        self.fingerprint = hashlib.sha256(
+            f"{ANALYSIS_VERSION}|{settings.fingerprint()}|{models.fingerprint()}".encode()
+        ).hexdigest()[:16]
+
+    def prepare(self, path: str) -> Prepared:
+        return prepare(path, self.plan)
+
+    def _run(self, backend: Backend | None, tracks: Sequence[Prepared]) -> list[dict[str, float]]:
+        if backend is None:
+            return [{} for _ in tracks]
+        batch = [
+            [
+                _crop(y, backend.window_seconds, backend.sample_rate)
+                for y in t.audio[backend.sample_rate]
+            ]
+            for t in tracks
+        ]
+        return backend.predict(batch)
+
+    def infer(self, tracks: Sequence[Prepared]) -> list[TrackResult]:
+        """Decide the genre of prepared tracks, running each model once over all of them."""
+        genre_out = self._run(self.models.genre, tracks)
+        tagger_out = self._run(self.models.instruments, tracks)
+        return [
+            self._decide(track, genre_raw, tagger_raw)
+            for track, genre_raw, tagger_raw in zip(tracks, genre_out, tagger_out, strict=True)
+        ]
+
+    def analyze(self, path: str) -> TrackResult:
+        """Prepare and infer one track (the simple, sequential path)."""
+        return self.infer([self.prepare(path)])[0]
+
+    def _decide(
+        self, track: Prepared, genre_raw: Mapping[str, float], tagger_raw: Mapping[str, float]
+    ) -> TrackResult:
+        weights = self.settings.weights
+        heuristic = heuristics.score(track.features)
+        votes = [GenreVote("heuristic", "heuristic", weights.heuristic, heuristic.distribution)]
+        reports = [
+            ComponentReport(
+                "heuristic",
+                "heuristic",
+                tuple((hit.rule, hit.score) for hit in heuristic.hits),
+                heuristic.distribution,
+            )
+        ]
+        genre_model, tagger = self.models.genre, self.models.instruments
+        if genre_model is not None:
+            distribution = genre_distribution(genre_raw, multi_label=genre_model.multi_label)
+            votes.append(GenreVote("ml", genre_model.name, weights.ml, distribution))
+            reports.append(
+                ComponentReport("ml", genre_model.name, _ranked(genre_raw), distribution)
+            )
+        evidence = None
+        if tagger is not None:
+            tagger_genres = genre_distribution(tagger_raw, multi_label=tagger.multi_label)
+            votes.append(
+                GenreVote("tagger_genres", tagger.name, weights.tagger_genres, tagger_genres)
+            )
+            evidence = InstrumentEvidence(
+                tagger.name, instrument_scores(tagger_raw), tagger.instrument_thresholds()
+            )
+            reports.append(
+                ComponentReport("instruments", tagger.name, _ranked(tagger_raw), tagger_genres)
+            )
+        try:
+            decision = blend(votes, evidence, self.settings.ensemble)
+        except NoEvidence as exc:
+            raise UnusableAudio(track.path, "no component recognised any genre") from exc
+        return TrackResult(
+            path=track.path,
+            duration=track.duration,
+            decision=decision,
+            method=self.models.method,
+            components=tuple(reports),
+            heuristics=heuristic,
+        )
+
+
+def to_json(result: TrackResult) -> dict[str, object]:
+    """A JSON-ready summary of a result, for ``--report``."""
+    decision = result.decision
+    return {
+        "path": result.path,
+        "duration": round(result.duration, 3),
+        "genre": decision.genre,
+        "confidence": round(decision.confidence, 4),
+        "top": list(decision.top),
+        "ranking": {genre: round(score, 4) for genre, score in decision.ranking},
+        "instruments": {name: round(score, 5) for name, score in decision.instruments},
+        "method": result.method,
+        "weights": {k: round(v, 4) for k, v in decision.effective_weights.items()},
+        "boosts": [dataclasses.asdict(boost) for boost in decision.boosts],
+        "components": [
+            {
+                "component": report.component,
+                "source": report.source,
+                "raw": {label: round(score, 5) for label, score in report.raw},
+                "genres": {g: round(s, 4) for g, s in _ranked(report.genres)},
+            }
+            for report in result.components
+        ],
+        "descriptors": {
+            key: round(float(value), 4)
+            for key, value in dataclasses.asdict(result.heuristics.descriptors).items()
+        },
+    }
+
+
+__all__ = ["Analyzer", "DecodePlan", "Models", "Prepared", "TrackResult", "load_models"]

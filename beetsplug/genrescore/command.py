@@ -1,0 +1,228 @@
+"""``beet genrescore``: options -> settings, then a run over the query."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from collections.abc import Callable, Iterator
+from typing import IO, TYPE_CHECKING, Any, Protocol
+
+from beets import ui
+from beets.exceptions import UserError
+
+from .backends.base import EMBEDDED, NONE
+from .errors import BackendUnavailable
+from .settings import Settings
+
+if TYPE_CHECKING:
+    from .run import Run
+
+
+class GenreScoreCLIOpts(Protocol):
+    force: bool
+    pretend: bool
+    write: bool | None
+    album: bool
+    explain: bool
+    report: str | None
+    fetch_models: bool
+    jobs: int | None
+    device: str | None
+
+
+def build_parser() -> ui.CommonOptionsParser:
+    parser = ui.CommonOptionsParser()
+    parser.add_option(
+        "-f",
+        "--force",
+        action="store_true",
+        default=False,
+        help="analyse items again even when their stored result is up to date",
+    )
+    parser.add_option(
+        "-p",
+        "--pretend",
+        action="store_true",
+        default=False,
+        help="show the changes without storing or writing anything",
+    )
+    parser.add_option(
+        "-w",
+        "--write",
+        action="store_true",
+        dest="write",
+        default=None,
+        help="write tags to files (default: import.write)",
+    )
+    parser.add_option(
+        "-W",
+        "--nowrite",
+        action="store_false",
+        dest="write",
+        help="do not write tags to files",
+    )
+    parser.add_album_option()
+    parser.add_option(
+        "--explain",
+        action="store_true",
+        default=False,
+        help="print each component's top scores and the instrument boosts",
+    )
+    parser.add_option(
+        "--report",
+        metavar="FILE",
+        default=None,
+        help="append one JSON object per analysed track to FILE",
+    )
+    parser.add_option(
+        "-j",
+        "--jobs",
+        type="int",
+        default=None,
+        metavar="N",
+        help="decoder processes (default: one per core; 0: decode in this process)",
+    )
+    parser.add_option(
+        "--device",
+        default=None,
+        metavar="DEVICE",
+        help="where the models run: auto, cpu, cuda, cuda:N (default: config 'device')",
+    )
+    parser.add_option(
+        "--fetch-models", action="store_true", default=False,
+        help="download the configured models to the local cache (needs network), then exit",
+    )  # fmt: skip
+    return parser
+
+
+@contextlib.contextmanager
+def _report_file(path: str | None) -> Iterator[IO[str] | None]:
+    if path is None:
+        yield None
+        return
+    try:
+        handle = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed below
+    except OSError as exc:
+        raise UserError(f"genrescore: cannot open report file {path}: {exc.strerror}") from exc
+    with handle:
+        yield handle
+
+
+def fetch_models(settings: Settings, log: Any) -> None:
+    """Download the configured checkpoints: the only code path that touches the network."""
+    values = [v for v in settings.models.values() if v != NONE and v not in EMBEDDED]
+    if not values:
+        log.info("nothing to fetch: the configured models are embedded or none")
+        return
+    from .backends import hf
+
+    try:
+        for location in hf.fetch_models(values, settings.backend.cache_dir):
+            log.info("model ready in {}", location)
+    except BackendUnavailable as exc:
+        raise UserError(f"genrescore: {exc}") from exc
+
+
+#: Items fetched from the library at a time, so memory does not grow with its size.
+CHUNK = 500
+
+
+def _max_id(lib: Any, table: str) -> int:
+    with lib.transaction() as tx:
+        rows = tx.query(f"SELECT MAX(id) FROM {table}")
+    return int(rows[0][0] or 0)
+
+
+def _chunks(lib: Any, args: list[str], albums: bool) -> Iterator[list[Any]]:
+    """The query's results a chunk of ids at a time (one fetch when the query has an OR)."""
+    fetch = lib.albums if albums else lib.items
+    if "," in args:
+        yield list(fetch(args))
+        return
+    top = _max_id(lib, "albums" if albums else "items")
+    for low in range(0, top + 1, CHUNK):
+        chunk = list(fetch([*args, f"id:{low}..{low + CHUNK - 1}"]))
+        if chunk:
+            yield chunk
+
+
+def _count(lib: Any, args: list[str], albums: bool) -> int:
+    total = 0
+    for chunk in _chunks(lib, args, albums):
+        total += sum(len(album.items()) for album in chunk) if albums else len(chunk)
+    return total
+
+
+def _device(value: str | None, settings: Settings) -> Settings:
+    if value is None:
+        return settings
+    if value in ("auto", "cpu", "cuda") or (value.startswith("cuda:") and value[5:].isdigit()):
+        return settings.replace(backend=dataclasses.replace(settings.backend, device=value))
+    raise UserError(
+        f"genrescore: --device {value!r} is not valid; expected auto, cpu, cuda, cuda:N"
+    )
+
+
+def run_command(
+    lib: Any, opts: GenreScoreCLIOpts, args: list[str], settings: Settings, log: Any
+) -> None:
+    if opts.fetch_models:
+        fetch_models(settings, log)
+        return
+    settings = _device(opts.device, settings.replace(force=settings.force or opts.force))
+    if opts.jobs is not None:
+        if opts.jobs < 0:
+            raise UserError("genrescore: --jobs must be 0 or more")
+        settings = settings.replace(jobs=opts.jobs)
+    from .run import Run, RunOptions  # the analysis stack loads only when a run starts
+
+    with _report_file(opts.report) as report:
+        options = RunOptions(
+            write=ui.should_write(opts.write) and not opts.pretend,
+            pretend=opts.pretend,
+            explain=opts.explain,
+            report=report,
+            progress=not opts.explain,
+        )
+        run = Run(settings, log, options)
+        total = _count(lib, args, opts.album)
+        try:
+            for chunk in _chunks(lib, args, opts.album):
+                if opts.album:
+                    _process_albums(run, chunk, total)
+                else:
+                    run.process(chunk, total=total)
+        finally:
+            run.close()
+            log.info("{}", run.counts.summary())
+
+
+def _process_albums(run: Run, albums: list[Any], total: int) -> None:
+    """Analyse the albums' tracks together; aggregate each album once its tracks are done."""
+    remaining: dict[int, int] = {}
+    by_id: dict[int, Any] = {}
+    items = []
+    for album in albums:
+        tracks = list(album.items())
+        remaining[album.id] = len(tracks)
+        by_id[album.id] = album
+        items.extend(tracks)
+
+    def track_done(item: Any) -> None:
+        remaining[item.album_id] -= 1
+        if remaining[item.album_id] == 0:
+            run.update_album(by_id[item.album_id])
+
+    run.process(items, total=total, on_item=track_done)
+
+
+def make_command(settings: Callable[[], Settings], log: Any) -> ui.Subcommand:
+    command = ui.Subcommand(
+        "genrescore", parser=build_parser(), help="detect genres and instruments from the audio"
+    )
+
+    def func(lib: Any, opts: GenreScoreCLIOpts, args: list[str]) -> None:
+        run_command(lib, opts, args, settings(), log)
+
+    command.func = func
+    return command

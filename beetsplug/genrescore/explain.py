@@ -1,0 +1,60 @@
+"""Human-readable account of how a genre was chosen (``beet genrescore --explain``)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from .analyzer import TrackResult
+from .scoring.taxonomy import display_name
+
+_NAMES = {
+    "ml": "genre model",
+    "heuristic": "heuristics",
+    "tagger_genres": "tagger's genre classes",
+    "instruments": "instrument boosts",
+}
+
+
+def _percent(value: float) -> str:
+    return f"{100 * value:.0f}%"
+
+
+def _top(distribution: Mapping[str, float], limit: int = 4) -> str:
+    best = sorted(distribution.items(), key=lambda item: (-item[1], item[0]))[:limit]
+    return ", ".join(f"{display_name(genre)} {_percent(share)}" for genre, share in best) or "-"
+
+
+def explain(result: TrackResult) -> list[str]:
+    """Lines describing each component's top scores, the boosts and the blend."""
+    decision = result.decision
+    lines = [f"  method: {result.method}"]
+    for report in result.components:
+        name = _NAMES.get(report.component, report.component)
+        if report.component == "instruments":
+            raw = ", ".join(f"{label} {score:.3f}" for label, score in report.raw[:5])
+            lines.append(f"  instrument tagger ({report.source}): {raw}")
+            if report.genres:
+                lines.append(f"  {_NAMES['tagger_genres']}: {_top(report.genres)}")
+            continue
+        lines.append(f"  {name} ({report.source}): {_top(report.genres)}")
+        if report.component == "heuristic":
+            why = "; ".join(f"{hit.rule}: {hit.why}" for hit in result.heuristics.hits[:3])
+            if why:
+                lines.append(f"    because {why}")
+    heard = ", ".join(f"{name} {score:.3f}" for name, score in decision.instruments)
+    lines.append(f"  instruments detected: {heard or 'none'}")
+    by_instrument: dict[str, list[str]] = {}
+    for boost in decision.boosts:
+        gate = "" if boost.gate >= 1.0 else f" (gated to {_percent(boost.gate)})"
+        by_instrument.setdefault(boost.instrument, []).append(
+            f"{display_name(boost.genre)} +{boost.amount:.2f}{gate}"
+        )
+    for instrument, parts in by_instrument.items():
+        lines.append(f"  boost {instrument} -> {', '.join(parts)}")
+    weights = ", ".join(
+        f"{_NAMES.get(component, component)} {_percent(weight)}"
+        for component, weight in decision.effective_weights.items()
+    )
+    lines.append(f"  weights used: {weights}")
+    lines.append(f"  result: {_top(decision.distribution, limit=len(decision.top))}")
+    return lines

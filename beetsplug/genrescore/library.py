@@ -1,0 +1,193 @@
+"""Results <-> beets Item and Album fields: what is stored, the genres policy, albums.
+
+Fields are namespaced ``genrescore_*`` and typed (``item_types``), so range and list queries
+work: ``beet ls genrescore_confidence:0.5..``, ``beet ls genrescore_instruments:violin``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import shutil
+import stat
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from beets.dbcore import types
+from beets.library import FileOperationError
+
+from .scoring.ensemble import aggregate
+from .scoring.taxonomy import display_name
+from .settings import GenresPolicy
+
+if TYPE_CHECKING:
+    from .analyzer import TrackResult
+
+GENRE = "genrescore_genre"
+CONFIDENCE = "genrescore_confidence"
+TOP = "genrescore_top3"
+INSTRUMENTS = "genrescore_instruments"
+METHOD = "genrescore_method"
+SCORES = "genrescore_scores"
+FINGERPRINT = "genrescore_fingerprint"
+
+#: Fields stored on items (and on albums, aggregated from their tracks).
+FIELD_TYPES: dict[str, types.Type[Any, Any]] = {
+    GENRE: types.STRING,
+    CONFIDENCE: types.Float(4),
+    TOP: types.MULTI_VALUE_DSV,
+    INSTRUMENTS: types.MULTI_VALUE_DSV,
+    METHOD: types.STRING,
+    SCORES: types.STRING,
+    FINGERPRINT: types.STRING,
+}
+
+#: The fields a result sets (and ``--pretend`` shows).
+RESULT_FIELDS = (GENRE, CONFIDENCE, TOP, INSTRUMENTS, METHOD, SCORES)
+
+
+def item_fingerprint(analysis: str, item: Any) -> str:
+    """The analysis fingerprint joined with the audio's identity.
+
+    The audio's identity is what beets read of the stream (format, length, sample rate,
+    channels, bitrate): it changes when the audio is replaced, but not when tags are
+    written, so writing our own tags does not make the next run analyse the file again.
+    """
+    identity = "|".join(
+        str(item.get(key, "")) for key in ("format", "samplerate", "channels", "bitrate")
+    )
+    identity += f"|{round(float(item.get('length') or 0.0), 2)}"
+    audio = hashlib.sha256(identity.encode()).hexdigest()[:8]
+    return f"{analysis}-{audio}"
+
+
+def is_current(item: Any, fingerprint: str) -> bool:
+    """Whether the item's stored result came from the same analysis of the same audio."""
+    return bool(item.get(GENRE)) and item.get(FINGERPRINT) == fingerprint
+
+
+def format_scores(ranking: Iterable[tuple[str, float]]) -> str:
+    """``"Country 0.2697, Hip Hop 0.2210"``: readable in ``beet ls -f``, and parsed back."""
+    return ", ".join(f"{display_name(genre)} {score:.4f}" for genre, score in ranking)
+
+
+def parse_scores(text: str) -> dict[str, float]:
+    scores: dict[str, float] = {}
+    for part in (text or "").split(", "):
+        name, _, value = part.rpartition(" ")
+        try:
+            scores[name.lower()] = float(value)
+        except ValueError:
+            continue
+    return scores
+
+
+def result_values(result: TrackResult, fingerprint: str) -> dict[str, Any]:
+    """The field values a result gives an item."""
+    decision = result.decision
+    return {
+        GENRE: display_name(decision.genre),
+        CONFIDENCE: round(decision.confidence, 4),
+        TOP: [display_name(genre) for genre in decision.top],
+        INSTRUMENTS: [name for name, _ in decision.instruments],
+        METHOD: result.method,
+        SCORES: format_scores(decision.ranking[: len(decision.top)]),
+        FINGERPRINT: fingerprint,
+    }
+
+
+def new_genres(
+    current: Sequence[str], detected: Sequence[str], previous: Sequence[str], policy: GenresPolicy
+) -> list[str] | None:
+    """beets' ``genres`` after applying the policy, or ``None`` to leave them alone.
+
+    Under ``fill``, genres that equal genrescore's own previous top list count as empty: they
+    were filled by us, so a new analysis may refresh them.
+    """
+    current = list(current or [])
+    if policy is GenresPolicy.KEEP:
+        return None
+    if policy is GenresPolicy.OVERWRITE:
+        return list(detected)
+    if policy is GenresPolicy.MERGE:
+        seen = {genre.lower() for genre in current}
+        return current + [genre for genre in detected if genre.lower() not in seen]
+    if not current or (previous and current == list(previous)):
+        return list(detected)
+    return None
+
+
+def apply_result(obj: Any, values: Mapping[str, Any], policy: GenresPolicy) -> None:
+    """Set a result's values and the policy's ``genres`` on an Item or Album (not stored)."""
+    genres = new_genres(obj.get("genres") or [], values[TOP], obj.get(TOP) or [], policy)
+    for key, value in values.items():
+        obj[key] = value
+    if genres is not None and genres != list(obj.get("genres") or []):
+        obj["genres"] = genres
+
+
+def album_values(items: Iterable[Any], count: int) -> dict[str, Any] | None:
+    """An album's values from its analysed tracks' stored fields (``None``: none analysed)."""
+    tracks = []
+    methods = set()
+    for item in items:
+        if not item.get(GENRE):
+            continue
+        scores = parse_scores(item.get(SCORES) or "")
+        if not scores:
+            scores = {item.get(GENRE).lower(): float(item.get(CONFIDENCE) or 0.0)}
+        tracks.append((scores, list(item.get(INSTRUMENTS) or [])))
+        methods.add(item.get(METHOD))
+    if not tracks:
+        return None
+    summary = aggregate(tracks, count)
+    return {
+        GENRE: display_name(summary.genre),
+        CONFIDENCE: round(summary.confidence, 4),
+        TOP: [display_name(genre) for genre in summary.top],
+        INSTRUMENTS: list(summary.instruments),
+        METHOD: methods.pop() if len(methods) == 1 else "mixed",
+        SCORES: format_scores(summary.ranking[: len(summary.top)]),
+    }
+
+
+def _temporary_sibling(path: bytes) -> bytes:
+    folder, name = os.path.split(path)
+    stem, extension = os.path.splitext(name)
+    # Same folder (so the rename is atomic), same extension (so the tagger knows the format).
+    return os.path.join(folder, b"." + stem + b".genrescore-tmp" + extension)
+
+
+def write_item(item: Any, log: Any) -> bool:
+    """Write an item's tags without ever leaving a half-written file.
+
+    The tags go into a copy next to the file, which then replaces it in one atomic rename:
+    a crash or a kill leaves the old file or the new one, never a mix. Files that are
+    symbolic links or have other hard links are written in place, as beets does, since a
+    rename would cut them off from their other names. Returns whether the file was written;
+    failures are logged with the path.
+    """
+    path = item.path
+    try:
+        info = os.lstat(path)
+    except OSError as exc:
+        log.warning("{}: cannot write tags: {}", os.fsdecode(path), exc.strerror or exc)
+        return False
+    if not os.access(path, os.W_OK):
+        log.warning("{}: cannot write tags: the file is read-only", os.fsdecode(path))
+        return False
+    if stat.S_ISLNK(info.st_mode) or info.st_nlink > 1:
+        return bool(item.try_write())
+    temporary = _temporary_sibling(path)
+    try:
+        shutil.copy2(path, temporary)
+        item.write(path=temporary)
+        os.replace(temporary, path)
+    except (FileOperationError, OSError) as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        log.warning("{}: cannot write tags: {}", os.fsdecode(path), exc)
+        return False
+    item.mtime = item.current_mtime()
+    return True

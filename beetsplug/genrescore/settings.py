@@ -1,0 +1,324 @@
+"""Defaults, declared once, and the one place that reads beets' configuration.
+
+:func:`read_settings` validates the ``genrescore`` config section and freezes it into
+:class:`Settings`; CLI flags overlay it with :meth:`Settings.replace`. Everything else
+receives settings, never a config view. A wrong value raises :class:`ConfigError` naming the
+option and listing the valid values.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import hashlib
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .backends.base import NONE, BackendOptions, Role, validate_model_value
+from .errors import ConfigError
+from .scoring.ensemble import EnsembleConfig, InstrumentRule
+from .scoring.taxonomy import GENRES, INSTRUMENTS, unknown_names
+
+
+class GenresPolicy(enum.Enum):
+    """What happens to beets' own ``genres`` field."""
+
+    #: Only empty ``genres`` are filled (and those genrescore filled itself are refreshed).
+    FILL = "fill"
+    #: Detected genres are appended to the existing ones.
+    MERGE = "merge"
+    #: ``genres`` becomes the detected top list.
+    OVERWRITE = "overwrite"
+    #: ``genres`` is never touched; only the ``genrescore_*`` fields are written.
+    KEEP = "keep"
+
+
+# The instrument rules. "seed" marks the numbers of the original prototype (DESIGN.md);
+# the others follow the same scale: 4.0 for an instrument that nearly names a genre on its
+# own (a fiddle in popular music), about 1 for a hint, below 0.5 for a weak one.
+DEFAULT_RULES: dict[str, dict[str, Any]] = {
+    # seed; the gate keeps a violin in classical music from saying "country".
+    "violin": {
+        "boost": {"country": 4.0, "bluegrass": 3.0, "folk": 1.5},
+        "unless": {"classical": 0.3},
+    },
+    # seed; gated like the violin, since classical guitar is an acoustic guitar too.
+    "acoustic guitar": {"boost": {"country": 1.5, "folk": 0.8}, "unless": {"classical": 0.3}},
+    "harmonica": {"boost": {"country": 1.0, "blues": 0.7}},  # seed
+    "drums": {"boost": {"rock": 0.4}},  # seed
+    "banjo": {"boost": {"bluegrass": 3.0, "country": 2.0, "folk": 1.0}},
+    "mandolin": {"boost": {"bluegrass": 2.0, "folk": 1.5, "country": 1.0}},
+    "steel guitar": {"boost": {"country": 3.0, "blues": 1.0}},
+    "electric guitar": {"boost": {"rock": 1.5, "heavy metal": 1.0, "blues": 0.5}},
+    "synthesizer": {"boost": {"electronic": 1.5, "pop": 0.5}},
+    "drum machine": {"boost": {"electronic": 1.0, "hip hop": 1.0}},
+    "piano": {"boost": {"classical": 0.8, "jazz": 0.8}},
+    "organ": {"boost": {"soul": 0.6, "jazz": 0.5, "classical": 0.3}},
+    "harpsichord": {"boost": {"classical": 2.5}},
+    "orchestra": {"boost": {"classical": 2.5}},
+    "strings": {"boost": {"classical": 1.0}},
+    "cello": {"boost": {"classical": 1.5}},
+    "harp": {"boost": {"classical": 1.0, "folk": 0.5}},
+    "flute": {"boost": {"classical": 0.8, "folk": 0.6, "jazz": 0.3}},
+    "clarinet": {"boost": {"classical": 0.8, "jazz": 0.8}},
+    "saxophone": {"boost": {"jazz": 2.0, "funk": 0.8, "r&b": 0.5}},
+    "trumpet": {"boost": {"jazz": 1.5, "funk": 0.5}},
+    "trombone": {"boost": {"jazz": 1.0, "funk": 0.5, "reggae": 0.3}},
+    "brass": {"boost": {"jazz": 1.0, "funk": 1.0}},
+    "accordion": {"boost": {"folk": 2.0, "world music": 1.0}},
+    "bagpipes": {"boost": {"folk": 2.5}},
+    "sitar": {"boost": {"world music": 3.0}},
+    "tabla": {"boost": {"world music": 3.0}},
+}
+
+#: Every option of the ``genrescore`` section with its default (docs/configuration.md).
+DEFAULTS: dict[str, Any] = {
+    "auto": True,
+    "force": False,
+    "genres_policy": GenresPolicy.FILL.value,
+    "count": 3,
+    # Relative weights; a component that does not run is left out and the rest renormalised.
+    # ml/instruments/heuristic: the seed's 20/60/20. tagger_genres: the instrument tagger's
+    # own genre classes (AudioSet's Country, Bluegrass...), a second opinion from the same pass.
+    "weights": {"ml": 0.2, "instruments": 0.6, "heuristic": 0.2, "tagger_genres": 0.1},
+    "instrument_prior": 2.0,
+    "instrument_rules": DEFAULT_RULES,
+    "models": {
+        "genre": "danilotpnta/HuBERT-Genre-Clf",
+        "instruments": "MIT/ast-finetuned-audioset-10-10-0.4593",
+    },
+    # A few windows spread over the track instead of the whole file.
+    "windows": 3,
+    "window_seconds": 10.0,
+    "device": "auto",
+    "precision": "auto",
+    "cache_dir": "",
+    "batch_size": 16,
+    # Decoder processes: "auto" = one per core; 0 = decode in the main process.
+    "jobs": "auto",
+}
+
+WEIGHT_KEYS = ("ml", "instruments", "heuristic", "tagger_genres")
+PRECISIONS = ("auto", "fp32", "bf16")
+#: Shortest track worth analysing; the embedded model's patches are 3 s long.
+MIN_SECONDS = 3.0
+
+
+@dataclass(frozen=True)
+class Weights:
+    ml: float
+    instruments: float
+    heuristic: float
+    tagger_genres: float
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The validated, frozen ``genrescore`` configuration."""
+
+    auto: bool
+    force: bool
+    genres_policy: GenresPolicy
+    count: int
+    weights: Weights
+    ensemble: EnsembleConfig
+    models: Mapping[Role, str]
+    windows: int
+    window_seconds: float
+    backend: BackendOptions
+    #: Decoder worker processes (0: decode in the main process).
+    jobs: int
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with some values overlaid (CLI flags)."""
+        return dataclasses.replace(self, **changes)
+
+    def fingerprint(self) -> str:
+        """Hash of everything in the settings that can change a result."""
+        payload = {
+            "weights": dataclasses.asdict(self.weights),
+            "count": self.count,
+            "prior": self.ensemble.instrument_prior,
+            "rules": [
+                [r.instrument, sorted(r.boost.items()), sorted(r.unless.items()), r.threshold]
+                for r in self.ensemble.rules
+            ],
+            "models": {role.value: value for role, value in self.models.items()},
+            "windows": [self.windows, self.window_seconds],
+        }
+        blob = json.dumps(payload, sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def _fail(option: str, value: object, valid: str) -> ConfigError:
+    return ConfigError(f"genrescore.{option}: {value!r} is not valid; expected {valid}")
+
+
+def _choice(view: Any, option: str, choices: tuple[str, ...]) -> str:
+    value = view[option].get()
+    if value not in choices:
+        raise _fail(option, value, "one of " + ", ".join(choices))
+    return str(value)
+
+
+def _number(view: Any, option: str, *, minimum: float, integer: bool = False) -> Any:
+    """``view[option]`` as a number >= ``minimum``; ``option`` may be dotted (``weights.ml``)."""
+    value = view
+    for part in option.split("."):
+        value = value[part]
+    value = value.get()
+    kinds = (int,) if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kinds) or value < minimum:
+        kind = "an integer" if integer else "a number"
+        raise _fail(option, value, f"{kind} >= {minimum:g}")
+    return value
+
+
+def _flag(view: Any, option: str) -> bool:
+    value = view[option].get()
+    if not isinstance(value, bool):
+        raise _fail(option, value, "yes or no")
+    return value
+
+
+def _genre_map(option: str, value: object) -> dict[str, float]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise _fail(option, value, "a mapping of genre: number")
+    unknown = unknown_names(value, GENRES)
+    if unknown:
+        raise ConfigError(
+            f"genrescore.{option}: unknown genre {unknown[0]!r}; valid genres: {', '.join(GENRES)}"
+        )
+    result: dict[str, float] = {}
+    for genre, number in value.items():
+        if isinstance(number, bool) or not isinstance(number, (int, float)) or number < 0:
+            raise _fail(f"{option}.{genre}", number, "a number >= 0")
+        result[str(genre)] = float(number)
+    return result
+
+
+def _rules(raw: object) -> tuple[InstrumentRule, ...]:
+    if not isinstance(raw, Mapping):
+        raise _fail("instrument_rules", raw, "a mapping of instrument: rule")
+    unknown = unknown_names(raw, INSTRUMENTS)
+    if unknown:
+        raise ConfigError(
+            f"genrescore.instrument_rules: unknown instrument {unknown[0]!r}; "
+            f"valid instruments: {', '.join(INSTRUMENTS)}"
+        )
+    rules = []
+    for instrument, body in raw.items():
+        option = f"instrument_rules.{instrument}"
+        if not isinstance(body, Mapping):
+            raise _fail(option, body, "a mapping with 'boost' and optional 'unless', 'threshold'")
+        extra = set(body) - {"boost", "unless", "threshold"}
+        if extra:
+            raise _fail(f"{option}.{sorted(extra)[0]}", body, "keys boost, unless, threshold")
+        threshold = body.get("threshold")
+        if threshold is not None and (
+            isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or threshold <= 0
+        ):
+            raise _fail(f"{option}.threshold", threshold, "a number > 0")
+        rules.append(
+            InstrumentRule(
+                instrument=str(instrument),
+                boost=_genre_map(f"{option}.boost", body.get("boost")),
+                unless=_genre_map(f"{option}.unless", body.get("unless")),
+                threshold=None if threshold is None else float(threshold),
+            )
+        )
+    return tuple(rules)
+
+
+def _weights(view: Any) -> Weights:
+    raw = view["weights"].flatten()
+    if not isinstance(raw, Mapping):
+        raise _fail("weights", raw, "a mapping of " + ", ".join(WEIGHT_KEYS))
+    unknown = unknown_names(raw, WEIGHT_KEYS)
+    if unknown:
+        raise _fail(f"weights.{unknown[0]}", raw[unknown[0]], "keys " + ", ".join(WEIGHT_KEYS))
+    values = {}
+    for key in WEIGHT_KEYS:
+        values[key] = float(_number(view, f"weights.{key}", minimum=0.0))
+    if not any(values.values()):
+        raise _fail("weights", raw, "at least one weight above 0")
+    return Weights(**values)
+
+
+def _device(view: Any) -> str:
+    value = str(view["device"].get())
+    if value in ("auto", "cpu", "cuda") or (value.startswith("cuda:") and value[5:].isdigit()):
+        return value
+    raise _fail("device", value, "one of auto, cpu, cuda, cuda:N")
+
+
+def default_jobs() -> int:
+    """One decoder process per core this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _jobs(view: Any) -> int:
+    if view["jobs"].get() == "auto":
+        return default_jobs()
+    return int(_number(view, "jobs", minimum=0, integer=True))
+
+
+def read_settings(view: Any) -> Settings:
+    """Validate the plugin's config view and freeze it.
+
+    Raises
+    ------
+    ConfigError
+        An unknown option or a value out of range; the message lists the valid ones.
+    """
+    unknown = unknown_names(view.keys(), DEFAULTS)
+    if unknown:
+        raise ConfigError(
+            f"genrescore: unknown option {unknown[0]!r}; valid options: {', '.join(DEFAULTS)}"
+        )
+    policies = tuple(policy.value for policy in GenresPolicy)
+    models_view = view["models"]
+    unknown = unknown_names(models_view.keys(), [role.value for role in Role])
+    if unknown:
+        raise _fail(
+            f"models.{unknown[0]}", models_view[unknown[0]].get(), "keys genre, instruments"
+        )
+    models = {}
+    for role in Role:
+        raw = models_view[role.value].get()
+        value = NONE if raw is None else str(raw)
+        validate_model_value(value, role)
+        models[role] = value
+    weights = _weights(view)
+    cache_dir = str(view["cache_dir"].get() or "")
+    return Settings(
+        auto=_flag(view, "auto"),
+        force=_flag(view, "force"),
+        genres_policy=GenresPolicy(_choice(view, "genres_policy", policies)),
+        count=int(_number(view, "count", minimum=1, integer=True)),
+        weights=weights,
+        ensemble=EnsembleConfig(
+            instrument_weight=weights.instruments,
+            rules=_rules(view["instrument_rules"].flatten()),
+            instrument_prior=float(_number(view, "instrument_prior", minimum=0.0)),
+            count=int(_number(view, "count", minimum=1, integer=True)),
+        ),
+        models=models,
+        windows=int(_number(view, "windows", minimum=1, integer=True)),
+        window_seconds=float(_number(view, "window_seconds", minimum=MIN_SECONDS)),
+        backend=BackendOptions(
+            device=_device(view),
+            precision=_choice(view, "precision", PRECISIONS),
+            cache_dir=os.path.expanduser(cache_dir) if cache_dir else None,
+            batch_size=int(_number(view, "batch_size", minimum=1, integer=True)),
+        ),
+        jobs=_jobs(view),
+    )

@@ -1,0 +1,208 @@
+"""Whole-library benchmark: seconds per track, tracks per minute and peak RSS.
+
+Generates N tracks (3-5 minutes, mixed formats; kept in a cache folder), imports them into a
+fresh beets library without analysis, then times ``beet genrescore -f`` in a fresh process
+for each configuration, next to a plain sequential loop (``Analyzer.analyze`` path by path,
+no pool, no batching) measured in the same run. Speed is measured here, never asserted in a
+test.
+
+    .venv/bin/python benchmarks/bench.py --tracks 50 --modes heuristic,embedded --jobs 1,2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from beetsplug.genrescore import synth  # noqa: E402
+
+FORMATS = ("mp3", "flac", "ogg", "m4a", "opus")
+STYLES = tuple(synth.STYLES)
+LOOP_SECONDS = 30.0
+
+#: Mode -> the genrescore models config it runs with. "transformers" is filled in at run time
+#: with full-size architectures saved with random weights (compute does not depend on them).
+MODES: dict[str, dict[str, str]] = {
+    "heuristic": {"genre": "none", "instruments": "none"},
+    "embedded": {"genre": "musicnn-msd", "instruments": "musicnn-mtt"},
+    "transformers": {},
+}
+
+# Run inside a fresh interpreter: beets' CLI, then our own peak RSS (and the workers').
+_CHILD = """
+import json, resource, sys, time
+from beets.ui import main
+started = time.perf_counter()
+try:
+    main(sys.argv[1:])
+finally:
+    self_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    children_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    print(json.dumps({"wall": time.perf_counter() - started,
+                      "rss_mb": self_kb / 1024, "worker_rss_mb": children_kb / 1024}),
+          file=sys.stderr)
+"""
+
+_LOOP = """
+import json, resource, sys, time
+import confuse
+from beetsplug.genrescore.analyzer import Analyzer, load_models
+from beetsplug.genrescore.settings import DEFAULTS, read_settings
+paths = json.loads(sys.argv[1])
+view = confuse.RootView([confuse.ConfigSource.of(json.loads(sys.argv[2])),
+                         confuse.ConfigSource.of(DEFAULTS)])
+started = time.perf_counter()
+analyzer = Analyzer(read_settings(view), load_models(read_settings(view), print))
+for path in paths:
+    try:
+        analyzer.analyze(path)
+    except Exception as exc:
+        print(path, exc, file=sys.stderr)
+print(json.dumps({"wall": time.perf_counter() - started,
+                  "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "worker_rss_mb": 0.0}), file=sys.stderr)
+"""
+
+
+def make_tracks(folder: Path, count: int) -> list[Path]:
+    """``count`` tracks of 3-5 minutes in rotating formats (reused when already there)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    loops = {}
+    paths = []
+    rng = np.random.default_rng(0)
+    for index in range(count):
+        fmt = FORMATS[index % len(FORMATS)]
+        style = STYLES[index % len(STYLES)]
+        path = folder / f"{index:04d}-{style}.{fmt}"
+        paths.append(path)
+        if path.exists():
+            continue
+        if style not in loops:
+            loops[style] = synth.STYLES[style](LOOP_SECONDS)
+        minutes = float(rng.uniform(3.0, 5.0))
+        repeats = int(np.ceil(minutes * 60 / LOOP_SECONDS))
+        y = np.tile(loops[style], repeats)[: int(minutes * 60 * synth.SR)]
+        wav = path.with_suffix(".wav")
+        import soundfile
+
+        soundfile.write(wav, y, synth.SR)
+        subprocess.run(
+            ["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(wav),
+             "-metadata", f"title={path.stem}", str(path)],
+            check=True,
+        )  # fmt: skip
+        wav.unlink()
+    return paths
+
+
+def make_transformer_models(folder: Path) -> dict[str, str]:
+    """Full-size AST and DistilHuBERT architectures with random weights, saved once."""
+    ast_dir, hubert_dir = folder / "ast-random", folder / "hubert-random"
+    if not (ast_dir / "config.json").exists() or not (hubert_dir / "config.json").exists():
+        sys.path.insert(0, str(ROOT / "benchmarks"))
+        from hf_speed import save_random_models  # type: ignore[import-not-found]
+
+        save_random_models(ast_dir, hubert_dir)
+    return {"genre": str(hubert_dir), "instruments": str(ast_dir)}
+
+
+def _measure(args: list[str], env: dict[str, str]) -> dict[str, float]:
+    result = subprocess.run(args, capture_output=True, text=True, env=env, check=False)
+    if result.returncode != 0:
+        sys.stderr.write(result.stdout + result.stderr)
+        raise SystemExit(f"benchmark step failed: {' '.join(args[:4])}")
+    last = [line for line in result.stderr.splitlines() if line.startswith("{")][-1]
+    measured: dict[str, float] = json.loads(last)
+    return measured
+
+
+def library(
+    workdir: Path, tracks: list[Path], models: dict[str, str]
+) -> tuple[list[str], dict[str, str]]:
+    """A fresh beets library holding ``tracks`` (imported in place, not analysed)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    config = workdir / "config.yaml"
+    config.write_text(
+        json.dumps(
+            {
+                "directory": str(workdir / "music"),
+                "library": str(workdir / "library.db"),
+                "plugins": ["genrescore"],
+                "import": {"copy": False, "write": False, "autotag": False, "log": None},
+                "genrescore": {"auto": False, "models": models},
+            }
+        )
+    )
+    env = {**os.environ, "BEETSDIR": str(workdir)}
+    beet = [sys.executable, "-c", _CHILD, "-c", str(config)]
+    folder = tracks[0].parent
+    subprocess.run([*beet, "import", "-q", str(folder)], check=True, env=env, capture_output=True)
+    return beet, env
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tracks", type=int, default=50)
+    parser.add_argument("--modes", default="heuristic,embedded")
+    parser.add_argument("--jobs", default="1,2")
+    parser.add_argument("--cache", type=Path, default=ROOT / ".bench-cache")
+    args = parser.parse_args()
+
+    tracks = make_tracks(args.cache / "tracks" / str(args.tracks), args.tracks)
+    jobs = [int(j) for j in args.jobs.split(",")]
+    print(f"{len(tracks)} tracks, 3-5 min, formats {', '.join(FORMATS)}")
+    print(
+        f"{'mode':<14}{'run':<16}{'s/track':>9}{'tracks/min':>12}{'peak RSS MB':>13}{'vs loop':>9}"
+    )
+    for mode in args.modes.split(","):
+        models = MODES[mode] or make_transformer_models(args.cache / "models")
+        with tempfile.TemporaryDirectory() as tmp:
+            beet, env = library(Path(tmp), tracks, models)
+            loop_config = json.dumps({"models": models})
+            paths = json.dumps([str(p) for p in tracks])
+            rows = [
+                (
+                    "sequential loop",
+                    _measure([sys.executable, "-c", _LOOP, paths, loop_config], env),
+                )
+            ]
+            for job in jobs:
+                extra = ["-j", str(job)] if _has_jobs_option(beet, env) else []
+                rows.append(
+                    (
+                        f"beet -j {job}" if extra else "beet genrescore",
+                        _measure([*beet, "genrescore", "-f", *extra], env),
+                    )
+                )
+                if not extra:
+                    break
+            baseline = rows[0][1]["wall"]
+            for name, row in rows:
+                per_track = row["wall"] / len(tracks)
+                rss = max(row["rss_mb"], row["worker_rss_mb"])
+                ratio = baseline / row["wall"]
+                print(
+                    f"{mode:<14}{name:<16}{per_track:>9.3f}{60 / per_track:>12.1f}"
+                    f"{rss:>13.0f}{ratio:>8.2f}x"
+                )
+
+
+def _has_jobs_option(beet: list[str], env: dict[str, str]) -> bool:
+    result = subprocess.run(
+        [*beet, "genrescore", "-h"], capture_output=True, text=True, env=env, check=False
+    )
+    return "--jobs" in result.stdout
+
+
+if __name__ == "__main__":
+    main()

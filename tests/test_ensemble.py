@@ -1,0 +1,173 @@
+"""The ensemble reproduces the seed's story (DESIGN.md) and behaves like its docs say."""
+
+from __future__ import annotations
+
+import pytest
+
+from beetsplug.genrescore.scoring.ensemble import (
+    EnsembleConfig,
+    GenreVote,
+    InstrumentEvidence,
+    InstrumentRule,
+    NoEvidence,
+    aggregate,
+    blend,
+    detect_instruments,
+)
+from beetsplug.genrescore.scoring.taxonomy import normalize
+from beetsplug.genrescore.settings import DEFAULT_RULES
+
+# The seed's instrument rules and AST thresholds (DESIGN.md), as the plugin ships them.
+SEED_THRESHOLDS = {"violin": 0.01, "acoustic guitar": 0.005, "harmonica": 0.003, "drums": 0.005}
+RULES = tuple(
+    InstrumentRule(name, body["boost"], body.get("unless", {}))
+    for name, body in DEFAULT_RULES.items()
+)
+CONFIG = EnsembleConfig(instrument_weight=0.6, rules=RULES, instrument_prior=2.0, count=3)
+
+# "The Devil Went Down to Georgia": the genre model said hip-hop 61.9 % (the seed gave only
+# that figure; the rest of its softmax is spread here over the other GTZAN classes), the
+# heuristics Hip-Hop/Rap 38 %, Rock 32 %, Electronic/EDM 30 %, the tagger violin/fiddle
+# 3.52 %, harmonica 1.18 %, drums 1.21 %, banjo 0.18 %.
+DEVIL_ML = normalize(
+    {
+        "hip hop": 0.619,
+        "pop": 0.12,
+        "disco": 0.08,
+        "reggae": 0.06,
+        "rock": 0.04,
+        "country": 0.03,
+        "blues": 0.02,
+        "heavy metal": 0.015,
+        "jazz": 0.01,
+        "classical": 0.006,
+    }
+)
+DEVIL_HEURISTIC = {"hip hop": 0.38, "rock": 0.32, "electronic": 0.30}
+DEVIL_INSTRUMENTS = {"violin": 0.0352, "harmonica": 0.0118, "drums": 0.0121, "banjo": 0.0018}
+
+
+def votes(ml: dict[str, float], heuristic: dict[str, float]) -> list[GenreVote]:
+    return [
+        GenreVote("ml", "hubert", 0.2, ml),
+        GenreVote("heuristic", "heuristic", 0.2, heuristic),
+    ]
+
+
+def tagger(scores: dict[str, float]) -> InstrumentEvidence:
+    return InstrumentEvidence("ast", scores, SEED_THRESHOLDS | {"banjo": 0.003})
+
+
+def test_devil_went_down_to_georgia_is_country_with_bluegrass_in_top3() -> None:
+    result = blend(votes(DEVIL_ML, DEVIL_HEURISTIC), tagger(DEVIL_INSTRUMENTS), CONFIG)
+
+    assert result.genre == "country"
+    # The seed reported "about 24 %"; this blend gives 27 % (docs/ensemble.md explains why).
+    assert result.confidence == pytest.approx(0.24, abs=0.04)
+    assert "bluegrass" in result.top
+    assert result.top[1] == "hip hop"  # the models' opinion is still visible, second
+    assert [name for name, _ in result.instruments] == ["harmonica", "violin", "drums"]
+    fired = {(b.instrument, b.genre): b.amount for b in result.boosts}
+    # The gate fades the fiddle rule by the 0.3 % classical in the base opinion, no more.
+    assert fired[("violin", "country")] == pytest.approx(4.0, rel=0.02)
+    assert fired[("harmonica", "blues")] == pytest.approx(0.7)
+    assert ("banjo", "bluegrass") not in fired  # 0.18 % is under its threshold
+
+
+def test_get_your_freak_on_stays_hip_hop() -> None:
+    # No fiddle: only the drums are heard clearly (the seed gave no numbers for this track,
+    # so these are a typical hip-hop reading: strong genre model, heuristics agreeing).
+    ml = normalize({"hip hop": 0.82, "pop": 0.08, "disco": 0.05, "reggae": 0.05})
+    heuristic = {"hip hop": 0.45, "electronic": 0.30, "rock": 0.25}
+    result = blend(votes(ml, heuristic), tagger({"drums": 0.30, "violin": 0.002}), CONFIG)
+
+    assert result.genre == "hip hop"
+    assert [name for name, _ in result.instruments] == ["drums"]
+    assert "country" not in result.top
+
+
+def test_fiddle_in_a_classical_piece_does_not_make_it_country() -> None:
+    ml = normalize({"classical": 0.7, "jazz": 0.1, "country": 0.1, "folk": 0.1})
+    heuristic = {"classical": 0.6, "folk": 0.2, "ambient": 0.2}
+    result = blend(votes(ml, heuristic), tagger({"violin": 0.30}), CONFIG)
+
+    assert result.genre == "classical"
+    violin = [b for b in result.boosts if b.instrument == "violin"]
+    assert violin
+    assert all(b.gate == 0.0 for b in violin)
+    assert all(b.amount == 0.0 for b in violin)
+    assert "country" not in result.top[:2]
+
+
+def test_the_same_fiddle_in_a_folk_setting_does_boost_country() -> None:
+    # Control for the gate: weak classical evidence leaves the rule on.
+    ml = normalize({"folk": 0.5, "classical": 0.05, "pop": 0.45})
+    result = blend(votes(ml, {"folk": 1.0}), tagger({"violin": 0.30}), CONFIG)
+    violin = {b.genre: b for b in result.boosts if b.instrument == "violin"}
+    assert violin["country"].gate > 0.8
+    assert "country" in result.top
+
+
+def test_a_missing_component_is_left_out_and_the_rest_renormalised() -> None:
+    only_heuristic = blend([GenreVote("heuristic", "heuristic", 0.2, {"rock": 1.0})], None, CONFIG)
+    assert only_heuristic.distribution == {"rock": pytest.approx(1.0)}
+    assert only_heuristic.effective_weights == {"heuristic": pytest.approx(1.0)}
+
+    both = blend(votes({"jazz": 1.0}, {"rock": 1.0}), None, CONFIG)
+    assert both.distribution == {"jazz": pytest.approx(0.5), "rock": pytest.approx(0.5)}
+
+
+def test_weights_shift_the_decision() -> None:
+    jazz_heavy = [
+        GenreVote("ml", "m", 0.7, {"jazz": 1.0}),
+        GenreVote("heuristic", "h", 0.3, {"rock": 1.0}),
+    ]
+    assert blend(jazz_heavy, None, CONFIG).genre == "jazz"
+    rock_heavy = [
+        GenreVote("ml", "m", 0.3, {"jazz": 1.0}),
+        GenreVote("heuristic", "h", 0.7, {"rock": 1.0}),
+    ]
+    assert blend(rock_heavy, None, CONFIG).genre == "rock"
+
+
+def test_one_weak_cue_moves_little_and_strong_cues_use_most_of_the_instrument_weight() -> None:
+    base = votes({"pop": 1.0}, {"pop": 1.0})
+    weak = blend(base, tagger({"drums": 0.5}), CONFIG)  # drums -> rock 0.4
+    assert weak.effective_weights["instruments"] < 0.25
+    assert weak.genre == "pop"
+    assert weak.distribution["rock"] < 0.25
+    strong = blend(base, tagger({"violin": 0.5, "harmonica": 0.5}), CONFIG)
+    assert strong.effective_weights["instruments"] > 0.5
+
+
+def test_count_sets_the_length_of_the_top_list() -> None:
+    config = EnsembleConfig(rules=RULES, count=5)
+    result = blend(votes(DEVIL_ML, DEVIL_HEURISTIC), tagger(DEVIL_INSTRUMENTS), config)
+    assert len(result.top) == 5
+    assert sum(score for _, score in result.ranking) == pytest.approx(1.0)
+
+
+def test_rule_threshold_overrides_the_taggers() -> None:
+    evidence = tagger({"banjo": 0.0018})
+    assert detect_instruments(evidence) == ()
+    rule = InstrumentRule("banjo", {"bluegrass": 3.0}, threshold=0.001)
+    assert detect_instruments(evidence, [rule]) == (("banjo", 0.0018),)
+
+
+def test_no_evidence_at_all_is_an_error_not_a_genre() -> None:
+    with pytest.raises(NoEvidence):
+        blend([GenreVote("ml", "m", 0.2, {})], tagger({}), CONFIG)
+
+
+def test_album_aggregate_is_the_mean_of_tracks_and_keeps_common_instruments() -> None:
+    tracks = [
+        ({"country": 0.6, "folk": 0.4}, ["violin", "banjo"]),
+        ({"country": 0.5, "bluegrass": 0.5}, ["violin"]),
+        ({"rock": 1.0}, ["drums"]),
+    ]
+    album = aggregate(tracks, count=2)
+    assert album.genre == "country"
+    assert album.confidence == pytest.approx(1.1 / 3)
+    assert album.top == ("country", "rock")
+    assert album.instruments[0] == "violin"
+    assert set(album.instruments) == {"violin", "banjo", "drums"}  # each in >= 1/3 of tracks
