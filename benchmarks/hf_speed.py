@@ -66,8 +66,8 @@ TCMALLOC = Path("/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4")
 AST_WINDOWS = (1, 2, 3)
 
 
-def save_models(root: Path) -> dict[str, Path]:
-    """Write the two full-size random models as safetensors checkpoints."""
+def save_random_models(ast_dir: Path, hubert_dir: Path) -> None:
+    """Write the two full-size random models as safetensors checkpoints (bench.py uses it)."""
     import torch
     from transformers import (
         ASTConfig,
@@ -77,9 +77,6 @@ def save_models(root: Path) -> dict[str, Path]:
         HubertForSequenceClassification,
         Wav2Vec2FeatureExtractor,
     )
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
 
     with AUDIOSET_LABELS_CSV.open(newline="") as handle:
         audioset = [row[2] for row in csv.reader(handle)]
@@ -88,18 +85,16 @@ def save_models(root: Path) -> dict[str, Path]:
     hubert = HubertForSequenceClassification(
         HubertConfig(num_hidden_layers=2, id2label=dict(enumerate(GTZAN_LABELS)))
     )
-    paths = {"ast": root / "ast", "hubert": root / "hubert"}
-    ast.save_pretrained(paths["ast"])
-    hubert.save_pretrained(paths["hubert"])
+    ast.save_pretrained(ast_dir)
+    hubert.save_pretrained(hubert_dir)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="At least one mel filter", category=UserWarning)
         ast_features = ASTFeatureExtractor()  # type: ignore[no-untyped-call]
-    ast_features.save_pretrained(paths["ast"])
+    ast_features.save_pretrained(ast_dir)
     hubert_features = Wav2Vec2FeatureExtractor(  # type: ignore[no-untyped-call]
         return_attention_mask=True
     )
-    hubert_features.save_pretrained(paths["hubert"])
-    return paths
+    hubert_features.save_pretrained(hubert_dir)
 
 
 def music_like(seconds: float, seed: int) -> np.ndarray:
@@ -299,7 +294,8 @@ def main() -> None:
     print(f"load average at start: {os.getloadavg()[0]:.2f}")
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        models = save_models(root)
+        models = {"ast": root / "ast", "hubert": root / "hubert"}
+        save_random_models(models["ast"], models["hubert"])
         for variant in variants:
             print(f"running {variant}...", flush=True)
             run_variant(variant, models, args, root)

@@ -14,13 +14,14 @@ import huggingface_hub.constants
 import numpy as np
 import pytest
 import torch
-from hf_models import GTZAN_LABELS, audioset_labels, make_tiny_ast, make_tiny_hubert
 from transformers import BertConfig, HubertConfig, HubertModel
 
 from beetsplug.genrescore.backends import hf
 from beetsplug.genrescore.backends.base import BackendOptions, Role, build_backend
 from beetsplug.genrescore.errors import BackendUnavailable, ConfigError, ModelLoadError
 from beetsplug.genrescore.scoring import taxonomy
+
+from .hf_models import GTZAN_LABELS, audioset_labels, make_tiny_ast, make_tiny_hubert
 
 SAMPLE_RATE = 16_000
 FP32 = BackendOptions(precision="fp32")
