@@ -168,6 +168,8 @@ def test_batching_tracks_matches_one_by_one(models: dict[str, Path]) -> None:
     batched = backend.predict(tracks)
     one_by_one = [backend.predict([track])[0] for track in tracks]
 
+    assert np.abs(scores(one_by_one[0]) - scores(one_by_one[2])).max() > 1e-3
+
     for got, expected in zip(batched, one_by_one, strict=True):
         np.testing.assert_allclose(scores(got), scores(expected), atol=1e-5)
 
@@ -218,6 +220,20 @@ def test_bf16_stays_close_to_fp32(models: dict[str, Path], name: str, role: Role
 
 def test_registry_routes_directories_here(models: dict[str, Path], hubert: hf.HFBackend) -> None:
     assert build_backend(str(models["hubert"]), Role.GENRE, FP32) is hubert
+
+
+def test_auto_precision_is_bf16_only_where_the_cpu_runs_it_natively(
+    models: dict[str, Path],
+) -> None:
+    # Without avx512_bf16/AMX, torch emulates bf16 matmuls, many times slower than fp32.
+    cpuinfo = Path("/proc/cpuinfo")
+    flags = set(cpuinfo.read_text().split()) if cpuinfo.exists() else set()
+    native = bool(flags & {"amx_bf16", "avx512_bf16"})
+
+    backend = hf.build(str(models["hubert"]), Role.GENRE, BackendOptions(device="cpu"))
+
+    expected = torch.bfloat16 if native else torch.float32
+    assert next(backend.model.parameters()).dtype == expected
 
 
 def test_a_model_loads_once_per_process(models: dict[str, Path], ast: hf.HFBackend) -> None:

@@ -309,7 +309,7 @@ def _fast_bf16(device: torch.device) -> bool:
     return device.type == "cpu" and bool(_cpu_flags() & FAST_BF16_CPU_FLAGS)
 
 
-@functools.lru_cache(maxsize=1)
+@functools.cache
 def _cpu_flags() -> frozenset[str]:
     # Linux only; elsewhere (macOS, Windows) no flags, hence fp32, which is never slow.
     try:
