@@ -52,6 +52,8 @@ GTZAN_LABELS = (
     "reggae",
     "rock",
 )
+# This checkout first: an installed (or editable) genrescore elsewhere must not be timed.
+sys.path.insert(0, str(REPO))
 
 #: The machine kind this project budgets for (research/perf-anchors.md).
 THREADS = 2
@@ -182,7 +184,7 @@ def worker(variant: str, models: dict[str, Path], tracks: int, repeats: int, out
 
 
 def run_variant(variant: str, models: dict[str, Path], args: argparse.Namespace, out: Path) -> None:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env = dict(os.environ)
     if variant.endswith("+tcmalloc"):
         env["LD_PRELOAD"] = str(TCMALLOC)
     command = [
