@@ -1,0 +1,578 @@
+"""HuggingFace transformers backend: any audio-classification checkpoint, loaded offline.
+
+A configured model value is a local directory or a hub id already in the HuggingFace cache;
+:func:`fetch_models` is the only code that talks to the network. A model directory can never
+run code: no ``trust_remote_code``, and weights come from safetensors or, failing that, from
+torch's ``weights_only`` unpickler, which refuses anything but tensors.
+
+Each call is preprocess (pad/crop windows, feature extractor) -> forward -> postprocess
+(softmax or sigmoid, then the mean over each track's windows).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import json
+import logging
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from huggingface_hub import snapshot_download
+from huggingface_hub.errors import (
+    HFValidationError,
+    LocalEntryNotFoundError,
+    RepositoryNotFoundError,
+)
+from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
+from transformers.utils import logging as hf_logging
+
+from ..errors import BackendUnavailable, ConfigError, ModelLoadError
+from ..scoring import taxonomy
+from .base import NONE, Backend, BackendOptions, Role, is_embedded
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
+
+    from .base import Waveform
+
+#: The command that downloads configured models into the cache (``command.py`` owns it).
+FETCH_COMMAND = "beet genrescore --fetch-models"
+
+#: Where Trainer-style repos keep the model: ``danilotpnta/HuBERT-Genre-Clf`` has its
+#: config, preprocessor config and weights only under ``checkpoint/``.
+CHECKPOINT_SUBFOLDER = "checkpoint"
+
+#: What :func:`fetch_models` downloads, at the repo root and in the checkpoint folder:
+#: configs and safetensors weights, never pickles (optimizer.pt, pytorch_model.bin).
+FETCH_PATTERNS: tuple[str, ...] = tuple(
+    prefix + name
+    for prefix in ("", f"{CHECKPOINT_SUBFOLDER}/")
+    for name in (
+        "config.json",
+        "preprocessor_config.json",
+        "model.safetensors",
+        "model.safetensors.index.json",
+        "model-*-of-*.safetensors",
+    )
+)
+
+#: Clip length for models that take raw audio of any length (HuBERT, wav2vec2). The GTZAN
+#: fine-tunes saw 30 s clips, but on 2 cores DistilHuBERT costs 0.23-0.28 s on 10 s against
+#: 0.72-1.0 s on 30 s (research/perf-anchors.md), and 10 s keeps the whole pipeline near
+#: 0.8 s per track. Callers may ask for another length with ``window_seconds``.
+DEFAULT_CLIP_SECONDS = 10.0
+
+#: ASTFeatureExtractor's frame hop (kaldi fbank ``frame_shift``, 10 ms): its fixed
+#: ``max_length`` of 1024 frames makes AST's window 10.24 s.
+AST_FRAME_SECONDS = 0.010
+
+#: Model types whose feature extractor pads or crops to a fixed number of frames.
+FIXED_WINDOW_MODELS = frozenset({"audio-spectrogram-transformer"})
+
+#: /proc/cpuinfo flags of CPUs that run bf16 matrix products natively. On an AMX CPU AST in
+#: bf16 weights is 2.9x fp32 (3.7x batched) with logits within ~1 % (perf-anchors); without
+#: these instructions bf16 is emulated and slower than fp32.
+FAST_BF16_CPU_FLAGS = frozenset({"amx_bf16", "avx512_bf16"})
+
+PRECISIONS: Mapping[str, torch.dtype] = {"fp32": torch.float32, "bf16": torch.bfloat16}
+
+#: Labels that identify AudioSet's 527-class ontology (``reference/audioset_labels.csv``).
+AUDIOSET_CLASS_COUNT = 527
+AUDIOSET_MARKERS = frozenset({"Speech", "Music", "Violin, fiddle", "Drum kit"})
+
+# Canonical instrument -> detection threshold on the sigmoid scale of AST fine-tuned on
+# AudioSet (MIT/ast-finetuned-audioset-10-10-0.4593). AST's scores for an instrument inside
+# a full mix are small (a fiddle-led track gives "Violin, fiddle" 3.5 %), so thresholds sit
+# far below 0.5. Four come from the seed prototype, tuned on real tracks (DESIGN.md: "The
+# Devil Went Down to Georgia" scored violin 3.52 %, harmonica 1.18 %, drums 1.21 %, banjo
+# 0.18 % with no banjo playing). The others are NOT measured: each takes the seed value of
+# the closest family (bowed strings like violin, plucked strings and keyboards like acoustic
+# guitar, reeds and brass like harmonica, percussion like drums). Calibrate them on real
+# audio before tightening any rule that depends on them.
+AUDIOSET_INSTRUMENT_THRESHOLDS: Mapping[str, float] = {
+    # seed prototype, measured
+    "violin": 0.01,
+    "acoustic guitar": 0.005,
+    "harmonica": 0.003,
+    "drums": 0.005,
+    # bowed strings and ensembles: violin's tier
+    "cello": 0.01,
+    "strings": 0.01,
+    "orchestra": 0.01,
+    # plucked strings: acoustic guitar's tier. Banjo stays above the 0.18 % a banjo-less
+    # fiddle track scored.
+    "banjo": 0.005,
+    "mandolin": 0.005,
+    "ukulele": 0.005,
+    "sitar": 0.005,
+    "harp": 0.005,
+    "guitar": 0.005,
+    "electric guitar": 0.005,
+    "steel guitar": 0.005,
+    "bass guitar": 0.005,
+    # keyboards, accompaniment under a mix like a strummed guitar: acoustic guitar's tier
+    "piano": 0.005,
+    "harpsichord": 0.005,
+    "organ": 0.005,
+    "synthesizer": 0.005,
+    # reeds, free reeds and brass, lead lines like the harmonica: harmonica's tier
+    "accordion": 0.003,
+    "bagpipes": 0.003,
+    "saxophone": 0.003,
+    "clarinet": 0.003,
+    "flute": 0.003,
+    "trumpet": 0.003,
+    "trombone": 0.003,
+    "brass": 0.003,
+    # percussion: drums' tier
+    "drum machine": 0.005,
+    "tabla": 0.005,
+}
+
+#: Threshold for instrument labels of any other model, which has no calibration here: 0.5 is
+#: the decision point a binary cross-entropy (or a winning softmax) head was trained for.
+UNCALIBRATED_THRESHOLD = 0.5
+
+
+def build(
+    value: str, role: Role, options: BackendOptions, *, window_seconds: float | None = None
+) -> Backend:
+    """Load a checkpoint once per process and return its backend.
+
+    Parameters
+    ----------
+    value
+        A local directory, or a hub id (``"MIT/ast-finetuned-audioset-10-10-0.4593"``) looked
+        up in the HuggingFace cache only.
+    role
+        What the model is used for; decides softmax vs sigmoid when the checkpoint is silent.
+    options
+        Device, precision, cache directory and batch size.
+    window_seconds
+        Clip length for models that take raw audio (default :data:`DEFAULT_CLIP_SECONDS`).
+        Models with a fixed input length (AST) have their own.
+
+    Raises
+    ------
+    BackendUnavailable
+        The model is not downloaded, or torch/torchaudio cannot run it here.
+    ModelLoadError
+        The directory is corrupt, unsafe, or not an audio classifier with its head.
+    """
+    return _build_cached(value, role, options, window_seconds)
+
+
+@functools.cache
+def _build_cached(
+    value: str, role: Role, options: BackendOptions, window_seconds: float | None
+) -> HFBackend:
+    return HFBackend(value, role, options, window_seconds=window_seconds)
+
+
+class HFBackend(Backend):
+    """An ``AutoModelForAudioClassification`` checkpoint and its feature extractor."""
+
+    family = "ml"
+
+    def __init__(
+        self,
+        value: str,
+        role: Role,
+        options: BackendOptions,
+        *,
+        window_seconds: float | None = None,
+    ) -> None:
+        self.name = value
+        self.batch_size = options.batch_size
+        self.device = _resolve_device(value, options.device)
+        self.dtype = _resolve_dtype(options.precision, self.device)
+
+        root, revision = _locate(value, options.cache_dir)
+        directory = _model_directory(value, root, from_hub=revision is not None)
+        self.feature_extractor, self.model = _load(value, directory, self.dtype)
+        self.model.to(self.device).eval()
+
+        config = self.model.config
+        self.labels = _labels(value, directory, config.id2label)
+        self.multi_label = _multi_label(value, directory, config.problem_type, role)
+        self.sample_rate = int(self.feature_extractor.sampling_rate)
+        natural = _natural_window_seconds(config.model_type, self.feature_extractor)
+        if natural is not None and window_seconds not in (None, natural):
+            raise ConfigError(
+                f"{value}: its input is fixed at {natural} s; "
+                f"a window of {window_seconds} s cannot be used"
+            )
+        self.window_seconds = natural or window_seconds or DEFAULT_CLIP_SECONDS
+        self.window_samples = round(self.window_seconds * self.sample_rate)
+        self._fingerprint = _fingerprint(
+            value, directory, revision, self.dtype, self.multi_label, self.window_seconds
+        )
+        self._thresholds = _instrument_thresholds(self.labels)
+
+    @property
+    def fingerprint(self) -> str:
+        return self._fingerprint
+
+    def instrument_thresholds(self) -> Mapping[str, float]:
+        return self._thresholds
+
+    def predict(self, tracks: Sequence[Sequence[Waveform]]) -> list[dict[str, float]]:
+        if not tracks:
+            return []
+        if any(len(windows) == 0 for windows in tracks):
+            raise ValueError("every track needs at least one window")
+        windows = [self._fit(window) for track in tracks for window in track]
+        with torch.inference_mode():
+            probabilities = np.concatenate(
+                [
+                    self._postprocess(
+                        self._forward(self._preprocess(windows[i : i + self.batch_size]))
+                    )
+                    for i in range(0, len(windows), self.batch_size)
+                ]
+            )
+        results = []
+        start = 0
+        for track in tracks:
+            mean = probabilities[start : start + len(track)].mean(axis=0)
+            start += len(track)
+            results.append(dict(zip(self.labels, mean.tolist(), strict=True)))
+        return results
+
+    def _fit(self, window: Waveform) -> npt.NDArray[np.float32]:
+        # Equal lengths keep a batch free of padding masks, so a track scores the same
+        # whichever batch it lands in.
+        samples = np.asarray(window, dtype=np.float32)
+        if samples.ndim != 1:
+            raise ValueError(f"a window must be mono (1-D), got shape {samples.shape}")
+        samples = samples[: self.window_samples]
+        return np.pad(samples, (0, self.window_samples - len(samples)))
+
+    def _preprocess(self, windows: list[npt.NDArray[np.float32]]) -> dict[str, torch.Tensor]:
+        features = self.feature_extractor(
+            windows, sampling_rate=self.sample_rate, return_tensors="pt"
+        )
+        return {
+            key: tensor.to(self.device, self.dtype if tensor.is_floating_point() else None)
+            for key, tensor in features.items()
+        }
+
+    def _forward(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        logits: torch.Tensor = self.model(**inputs).logits
+        return logits
+
+    def _postprocess(self, logits: torch.Tensor) -> npt.NDArray[np.float32]:
+        logits = logits.float()
+        scores = torch.sigmoid(logits) if self.multi_label else torch.softmax(logits, dim=-1)
+        result: npt.NDArray[np.float32] = scores.cpu().numpy()
+        return result
+
+
+def _natural_window_seconds(model_type: str, feature_extractor: Any) -> float | None:
+    """The window a model's input is fixed at, or ``None`` when it takes any length."""
+    if model_type in FIXED_WINDOW_MODELS:
+        return float(feature_extractor.max_length * AST_FRAME_SECONDS)
+    return None
+
+
+def _resolve_device(value: str, device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, ValueError) as exc:
+        raise ConfigError(f"device {device!r} is not valid: use auto, cpu, cuda or cuda:N") from exc
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise BackendUnavailable(value, f"device {device!r} was asked for, but torch sees no GPU")
+    return resolved
+
+
+def _resolve_dtype(precision: str, device: torch.device) -> torch.dtype:
+    if precision == "auto":
+        return torch.bfloat16 if _fast_bf16(device) else torch.float32
+    try:
+        return PRECISIONS[precision]
+    except KeyError:
+        valid = ", ".join(["auto", *PRECISIONS])
+        raise ConfigError(f"precision {precision!r} is not valid: use one of {valid}") from None
+
+
+def _fast_bf16(device: torch.device) -> bool:
+    if device.type == "cuda":
+        return bool(torch.cuda.is_bf16_supported())
+    return device.type == "cpu" and bool(_cpu_flags() & FAST_BF16_CPU_FLAGS)
+
+
+@functools.cache
+def _cpu_flags() -> frozenset[str]:
+    # Linux only; elsewhere (macOS, Windows) no flags, hence fp32, which is never slow.
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return frozenset()
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            return frozenset(line.partition(":")[2].split())
+    return frozenset()
+
+
+def _locate(value: str, cache_dir: str | None) -> tuple[Path, str | None]:
+    """The directory a model value names, and its hub commit (``None`` for a local one)."""
+    path = Path(value).expanduser()
+    if path.is_dir():
+        return path, None
+    try:
+        snapshot = snapshot_download(
+            value, cache_dir=cache_dir, local_files_only=True, allow_patterns=list(FETCH_PATTERNS)
+        )
+    except HFValidationError as exc:
+        raise BackendUnavailable(
+            value, "no such directory, and not a HuggingFace model id either"
+        ) from exc
+    except LocalEntryNotFoundError as exc:
+        raise BackendUnavailable(
+            value,
+            "not downloaded: it is not in the HuggingFace cache",
+            hint=f"run `{FETCH_COMMAND}` once while online",
+        ) from exc
+    # The snapshot folder of the HuggingFace cache is named after the commit it holds.
+    return Path(snapshot), Path(snapshot).name
+
+
+def _model_directory(value: str, root: Path, *, from_hub: bool) -> Path:
+    for candidate in (root, root / CHECKPOINT_SUBFOLDER):
+        if (candidate / "config.json").is_file():
+            return candidate
+    problem = f"has no config.json, nor has its {CHECKPOINT_SUBFOLDER}/ folder"
+    if from_hub:
+        raise BackendUnavailable(
+            value, f"incompletely downloaded: {root} {problem}", hint=f"run `{FETCH_COMMAND}`"
+        )
+    raise _model_error(value, root, problem)
+
+
+def _load(value: str, directory: Path, dtype: torch.dtype) -> tuple[Any, Any]:
+    """Load the feature extractor and the model, translating every failure."""
+    try:
+        with _quiet_transformers():
+            feature_extractor = AutoFeatureExtractor.from_pretrained(  # type: ignore[no-untyped-call]
+                directory, local_files_only=True, trust_remote_code=False
+            )
+            model, info = AutoModelForAudioClassification.from_pretrained(
+                directory,
+                local_files_only=True,
+                trust_remote_code=False,
+                weights_only=True,
+                # Mismatched shapes are reported by _check_weights, with the shapes.
+                ignore_mismatched_sizes=True,
+                # Cast weights while loading: bf16 weights, not autocast, are what runs fast.
+                dtype=dtype,
+                output_loading_info=True,
+            )
+    except Exception as exc:
+        # Loading fails in many third-party ways (OSError, ValueError, RuntimeError,
+        # SafetensorError, UnpicklingError...); each one means this model cannot run here.
+        if _mentions_torchaudio(exc):
+            raise BackendUnavailable(
+                value,
+                f"torchaudio is installed but cannot load ({_one_line(exc)})",
+                hint=f"install the torchaudio built for torch {torch.__version__}, "
+                "or uninstall torchaudio: it is not needed",
+            ) from exc
+        raise _model_error(value, directory, f"cannot be loaded ({_describe(exc)})") from exc
+    _check_weights(value, directory, info)
+    return feature_extractor, model
+
+
+def _check_weights(value: str, directory: Path, info: Mapping[str, Any]) -> None:
+    """Refuse a model whose weights transformers had to make up (it only warns)."""
+    mismatched = sorted(info["mismatched_keys"])
+    if mismatched:
+        shapes = ", ".join(
+            f"{key} {list(saved)} in the weights, {list(expected)} from the config"
+            for key, saved, expected in mismatched
+        )
+        raise _model_error(
+            value,
+            directory,
+            f"has weights that do not fit its config ({shapes}); "
+            "does id2label list as many labels as the head has outputs?",
+        )
+    missing = sorted(info["missing_keys"])
+    if missing:
+        raise _model_error(
+            value,
+            directory,
+            f"has no weights for {', '.join(missing)}; "
+            "is it a base model without a classification head?",
+        )
+
+
+@contextlib.contextmanager
+def _quiet_transformers() -> Iterator[None]:
+    # transformers draws progress bars and logs a load report on stderr; failures are
+    # reported as our own errors instead. The UserWarning is ASTFeatureExtractor's: 128 kaldi
+    # mel bins over 257 FFT bins leave empty low filters, the very filterbank AST was
+    # trained with, so nothing a user could act on.
+    verbosity = hf_logging.get_verbosity()
+    progress_bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity(logging.ERROR)
+    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings(
+                "ignore",
+                message="At least one mel filter has all zero values",
+                category=UserWarning,
+            )
+            yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if progress_bars:
+            hf_logging.enable_progress_bar()  # type: ignore[no-untyped-call]
+
+
+def _model_error(value: str, directory: Path, problem: str) -> ModelLoadError:
+    """``value: problem``, naming the directory when it is not the configured value."""
+    subject = "" if directory == Path(value).expanduser() else f"{directory} "
+    return ModelLoadError(value, subject + problem)
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """An exception and the ones it was raised from, outermost first."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        yield cause
+        cause = cause.__cause__ or cause.__context__
+
+
+def _mentions_torchaudio(exc: BaseException) -> bool:
+    # A torchaudio built for another torch fails in its compiled library
+    # ("Could not load this library: .../_torchaudio.abi3.so"), raised from transformers'
+    # import of torchaudio.compliance.kaldi for the AST feature extractor.
+    return any("torchaudio" in str(cause) for cause in _chain(exc))
+
+
+def _describe(exc: BaseException) -> str:
+    if any("Weights only load failed" in str(cause) for cause in _chain(exc)):
+        return (
+            "its weights are a pickle that could run code; "
+            "only safetensors and tensor-only pickles are loaded"
+        )
+    return _one_line(exc)
+
+
+def _one_line(exc: BaseException) -> str:
+    # Third-party messages can run to pages (transformers lists every model class).
+    lines = str(exc).strip().splitlines() or [""]
+    return f"{type(exc).__name__}: {lines[0]}"
+
+
+def _labels(value: str, directory: Path, id2label: Mapping[int, str]) -> tuple[str, ...]:
+    try:
+        labels = tuple(str(id2label[index]) for index in range(len(id2label)))
+    except KeyError as exc:
+        raise _model_error(
+            value, directory, f"has an id2label not numbered 0..{len(id2label) - 1}"
+        ) from exc
+    if all(label == f"LABEL_{index}" for index, label in enumerate(labels)):
+        raise _model_error(
+            value, directory, "names no labels (only LABEL_0, LABEL_1...): not a usable classifier"
+        )
+    return labels
+
+
+def _multi_label(value: str, directory: Path, problem_type: str | None, role: Role) -> bool:
+    """Sigmoid or softmax: the checkpoint's ``problem_type`` when set, else the role's."""
+    if problem_type == "multi_label_classification":
+        return True
+    if problem_type == "single_label_classification":
+        return False
+    if problem_type is None:
+        return role is Role.INSTRUMENTS
+    raise _model_error(value, directory, f"is a {problem_type} model, not a classifier")
+
+
+def _instrument_thresholds(labels: Sequence[str]) -> dict[str, float]:
+    named = {name for label in labels if (name := taxonomy.instrument_for_label(label))}
+    if len(labels) == AUDIOSET_CLASS_COUNT and set(labels) >= AUDIOSET_MARKERS:
+        return {
+            name: threshold
+            for name, threshold in AUDIOSET_INSTRUMENT_THRESHOLDS.items()
+            if name in named
+        }
+    return {name: UNCALIBRATED_THRESHOLD for name in sorted(named)}
+
+
+def _fingerprint(
+    value: str,
+    directory: Path,
+    revision: str | None,
+    dtype: torch.dtype,
+    multi_label: bool,
+    window_seconds: float,
+) -> str:
+    # A hub snapshot is pinned by its commit; a local directory by its weights files.
+    if revision is not None:
+        version: object = revision
+    else:
+        version = sorted(
+            (path.name, path.stat().st_size, path.stat().st_mtime_ns)
+            for path in directory.iterdir()
+            if path.suffix in {".safetensors", ".bin"}
+        )
+    payload = json.dumps([value, version, str(dtype), multi_label, window_seconds])
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def fetch_models(values: Sequence[str], cache_dir: str | None) -> list[str]:
+    """Download hub models into the HuggingFace cache: the only network access of genrescore.
+
+    Local directories, embedded model names and ``none`` are skipped. Only configs and
+    safetensors weights are downloaded (:data:`FETCH_PATTERNS`).
+
+    Returns
+    -------
+    list of str
+        The snapshot directory each downloaded model landed in, in the order given.
+
+    Raises
+    ------
+    BackendUnavailable
+        The hub could not be reached, or it has no such model.
+    """
+    landed = []
+    for value in values:
+        if value == NONE or is_embedded(value) or Path(value).expanduser().is_dir():
+            continue
+        try:
+            snapshot = snapshot_download(
+                value, cache_dir=cache_dir, allow_patterns=list(FETCH_PATTERNS)
+            )
+        except RepositoryNotFoundError as exc:
+            raise BackendUnavailable(
+                value, "no such model on the HuggingFace hub (or it is private or gated)"
+            ) from exc
+        except Exception as exc:
+            # The hub client raises its own errors, OSErrors and its HTTP library's errors,
+            # often wrapped in one another; the innermost says what went wrong.
+            *_, root = _chain(exc)
+            raise BackendUnavailable(
+                value, f"could not be downloaded from the HuggingFace hub ({_one_line(root)})"
+            ) from exc
+        if not any(Path(snapshot).glob("*.safetensors")) and not any(
+            Path(snapshot, CHECKPOINT_SUBFOLDER).glob("*.safetensors")
+        ):
+            raise BackendUnavailable(
+                value,
+                "has no safetensors weights on the HuggingFace hub, and pickled weights "
+                "are never downloaded",
+            )
+        landed.append(snapshot)
+    return landed
