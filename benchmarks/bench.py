@@ -142,7 +142,7 @@ def make_transformer_models(folder: Path) -> dict[str, str]:
     ast_dir, hubert_dir = folder / "ast-random", folder / "hubert-random"
     if not (ast_dir / "config.json").exists() or not (hubert_dir / "config.json").exists():
         sys.path.insert(0, str(ROOT / "benchmarks"))
-        from hf_speed import save_random_models  # type: ignore[import-not-found]
+        from hf_speed import save_random_models
 
         save_random_models(ast_dir, hubert_dir)
     return {"genre": str(hubert_dir), "instruments": str(ast_dir)}

@@ -24,7 +24,6 @@ from .backends.base import (
     BackendOptions,
     Role,
     build_backend,
-    is_embedded,
 )
 from .errors import BackendUnavailable, UnusableAudio
 from .scoring import features as feature_mod
@@ -203,8 +202,7 @@ def load_models(settings: Settings, warn: Callable[[str], None]) -> Models:
             first = failures[0]
             used = chosen[role]
             instead = f"using {used.name} instead" if used else "leaving it out"
-            hint = f"; {first.hint}" if first.hint and not is_embedded(value) else ""
-            note = f"{role.value} model {first}{hint}; {instead}"
+            note = f"{role.value} model {first}; {instead}"
             notes.append(note)
             _warn_once(note, warn)
     return Models(genre=chosen[Role.GENRE], instruments=chosen[Role.INSTRUMENTS], notes=notes)
