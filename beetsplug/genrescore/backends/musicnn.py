@@ -154,11 +154,11 @@ class MusicnnBackend(Backend):
         path = weights if weights is not None else WEIGHTS_DIR / WEIGHT_FILES[name]
         self.device = resolve_device(options.device)
         self.dtype = resolve_dtype(options.precision)
+        model, labels = musicnn_net.load_musicnn(path=path, name=name)
         try:
-            model, labels = musicnn_net.load_musicnn(path=path)
             self._weights_id = _sha256_prefix(path)
-        except (musicnn_net.WeightsError, OSError) as exc:
-            raise ModelLoadError(name, str(exc), f"reinstall beets-genrescore: {path}") from exc
+        except OSError as exc:
+            raise ModelLoadError(name, f"cannot read {path}: {exc}") from exc
         self.model = model.to(device=self.device, dtype=self.dtype)
         self.labels = labels
         patches_per_window = int(self.window_seconds // musicnn_net.PATCH_SECONDS)

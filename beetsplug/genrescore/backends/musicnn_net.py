@@ -31,6 +31,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import ModelLoadError
+
 # Signal processing, from musicnn/configuration.py (SR, FFT_SIZE, FFT_HOP, N_MELS).
 SAMPLE_RATE: Final = 16000  # Hz
 N_FFT: Final = 512  # samples
@@ -305,20 +307,15 @@ def _linear(tensors: dict[str, torch.Tensor], name: str) -> nn.Linear:
     return layer
 
 
-class WeightsError(Exception):
-    """A weights file is missing, unreadable or not a musicnn file of the expected format.
-
-    The backend turns this into :class:`~beetsplug.genrescore.errors.ModelLoadError`.
-    """
-
-
-def load_musicnn(*, path: Path) -> tuple[MusicnnNet, tuple[str, ...]]:
+def load_musicnn(*, path: Path, name: str = "musicnn") -> tuple[MusicnnNet, tuple[str, ...]]:
     """Build a musicnn model from a converted safetensors file.
 
     Parameters
     ----------
     path
         A file written by ``tools/convert_musicnn.py``.
+    name
+        The backend name that errors are reported under.
 
     Returns
     -------
@@ -329,29 +326,66 @@ def load_musicnn(*, path: Path) -> tuple[MusicnnNet, tuple[str, ...]]:
 
     Raises
     ------
-    WeightsError
+    ModelLoadError
         The file is missing or corrupt, of another format version, or lacks a tensor.
     """
     from safetensors import SafetensorError, safe_open
 
+    hint = "reinstall beets-genrescore to restore it"
     try:
         with safe_open(str(path), framework="pt") as weights:
             metadata = weights.metadata() or {}
-            tensors = {name: weights.get_tensor(name) for name in weights.keys()}  # noqa: SIM118
+            tensors = {key: weights.get_tensor(key) for key in weights.keys()}  # noqa: SIM118
     except (OSError, SafetensorError) as exc:
-        raise WeightsError(f"cannot read {path}: {exc}") from exc
+        raise ModelLoadError(name, f"cannot read {path}: {exc}", hint) from exc
     version = metadata.get("format_version")
     if metadata.get("format") != "genrescore-musicnn" or version != FORMAT_VERSION:
-        raise WeightsError(f"{path}: not a musicnn weights file of format {FORMAT_VERSION}")
+        reason = f"{path} is not a musicnn weights file of format {FORMAT_VERSION}"
+        raise ModelLoadError(name, reason, hint)
     try:
         labels = tuple(json.loads(metadata["labels"]))
-        model = MusicnnNet({name: tensor.float() for name, tensor in tensors.items()})
+        model = MusicnnNet({key: tensor.float() for key, tensor in tensors.items()})
     except (KeyError, ValueError, RuntimeError) as exc:
-        raise WeightsError(f"{path}: incomplete or malformed weights ({exc})") from exc
+        raise ModelLoadError(name, f"{path} holds incomplete weights ({exc})", hint) from exc
     outputs = model.output.out_features
     if len(labels) != outputs:
-        raise WeightsError(f"{path}: {len(labels)} labels for {outputs} outputs")
+        raise ModelLoadError(name, f"{path} has {len(labels)} labels for {outputs} outputs", hint)
     return model.eval(), labels
+
+
+def predict_logits(
+    *,
+    model: MusicnnNet,
+    batch: Array,
+    max_batch: int,
+    device: torch.device,
+    dtype: torch.dtype = torch.float32,
+) -> Array:
+    """Tag logits of many patches, ``max_batch`` at a time.
+
+    Parameters
+    ----------
+    model
+        From :func:`load_musicnn`, already on ``device`` and in ``dtype``.
+    batch
+        Log-mel patches, shape ``(patches, PATCH_FRAMES, N_MELS)``.
+    max_batch
+        Most patches per forward pass. Each patch needs about 10 MB of activations in fp32.
+    device, dtype
+        Where and in what precision the model runs.
+
+    Returns
+    -------
+    numpy.ndarray
+        Logits, shape ``(patches, tags)``, float32.
+    """
+    outputs: list[Array] = [np.zeros((0, model.output.out_features), dtype=np.float32)]
+    with torch.inference_mode():
+        for start in range(0, len(batch), max_batch):
+            chunk = torch.from_numpy(np.ascontiguousarray(batch[start : start + max_batch]))
+            logits = model(chunk.to(device=device, dtype=dtype))
+            outputs.append(logits.float().cpu().numpy())
+    return np.concatenate(outputs)
 
 
 def predict_patches(
@@ -362,41 +396,18 @@ def predict_patches(
     device: torch.device,
     dtype: torch.dtype = torch.float32,
 ) -> Array:
-    """Tag probabilities of many patches, ``max_batch`` at a time.
-
-    Parameters
-    ----------
-    model
-        From :func:`load_musicnn`, already on ``device`` and in ``dtype``.
-    batch
-        Log-mel patches, shape ``(patches, PATCH_FRAMES, N_MELS)``.
-    max_batch
-        Most patches per forward pass (bounds the memory: about 25 MB per patch in fp32).
-    device, dtype
-        Where and in what precision the model runs.
+    """Tag probabilities of many patches: the sigmoid of :func:`predict_logits`.
 
     Returns
     -------
     numpy.ndarray
-        Sigmoid probabilities, shape ``(patches, tags)``, float32.
+        Probabilities in [0, 1], shape ``(patches, tags)``, float32.
     """
-    outputs: list[Array] = []
-    with torch.inference_mode():
-        for start in range(0, len(batch), max_batch):
-            chunk = torch.from_numpy(np.ascontiguousarray(batch[start : start + max_batch]))
-            logits = model(chunk.to(device=device, dtype=dtype))
-            outputs.append(torch.sigmoid(logits.float()).cpu().numpy())
-    if not outputs:
-        return np.zeros((0, model.output.out_features), dtype=np.float32)
-    return np.concatenate(outputs)
-
-
-def predict_logits(*, model: MusicnnNet, batch: Array, device: torch.device) -> Array:
-    """Raw logits of a batch of patches, shape ``(patches, tags)`` (for checks against TF)."""
-    with torch.inference_mode():
-        logits = model(torch.from_numpy(np.ascontiguousarray(batch)).to(device))
-    result: Array = logits.float().cpu().numpy()
-    return result
+    logits = predict_logits(
+        model=model, batch=batch, max_batch=max_batch, device=device, dtype=dtype
+    )
+    probabilities: Array = torch.sigmoid(torch.from_numpy(logits)).numpy()
+    return probabilities
 
 
 def stack_patches(*, windows: Sequence[Array]) -> tuple[Array, list[int]]:
