@@ -20,6 +20,7 @@ import resource
 import statistics
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
 
@@ -29,8 +30,8 @@ import soundfile as sf
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from beetsplug.genrescore.backends.base import Backend, BackendOptions, Role
-from beetsplug.genrescore.backends.musicnn import build
+from beetsplug.genrescore.backends.base import Backend, BackendOptions
+from beetsplug.genrescore.backends.musicnn import MusicnnBackend
 
 Waveform = npt.NDArray[np.float32]
 
@@ -53,7 +54,7 @@ def _windows(audio: Waveform, count: int, seconds: float) -> list[Waveform]:
 
 
 def _time_predict(
-    backends: list[Backend], tracks: list[list[Waveform]], repeats: int
+    backends: Sequence[Backend], tracks: list[list[Waveform]], repeats: int
 ) -> tuple[float, float]:
     """Median and min wall seconds of one predict call per backend over all tracks."""
     for backend in backends:  # warm-up: allocator, oneDNN primitive cache
@@ -83,8 +84,8 @@ def main() -> None:
 
     start = time.perf_counter()
     fp32 = [
-        build("musicnn-msd", Role.GENRE, BackendOptions(device="cpu", precision="fp32")),
-        build("musicnn-mtt", Role.INSTRUMENTS, BackendOptions(device="cpu", precision="fp32")),
+        MusicnnBackend(name, BackendOptions(device="cpu", precision="fp32"))
+        for name in ("musicnn-msd", "musicnn-mtt")
     ]
     print(
         f"load both models: {time.perf_counter() - start:.3f} s, peak RSS {_peak_rss_mb():.0f} MB"
@@ -103,10 +104,31 @@ def main() -> None:
             )
     print(f"load average {os.getloadavg()[0]:.2f} at end")
 
+    print(f"\npatches per forward pass, 3 windows of 9 s, {args.tracks} tracks, both models")
+    print("patches/forward  wall s/track  user s/track  sys s/track  page faults/track")
+    tracks = [_windows(audio, 3, 9.0) for audio in tracks_audio]
+    default_chunk = fp32[0].max_batch
+    for chunk in (default_chunk, 9 * args.tracks, default_chunk):
+        for backend in fp32:
+            backend.max_batch = chunk
+            backend.predict(tracks)
+        before = resource.getrusage(resource.RUSAGE_SELF)
+        start = time.perf_counter()
+        for backend in fp32:
+            backend.predict(tracks)
+        wall = time.perf_counter() - start
+        after = resource.getrusage(resource.RUSAGE_SELF)
+        print(
+            f"{chunk:15d}  {wall / args.tracks:12.3f}"
+            f"  {(after.ru_utime - before.ru_utime) / args.tracks:12.3f}"
+            f"  {(after.ru_stime - before.ru_stime) / args.tracks:11.3f}"
+            f"  {(after.ru_minflt - before.ru_minflt) / args.tracks:17.0f}"
+        )
+
     if args.bf16:
         bf16 = [
-            build("musicnn-msd", Role.GENRE, BackendOptions(device="cpu", precision="bf16")),
-            build("musicnn-mtt", Role.INSTRUMENTS, BackendOptions(device="cpu", precision="bf16")),
+            MusicnnBackend(name, BackendOptions(device="cpu", precision="bf16"))
+            for name in ("musicnn-msd", "musicnn-mtt")
         ]
         tracks = [_windows(audio, 1, 3.0) for audio in tracks_audio]
         fp32_time, _ = _time_predict(fp32, tracks, 1)

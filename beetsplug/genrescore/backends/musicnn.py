@@ -34,16 +34,24 @@ WEIGHT_FILES: Final[Mapping[str, str]] = {
     "musicnn-msd": "msd_musicnn.safetensors",
     "musicnn-mtt": "mtt_musicnn.safetensors",
 }
-#: Seconds of each analysis window the models look at: three of musicnn's 3 s patches (the
-#: length it was trained on). Three contiguous patches average out a single odd bar (a fill,
-#: a break) while still fitting inside the analyzer's 10 s windows; fewer or shorter windows
-#: cost proportionally less (benchmarks/musicnn_speed.py).
-WINDOW_SECONDS: Final = 3 * musicnn_net.PATCH_SECONDS
-#: bytes read at a time when hashing the weights file.
+#: Seconds of each analysis window the models look at: one of musicnn's 3 s patches, the
+#: input length it was trained on. With the analyzer's default of three windows both models
+#: together take about 0.3 s per track on two CPU cores; 9 s windows (three patches each)
+#: take about 0.8 s (benchmarks/musicnn_speed.py). More windows are the better way to spend
+#: more time: patches spread over the track see different sections, while the extra patches
+#: of a longer window repeat the bars next to the first.
+WINDOW_SECONDS: Final = musicnn_net.PATCH_SECONDS
+#: Most patches per forward pass on the CPU. A patch needs about 9 MB for its largest
+#: activation (204 x 187 x 59 float32); up to three stay under glibc's 32 MB mmap threshold,
+#: so the allocator reuses its heap instead of mapping and faulting in fresh pages on every
+#: call (9 patches: 175k page faults and 0.4 s of system time per track of 3 x 9 s; 3
+#: patches: none). Bigger batches are no faster on the CPU (benchmarks/musicnn_speed.py).
+CPU_MAX_PATCHES: Final = 3
+#: Bytes read at a time when hashing the weights file.
 _HASH_CHUNK: Final = 1 << 20
 
-# MTT instrument tag thresholds, on the track-level probability (the mean over all patches of
-# three 9 s windows at 25/50/75 % of the track, as the analyzer cuts them). Chosen from the
+# MTT instrument tag thresholds, on the track-level probability (the mean over the patches of
+# three 3 s windows at 25/50/75 % of the track, as the analyzer cuts them). Chosen from the
 # port's output on the five reference clips in tests/data/musicnn (violin; distorted guitar +
 # bass + drums; piano; techno saw lead + drum machine; a sine/sweep/pink-noise tone) and on
 # synthetic signals (a -60 dBFS noise floor, white and pink noise, a 440 Hz sine, a sawtooth
@@ -52,23 +60,25 @@ _HASH_CHUNK: Final = 1 << 20
 # where the instrument plays, "absent" the highest where it does not. MTT's tags were
 # annotated sparsely, so even clear instruments often score well under 0.5.
 MTT_INSTRUMENT_THRESHOLDS: Final[Mapping[str, float]] = {
-    # present 0.64 (violin clip); absent <= 0.06.
+    # present 0.74 (violin clip); absent <= 0.024.
     "violin": 0.2,
-    # present 0.40 (violin clip: MTT tags solo violin "strings" too); absent <= 0.06.
+    # present 0.52 (violin clip: MTT tags a solo violin "strings" too); absent <= 0.06.
     "strings": 0.2,
-    # present 0.40 (plucks), 0.43 (rock); absent 0.28 (noise floor), 0.18 (piano clip).
-    "guitar": 0.33,
+    # present 0.33 (rock), 0.46 (plucks); absent 0.285 (noise floor), 0.16 (piano clip).
+    # Set nearer the noise floor: rock guitar varies from 0.2 to 0.5 between patches.
+    "guitar": 0.3,
     # present 0.74 (piano clip); absent <= 0.15 (noise floor).
     "piano": 0.3,
-    # present 0.061 (arpeggio + drums), 0.072 (techno), 0.094 (rock), 0.30 (drum loop);
-    # absent <= 0.029, except the bare sawtooth arpeggio (0.077), whose hard-gated 16th notes
+    # present 0.063 (arpeggio + drums), 0.076 (techno), 0.095 (rock), 0.28 (drum loop);
+    # absent <= 0.029, except the bare sawtooth arpeggio (0.078), whose hard-gated 16th notes
     # the model hears as percussion. MTT's "drums" stays low even on a drum machine; a value
-    # above 0.077 would miss the techno clip, so that false positive is accepted.
+    # above 0.078 would miss the techno clip, so that false positive is accepted.
     "drums": 0.05,
-    # present 0.25 (arpeggio + drums), 0.48 (techno); absent <= 0.14 (rock's distorted
-    # guitar). The bare sawtooth arpeggio (0.13) is missed: it cannot be told from rock here.
+    # present 0.23 (arpeggio + drums), 0.48 (techno); absent <= 0.14 (drum loop, rock's
+    # distorted guitar). The bare sawtooth arpeggio (0.12) is missed: it cannot be told from
+    # those here.
     "synthesizer": 0.2,
-    # No flute among the signals; a plain sine scores 0.52 and the tone clip 0.63, so flute
+    # No flute among the signals; a plain sine scores 0.57 and the tone clip 0.56, so flute
     # needs more than that to be believed.
     "flute": 0.7,
     # No example among the signals; absent <= 0.06. Unverified: a conservative default.
@@ -163,6 +173,8 @@ class MusicnnBackend(Backend):
         self.labels = labels
         patches_per_window = int(self.window_seconds // musicnn_net.PATCH_SECONDS)
         self.max_batch = max(1, options.batch_size * patches_per_window)
+        if self.device.type == "cpu":
+            self.max_batch = min(self.max_batch, CPU_MAX_PATCHES)
 
     @property
     def fingerprint(self) -> str:
