@@ -75,7 +75,7 @@ def taggrams(
     for name, backend in backends.items():
         assert isinstance(backend, MusicnnBackend)
         probabilities = musicnn_net.predict_patches(
-            model=backend.model, batch=batch, max_batch=3, device=CPU
+            model=backend.model, batch=batch, max_batch=10, device=CPU
         )
         splits = np.split(probabilities, np.cumsum(counts)[:-1])
         out[name] = dict(zip(CLIPS, splits, strict=True))

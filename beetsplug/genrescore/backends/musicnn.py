@@ -121,9 +121,10 @@ def resolve_device(spec: str) -> torch.device:
 def resolve_dtype(precision: str) -> torch.dtype:
     """Turn the ``precision`` setting into a dtype.
 
-    ``auto`` is float32 everywhere: the model is small, and bf16 is emulated (and 20-60x
-    slower) on CPUs without AVX512-BF16/AMX, such as the 2-core AMD EPYC this was measured on
-    (benchmarks/musicnn_speed.py).
+    ``auto`` is float32 everywhere. bf16 moves tag probabilities by up to 0.016 on the
+    reference clips, but on CPUs without AVX512-BF16/AMX it is emulated: 8-24x slower than
+    float32 on the 2-core AMD EPYC (AVX2) this was measured on (benchmarks/musicnn_speed.py).
+    The model is small enough that float32 is no burden on a GPU either.
 
     Raises
     ------
@@ -183,7 +184,7 @@ class MusicnnBackend(Backend):
         return f"{self._weights_id}-port{PORT_VERSION}{precision}"
 
     def predict(self, tracks: Sequence[Sequence[Waveform]]) -> list[dict[str, float]]:
-        """Mean tag probabilities over all patches of each track, in one batched pass.
+        """Mean tag probabilities over all patches of each track, all tracks in one batch.
 
         Raises
         ------
@@ -191,16 +192,16 @@ class MusicnnBackend(Backend):
             A track has no windows, or a window is not one-dimensional.
         """
         per_window = []
-        windows_per_track = []
+        patches_per_track = []
         for index, windows in enumerate(tracks):
             if not windows:
                 raise ValueError(f"track {index} has no windows")
-            for window in windows:
-                if np.ndim(window) != 1:
-                    raise ValueError(f"track {index}: windows must be mono, 1-D arrays")
-                per_window.append(musicnn_net.window_patches(audio=window))
-            windows_per_track.append(len(windows))
-        batch, counts = musicnn_net.stack_patches(windows=per_window)
+            if any(np.ndim(window) != 1 for window in windows):
+                raise ValueError(f"track {index}: windows must be mono, 1-D arrays")
+            track_patches = [musicnn_net.window_patches(audio=window) for window in windows]
+            per_window.extend(track_patches)
+            patches_per_track.append(sum(len(patches) for patches in track_patches))
+        batch, _ = musicnn_net.stack_patches(windows=per_window)
         probabilities = musicnn_net.predict_patches(
             model=self.model,
             batch=batch,
@@ -208,16 +209,10 @@ class MusicnnBackend(Backend):
             device=self.device,
             dtype=self.dtype,
         )
-        results = []
-        start = 0
-        window_start = 0
-        for n_windows in windows_per_track:
-            n_patches = sum(counts[window_start : window_start + n_windows])
-            mean = probabilities[start : start + n_patches].mean(axis=0)
-            results.append(dict(zip(self.labels, mean.tolist(), strict=True)))
-            start += n_patches
-            window_start += n_windows
-        return results
+        per_track = np.split(probabilities, np.cumsum(patches_per_track)[:-1])
+        return [
+            dict(zip(self.labels, track.mean(axis=0).tolist(), strict=True)) for track in per_track
+        ]
 
     def instrument_thresholds(self) -> Mapping[str, float]:
         """Thresholds for the MTT tagger's instrument tags; the MSD tagger names none."""
