@@ -36,16 +36,18 @@ WEIGHT_FILES: Final[Mapping[str, str]] = {
 }
 #: Seconds of each analysis window the models look at: one of musicnn's 3 s patches, the
 #: input length it was trained on. With the analyzer's default of three windows both models
-#: together take about 0.3 s per track on two CPU cores; 9 s windows (three patches each)
-#: take about 0.8 s (benchmarks/musicnn_speed.py). More windows are the better way to spend
+#: together take about 0.2 s per track on two CPU cores; 9 s windows (three patches each)
+#: take about 0.5 s (benchmarks/musicnn_speed.py). More windows are the better way to spend
 #: more time: patches spread over the track see different sections, while the extra patches
 #: of a longer window repeat the bars next to the first.
 WINDOW_SECONDS: Final = musicnn_net.PATCH_SECONDS
 #: Most patches per forward pass on the CPU. A patch needs about 9 MB for its largest
 #: activation (204 x 187 x 59 float32); up to three stay under glibc's 32 MB mmap threshold,
 #: so the allocator reuses its heap instead of mapping and faulting in fresh pages on every
-#: call (9 patches: 175k page faults and 0.4 s of system time per track of 3 x 9 s; 3
-#: patches: none). Bigger batches are no faster on the CPU (benchmarks/musicnn_speed.py).
+#: call. Measured on 4 tracks x 3 windows x 9 s, both models: 36 patches per pass cost
+#: 0.78 s/track (0.56 s of it system time, 220k page faults per track) and 1.2 GB peak RSS;
+#: 3 patches per pass 0.45-0.51 s/track, almost no faults and 0.53 GB
+#: (benchmarks/musicnn_speed.py).
 CPU_MAX_PATCHES: Final = 3
 #: Bytes read at a time when hashing the weights file.
 _HASH_CHUNK: Final = 1 << 20
@@ -122,7 +124,7 @@ def resolve_dtype(precision: str) -> torch.dtype:
     """Turn the ``precision`` setting into a dtype.
 
     ``auto`` is float32 everywhere. bf16 moves tag probabilities by up to 0.016 on the
-    reference clips, but on CPUs without AVX512-BF16/AMX it is emulated: 8-24x slower than
+    reference clips, but on CPUs without AVX512-BF16/AMX it is emulated: 17x slower than
     float32 on the 2-core AMD EPYC (AVX2) this was measured on (benchmarks/musicnn_speed.py).
     The model is small enough that float32 is no burden on a GPU either.
 
