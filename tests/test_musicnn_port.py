@@ -18,6 +18,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from safetensors import safe_open
+from safetensors.numpy import save_file
 
 from beetsplug.genrescore.backends import musicnn_net
 from beetsplug.genrescore.backends.base import Backend, BackendOptions, Role, build_backend
@@ -230,6 +232,19 @@ def test_missing_or_corrupt_weights_raise_model_load_error(tmp_path: Path) -> No
         file.write(b'"formxt"')
     with pytest.raises(ModelLoadError, match=r"foreign\.safetensors"):
         MusicnnBackend("musicnn-mtt", options, weights=foreign)
+    # Right format, wrong architecture: the two timbral kernels swapped.
+    shipped = WEIGHTS_DIR / "mtt_musicnn.safetensors"
+    with safe_open(str(shipped), framework="np") as file:
+        metadata = file.metadata()
+        tensors = {key: file.get_tensor(key) for key in file.keys()}  # noqa: SIM118
+    tensors["conv2d/kernel"], tensors["conv2d_1/kernel"] = (
+        tensors["conv2d_1/kernel"],
+        tensors["conv2d/kernel"],
+    )
+    swapped = tmp_path / "swapped.safetensors"
+    save_file(tensors, str(swapped), metadata=metadata)
+    with pytest.raises(ModelLoadError, match=r"swapped\.safetensors holds unusable weights"):
+        MusicnnBackend("musicnn-mtt", options, weights=swapped)
 
 
 def test_bad_device_or_precision_is_a_config_error() -> None:
