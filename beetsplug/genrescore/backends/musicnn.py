@@ -1,0 +1,233 @@
+"""The embedded default models: musicnn's MSD tagger (genre) and MTT tagger (instruments).
+
+Both are ports of the ``musicnn`` 0.1.0 taggers (:mod:`.musicnn_net`) whose weights ship with
+the plugin in ``data/musicnn/``, so they work offline and need nothing but torch and librosa.
+``musicnn-msd`` answers with the 50 Million Song Dataset / Last.fm tags (rock, electronic,
+jazz...); ``musicnn-mtt`` with the 50 MagnaTagATune tags, which name eleven instruments.
+Scores are independent sigmoid probabilities, averaged over every 3 s patch of a track.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Final
+
+import numpy as np
+import torch
+
+from ..errors import BackendUnavailable, ConfigError, ModelLoadError
+from . import musicnn_net
+from .base import Backend, BackendOptions, Role
+
+if TYPE_CHECKING:
+    from .base import Waveform
+
+#: Bumped whenever the port computes different numbers from the same weights (preprocessing,
+#: patching, averaging); part of :attr:`MusicnnBackend.fingerprint`.
+PORT_VERSION: Final = "1"
+#: Where the converted weights ship (``tools/convert_musicnn.py`` writes them).
+WEIGHTS_DIR: Final = Path(__file__).resolve().parent.parent / "data" / "musicnn"
+#: Registry name -> weights file.
+WEIGHT_FILES: Final[Mapping[str, str]] = {
+    "musicnn-msd": "msd_musicnn.safetensors",
+    "musicnn-mtt": "mtt_musicnn.safetensors",
+}
+#: Seconds of each analysis window the models look at: one of musicnn's 3 s patches, the
+#: input length it was trained on. With the analyzer's default of three windows both models
+#: together take about 0.2 s per track on two CPU cores; 9 s windows (three patches each)
+#: take about 0.5 s (benchmarks/musicnn_speed.py). More windows are the better way to spend
+#: more time: patches spread over the track see different sections, while the extra patches
+#: of a longer window repeat the bars next to the first.
+WINDOW_SECONDS: Final = musicnn_net.PATCH_SECONDS
+#: Most patches per forward pass on the CPU. A patch needs about 9 MB for its largest
+#: activation (204 x 187 x 59 float32); up to three stay under glibc's 32 MB mmap threshold,
+#: so the allocator reuses its heap instead of mapping and faulting in fresh pages on every
+#: call. Measured on 4 tracks x 3 windows x 9 s, both models: 36 patches per pass cost
+#: 0.78 s/track (0.56 s of it system time, 220k page faults per track) and 1.2 GB peak RSS;
+#: 3 patches per pass 0.45-0.51 s/track, almost no faults and 0.53 GB
+#: (benchmarks/musicnn_speed.py).
+CPU_MAX_PATCHES: Final = 3
+#: Bytes read at a time when hashing the weights file.
+_HASH_CHUNK: Final = 1 << 20
+
+# MTT instrument tag thresholds, on the track-level probability (the mean over the patches of
+# three 3 s windows at 25/50/75 % of the track, as the analyzer cuts them). Chosen from the
+# port's output on the five reference clips in tests/data/musicnn (violin; distorted guitar +
+# bass + drums; piano; techno saw lead + drum machine; a sine/sweep/pink-noise tone) and on
+# synthetic signals (a -60 dBFS noise floor, white and pink noise, a 440 Hz sine, a sawtooth
+# arpeggio, a kick/snare/hi-hat loop, Karplus-Strong plucks, arpeggio + drums); the script
+# and its full table are in benchmarks/musicnn_thresholds.py. "present" is the lowest score
+# where the instrument plays, "absent" the highest where it does not. MTT's tags were
+# annotated sparsely, so even clear instruments often score well under 0.5.
+MTT_INSTRUMENT_THRESHOLDS: Final[Mapping[str, float]] = {
+    # present 0.74 (violin clip); absent <= 0.024.
+    "violin": 0.2,
+    # present 0.52 (violin clip: MTT tags a solo violin "strings" too); absent <= 0.06.
+    "strings": 0.2,
+    # present 0.33 (rock), 0.46 (plucks); absent 0.285 (noise floor), 0.16 (piano clip).
+    # Set nearer the noise floor: rock guitar varies from 0.2 to 0.5 between patches.
+    "guitar": 0.3,
+    # present 0.74 (piano clip); absent <= 0.15 (noise floor).
+    "piano": 0.3,
+    # present 0.063 (arpeggio + drums), 0.076 (techno), 0.095 (rock), 0.28 (drum loop);
+    # absent <= 0.029, except the bare sawtooth arpeggio (0.078), whose hard-gated 16th notes
+    # the model hears as percussion. MTT's "drums" stays low even on a drum machine; a value
+    # above 0.078 would miss the techno clip, so that false positive is accepted.
+    "drums": 0.05,
+    # present 0.23 (arpeggio + drums), 0.48 (techno); absent <= 0.14 (drum loop, rock's
+    # distorted guitar). The bare sawtooth arpeggio (0.12) is missed: it cannot be told from
+    # those here.
+    "synthesizer": 0.2,
+    # No flute among the signals; a plain sine scores 0.57 and the tone clip 0.56, so flute
+    # needs more than that to be believed.
+    "flute": 0.7,
+    # No example among the signals; absent <= 0.06. Unverified: a conservative default.
+    "cello": 0.2,
+    "harpsichord": 0.2,
+    "harp": 0.2,
+    "sitar": 0.2,
+}
+
+
+def _sha256_prefix(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        while chunk := file.read(_HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()[:12]
+
+
+def resolve_device(spec: str) -> torch.device:
+    """Turn the ``device`` setting into a torch device.
+
+    Raises
+    ------
+    ConfigError
+        Not a device torch knows.
+    BackendUnavailable
+        CUDA was asked for but is not available.
+    """
+    if spec == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(spec)
+    except RuntimeError as exc:
+        raise ConfigError(f"device {spec!r} is not valid; use auto, cpu, cuda or cuda:N") from exc
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise BackendUnavailable("musicnn", f"device {spec!r} asked for, but CUDA is not available")
+    return device
+
+
+def resolve_dtype(precision: str) -> torch.dtype:
+    """Turn the ``precision`` setting into a dtype.
+
+    ``auto`` is float32 everywhere. bf16 moves tag probabilities by up to 0.016 on the
+    reference clips, but on CPUs without AVX512-BF16/AMX it is emulated: 17x slower than
+    float32 on the 2-core AMD EPYC (AVX2) this was measured on (benchmarks/musicnn_speed.py).
+    The model is small enough that float32 is no burden on a GPU either.
+
+    Raises
+    ------
+    ConfigError
+        Not one of ``auto``, ``fp32``, ``bf16``.
+    """
+    choices = {"auto": torch.float32, "fp32": torch.float32, "bf16": torch.bfloat16}
+    if precision not in choices:
+        raise ConfigError(f"precision {precision!r} is not valid; use auto, fp32 or bf16")
+    return choices[precision]
+
+
+class MusicnnBackend(Backend):
+    """One embedded musicnn tagger.
+
+    Parameters
+    ----------
+    name
+        ``"musicnn-msd"`` or ``"musicnn-mtt"``.
+    options
+        Device, precision and batch size.
+    weights
+        The safetensors file (default: the shipped one for ``name``).
+
+    Raises
+    ------
+    ModelLoadError
+        The weights file is missing or corrupt.
+    """
+
+    family = "musicnn"
+    sample_rate = musicnn_net.SAMPLE_RATE
+    window_seconds = WINDOW_SECONDS
+    multi_label = True
+
+    def __init__(self, name: str, options: BackendOptions, weights: Path | None = None) -> None:
+        self.name = name
+        path = weights if weights is not None else WEIGHTS_DIR / WEIGHT_FILES[name]
+        self.device = resolve_device(options.device)
+        self.dtype = resolve_dtype(options.precision)
+        model, labels = musicnn_net.load_musicnn(path=path, name=name)
+        try:
+            self._weights_id = _sha256_prefix(path)
+        except OSError as exc:
+            raise ModelLoadError(name, f"cannot read {path}: {exc}") from exc
+        self.model = model.to(device=self.device, dtype=self.dtype)
+        self.labels = labels
+        patches_per_window = int(self.window_seconds // musicnn_net.PATCH_SECONDS)
+        self.max_batch = max(1, options.batch_size * patches_per_window)
+        if self.device.type == "cpu":
+            self.max_batch = min(self.max_batch, CPU_MAX_PATCHES)
+
+    @property
+    def fingerprint(self) -> str:
+        """Weights hash, port version, and the precision when it is not float32."""
+        precision = "" if self.dtype == torch.float32 else "-bf16"
+        return f"{self._weights_id}-port{PORT_VERSION}{precision}"
+
+    def predict(self, tracks: Sequence[Sequence[Waveform]]) -> list[dict[str, float]]:
+        """Mean tag probabilities over all patches of each track, all tracks in one batch.
+
+        Raises
+        ------
+        ValueError
+            A track has no windows, or a window is not one-dimensional.
+        """
+        per_window = []
+        patches_per_track = []
+        for index, windows in enumerate(tracks):
+            if not windows:
+                raise ValueError(f"track {index} has no windows")
+            if any(np.ndim(window) != 1 for window in windows):
+                raise ValueError(f"track {index}: windows must be mono, 1-D arrays")
+            track_patches = [musicnn_net.window_patches(audio=window) for window in windows]
+            per_window.extend(track_patches)
+            patches_per_track.append(sum(len(patches) for patches in track_patches))
+        batch, _ = musicnn_net.stack_patches(windows=per_window)
+        probabilities = musicnn_net.predict_patches(
+            model=self.model,
+            batch=batch,
+            max_batch=self.max_batch,
+            device=self.device,
+            dtype=self.dtype,
+        )
+        per_track = np.split(probabilities, np.cumsum(patches_per_track)[:-1])
+        return [
+            dict(zip(self.labels, track.mean(axis=0).tolist(), strict=True)) for track in per_track
+        ]
+
+    def instrument_thresholds(self) -> Mapping[str, float]:
+        """Thresholds for the MTT tagger's instrument tags; the MSD tagger names none."""
+        return MTT_INSTRUMENT_THRESHOLDS if self.name == "musicnn-mtt" else {}
+
+
+def build(value: str, role: Role, options: BackendOptions) -> Backend:
+    """Registry factory (``base.EMBEDDED``): build the embedded model ``value`` names.
+
+    Either model may serve either role: MTT's tags include genres (rock, techno, classical),
+    so it can also vote on the genre; MSD's name no instrument the tagger role could use.
+    """
+    del role  # both models produce their own tags whatever they are used for
+    if value not in WEIGHT_FILES:
+        raise BackendUnavailable(value, f"not an embedded model; use one of {sorted(WEIGHT_FILES)}")
+    return MusicnnBackend(value, options)
