@@ -35,7 +35,7 @@ from .scoring.ensemble import (
     NoEvidence,
     blend,
 )
-from .scoring.taxonomy import genre_distribution, instrument_scores
+from .scoring.taxonomy import genre_distribution, genres_named, instrument_scores
 from .settings import MIN_SECONDS, Settings
 
 #: The heuristics' sample rate: librosa's default, which their constants were tuned at.
@@ -280,7 +280,15 @@ class Analyzer:
     ) -> TrackResult:
         weights = self.settings.weights
         heuristic = heuristics.score(track.features)
-        votes = [GenreVote("heuristic", "heuristic", weights.heuristic, heuristic.distribution)]
+        votes = [
+            GenreVote(
+                "heuristic",
+                "heuristic",
+                weights.heuristic,
+                heuristic.distribution,
+                heuristics.VOCABULARY,
+            )
+        ]
         reports = [
             ComponentReport(
                 "heuristic",
@@ -292,7 +300,15 @@ class Analyzer:
         genre_model, tagger = self.models.genre, self.models.instruments
         if genre_model is not None:
             distribution = genre_distribution(genre_raw, multi_label=genre_model.multi_label)
-            votes.append(GenreVote("ml", genre_model.name, weights.ml, distribution))
+            votes.append(
+                GenreVote(
+                    "ml",
+                    genre_model.name,
+                    weights.ml,
+                    distribution,
+                    genres_named(genre_model.labels),
+                )
+            )
             reports.append(
                 ComponentReport("ml", genre_model.name, _ranked(genre_raw), distribution)
             )
@@ -300,7 +316,13 @@ class Analyzer:
         if tagger is not None:
             tagger_genres = genre_distribution(tagger_raw, multi_label=tagger.multi_label)
             votes.append(
-                GenreVote("tagger_genres", tagger.name, weights.tagger_genres, tagger_genres)
+                GenreVote(
+                    "tagger_genres",
+                    tagger.name,
+                    weights.tagger_genres,
+                    tagger_genres,
+                    genres_named(tagger.labels),
+                )
             )
             evidence = InstrumentEvidence(
                 tagger.name, instrument_scores(tagger_raw), tagger.instrument_thresholds()

@@ -49,6 +49,8 @@ DEFAULT_RULES: dict[str, dict[str, Any]] = {
     "acoustic guitar": {"boost": {"country": 1.5, "folk": 0.8}, "unless": {"classical": 0.3}},
     "harmonica": {"boost": {"country": 1.0, "blues": 0.7}},  # seed
     "drums": {"boost": {"rock": 0.4}},  # seed
+    # A guitar of unknown kind (MagnaTagATune's "guitar"): a hint of the guitar genres.
+    "guitar": {"boost": {"rock": 0.6, "folk": 0.4, "country": 0.3, "blues": 0.3}},
     "banjo": {"boost": {"bluegrass": 3.0, "country": 2.0, "folk": 1.0}},
     "mandolin": {"boost": {"bluegrass": 2.0, "folk": 1.5, "country": 1.0}},
     "steel guitar": {"boost": {"country": 3.0, "blues": 1.0}},
@@ -59,7 +61,9 @@ DEFAULT_RULES: dict[str, dict[str, Any]] = {
     "organ": {"boost": {"soul": 0.6, "jazz": 0.5, "classical": 0.3}},
     "harpsichord": {"boost": {"classical": 2.5}},
     "orchestra": {"boost": {"classical": 2.5}},
-    "strings": {"boost": {"classical": 1.0}},
+    # A string section is classical unless the votes hear a fiddle band: taggers that have no
+    # "fiddle" tag (MagnaTagATune) report a country fiddle as violin *and* strings.
+    "strings": {"boost": {"classical": 1.0}, "unless": {"folk": 0.4, "country": 0.4}},
     "cello": {"boost": {"classical": 1.5}},
     "harp": {"boost": {"classical": 1.0, "folk": 0.5}},
     "flute": {"boost": {"classical": 0.8, "folk": 0.6, "jazz": 0.3}},

@@ -3,13 +3,13 @@
 How it decides (``docs/ensemble.md`` tells the same for users):
 
 1. Every *genre vote* (the genre model, the heuristics, the instrument tagger's own genre
-   classes) is a distribution over canonical genres with a configured weight. Their weighted
-   mean is the *base* opinion. Weights are relative: a component that did not run is left
-   out and the others are renormalised.
+   classes) is a distribution over canonical genres with a configured weight. Weights are
+   relative: a component that did not run is left out and the others are renormalised.
 2. Every *detected* instrument (score at or above its threshold) fires its rule: the rule adds
    its boost to each genre it names. A rule can be *gated*: ``unless: {classical: 0.3}`` fades
-   the rule out linearly as the base opinion's share of ``classical`` rises to 0.3, so a violin
-   in an orchestra does not say "country".
+   the rule out linearly as the votes' share of ``classical`` rises to 0.3, so a violin in an
+   orchestra does not say "country". That share is the weighted mean over the votes that
+   *can* name the genre: a genre model without a classical class does not dilute it.
 3. The boosts form the instrument component, a distribution with the configured instrument
    weight. How much of that weight it uses depends on how much the instruments said:
    ``B / (B + instrument_prior)`` for a total boost ``B``. One weak cue (drums -> rock 0.4)
@@ -39,6 +39,12 @@ class GenreVote:
     weight: float
     #: Canonical genre -> share, summing to 1.
     distribution: Mapping[str, float]
+    #: The genres this component can name at all (``None``: every genre). A model without a
+    #: "classical" class says nothing for or against classical music.
+    vocabulary: frozenset[str] | None = None
+
+    def knows(self, genre: str) -> bool:
+        return self.vocabulary is None or genre in self.vocabulary
 
 
 @dataclass(frozen=True)
@@ -152,26 +158,32 @@ def _mix(parts: Sequence[tuple[float, Mapping[str, float]]]) -> dict[str, float]
     return mixed
 
 
-def _gate(rule: InstrumentRule, base: Mapping[str, float]) -> float:
+def evidence_for(genre: str, votes: Sequence[GenreVote]) -> float:
+    """The votes' weighted share of ``genre``, among the votes that can name it."""
+    knowing = [(vote.weight, vote.distribution) for vote in votes if vote.knows(genre)]
+    return _mix(knowing).get(genre, 0.0)
+
+
+def _gate(rule: InstrumentRule, votes: Sequence[GenreVote]) -> float:
     gate = 1.0
     for genre, limit in rule.unless.items():
         if limit > 0.0:
-            gate *= min(1.0, max(0.0, 1.0 - base.get(genre, 0.0) / limit))
+            gate *= min(1.0, max(0.0, 1.0 - evidence_for(genre, votes) / limit))
     return gate
 
 
 def instrument_boosts(
     detected: Sequence[tuple[str, float]],
     rules: Sequence[InstrumentRule],
-    base: Mapping[str, float],
+    votes: Sequence[GenreVote],
 ) -> tuple[Boost, ...]:
-    """The boosts that the detected instruments' rules add, gated by the base opinion."""
+    """The boosts that the detected instruments' rules add, gated by the genre votes."""
     names = {name for name, _ in detected}
     boosts: list[Boost] = []
     for rule in rules:
         if rule.instrument not in names:
             continue
-        gate = _gate(rule, base)
+        gate = _gate(rule, votes)
         for genre, amount in rule.boost.items():
             boosts.append(Boost(rule.instrument, genre, amount * gate, gate))
     return tuple(boosts)
@@ -190,10 +202,8 @@ def blend(
         Nothing voted and no instrument rule fired.
     """
     active = [vote for vote in votes if vote.weight > 0.0 and vote.distribution]
-    base = _mix([(vote.weight, vote.distribution) for vote in active])
-
     detected = detect_instruments(instruments, config.rules) if instruments else ()
-    boosts = instrument_boosts(detected, config.rules, base)
+    boosts = instrument_boosts(detected, config.rules, active)
     boosted: dict[str, float] = {}
     for boost in boosts:
         boosted[boost.genre] = boosted.get(boost.genre, 0.0) + boost.amount

@@ -488,6 +488,9 @@ RULES: Final[tuple[Rule, ...]] = (
     ),
 )
 
+#: The genres the rules can name; the others get no share from the heuristics.
+VOCABULARY: Final[frozenset[str]] = frozenset(rule.genre for rule in RULES)
+
 
 def describe(features: AudioFeatures) -> Descriptors:
     """Derive listener-level descriptors from audio features.

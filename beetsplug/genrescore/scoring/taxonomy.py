@@ -216,6 +216,11 @@ def genre_distribution(scores: Mapping[str, float], *, multi_label: bool) -> dic
     return normalize(folded)
 
 
+def genres_named(labels: Iterable[str]) -> frozenset[str]:
+    """The canonical genres a model's label set can name at all."""
+    return frozenset(g for g in map(genre_for_label, labels) if g is not None)
+
+
 def instrument_scores(scores: Mapping[str, float]) -> dict[str, float]:
     """Fold a tagger's label scores into canonical instrument -> score (maximum per name)."""
     folded: dict[str, float] = {}
