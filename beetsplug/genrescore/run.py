@@ -194,9 +194,7 @@ class Run:
         values = library.result_values(result, fingerprint)
         self._report(item, result)
         if self.options.pretend:
-            pending = item.copy()
-            library.apply_result(pending, values, self.settings.genres_policy)
-            ui.show_model_changes(pending, item, fields=[*library.RESULT_FIELDS, "genres"])
+            self._show_changes(item, values)
             return
         with _hold_interrupts():
             library.apply_result(item, values, self.settings.genres_policy)
@@ -207,6 +205,12 @@ class Run:
                     # Keep the values but not the fingerprint: the next run tries the file again.
                     del item[library.FINGERPRINT]
             item.store()
+
+    def _show_changes(self, obj: Any, values: dict[str, Any]) -> None:
+        """``--pretend``: print what would change on an Item or Album, change nothing."""
+        pending = obj.copy()
+        library.apply_result(pending, values, self.settings.genres_policy)
+        ui.show_model_changes(pending, obj, fields=[*library.RESULT_FIELDS, "genres"])
 
     def _report(self, item: Any, result: TrackResult) -> None:
         decision = result.decision
@@ -231,9 +235,7 @@ class Run:
         if values is None:
             return
         if self.options.pretend:
-            pending = album.copy()
-            library.apply_result(pending, values, self.settings.genres_policy)
-            ui.show_model_changes(pending, album, fields=[*library.RESULT_FIELDS, "genres"])
+            self._show_changes(album, values)
             return
         with _hold_interrupts():
             library.apply_result(album, values, self.settings.genres_policy)
