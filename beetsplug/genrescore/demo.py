@@ -60,6 +60,7 @@ def build(folder: Path) -> Path:
         f"library: {folder / 'library.db'}\n"
         "plugins: [genrescore]\n"
         "import: {copy: yes, write: yes, autotag: no, log: null}\n"
+        "create_backup_before_migrations: no\n"
         "genrescore: {}\n"
     )
     return config

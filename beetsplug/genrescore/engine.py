@@ -72,6 +72,11 @@ def _worker_init(main_pid: int) -> None:
         os.environ[name] = "1"
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     threading.Thread(target=_exit_when_orphaned, args=(main_pid,), daemon=True).start()
+    # Decoder libraries print to the C stderr (mpg123: "part2_3_length too large" after a
+    # seek into a bit reservoir); their real failures come back as exceptions with a reason.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    os.close(devnull)
 
 
 def _context() -> multiprocessing.context.BaseContext:
