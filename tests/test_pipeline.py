@@ -42,12 +42,30 @@ def tracks(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     return [track(folder / f"{i:02d}.flac", styles[i % 4], 8.0) for i in range(6)]
 
 
-def test_pool_and_inline_decoding_give_the_same_results(
-    analyzer: Analyzer, tracks: list[Path]
+EMBEDDED_SETTINGS = read_settings(
+    confuse.RootView(
+        [
+            confuse.ConfigSource.of(
+                {"models": {"genre": "musicnn-msd", "instruments": "musicnn-mtt"}}
+            ),
+            confuse.ConfigSource.of(DEFAULTS),
+        ]
+    )
+)
+
+
+@pytest.mark.parametrize("infer_in_workers", [True, False], ids=["models-in-workers", "batched"])
+@pytest.mark.parametrize("models", ["heuristic", "embedded"])
+def test_pool_and_inline_runs_give_the_same_results(
+    analyzer: Analyzer, tracks: list[Path], models: str, infer_in_workers: bool
 ) -> None:
+    # The models run in the workers (CPU) or batched in this process (GPU); either way a
+    # track gets the genre the one-process path gives it.
+    if models == "embedded":
+        analyzer = Analyzer(EMBEDDED_SETTINGS, load_models(EMBEDDED_SETTINGS, print))
     work = [(path.name, str(path)) for path in tracks]
     inline = {d.key: d.result for d in Engine(analyzer, jobs=0).run(work)}
-    engine = Engine(analyzer, jobs=2, batch_tracks=4)
+    engine = Engine(analyzer, jobs=2, batch_tracks=4, infer_in_workers=infer_in_workers)
     try:
         pooled = {d.key: d.result for d in engine.run(work)}
     finally:
@@ -57,16 +75,25 @@ def test_pool_and_inline_decoding_give_the_same_results(
         assert result is not None
         other = pooled[key]
         assert other is not None
-        assert dict(other.decision.ranking) == pytest.approx(dict(result.decision.ranking))
+        assert other.method == result.method
+        assert dict(other.decision.ranking) == pytest.approx(
+            dict(result.decision.ranking), abs=1e-5
+        )
+        assert dict(other.decision.instruments) == pytest.approx(
+            dict(result.decision.instruments), abs=1e-5
+        )
 
 
+@pytest.mark.parametrize("infer_in_workers", [True, False], ids=["models-in-workers", "batched"])
 def test_a_worker_that_crashes_costs_only_its_file(
-    analyzer: Analyzer, tracks: list[Path], tmp_path: Path
+    analyzer: Analyzer, tracks: list[Path], tmp_path: Path, infer_in_workers: bool
 ) -> None:
     crasher = copy(tracks[0], tmp_path / "CRASH.flac")
     work = [(p.name, str(p)) for p in tracks[:3]] + [("crash", str(crasher))]
     work += [(p.name, str(p)) for p in tracks[3:]]
-    engine = Engine(analyzer, jobs=2, batch_tracks=3, decode=crash_on_marker)
+    engine = Engine(
+        analyzer, jobs=2, batch_tracks=3, decode=crash_on_marker, infer_in_workers=infer_in_workers
+    )
     try:
         done = list(engine.run(work))
     finally:

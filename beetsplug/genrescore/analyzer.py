@@ -149,6 +149,11 @@ class Models:
             prefix = "mixed_"
         return f"{prefix}hybrid_{'_'.join(roles)}"
 
+    @property
+    def backends(self) -> list[Backend]:
+        """The backends that run, genre model first."""
+        return [b for b in (self.genre, self.instruments) if b is not None]
+
     def fingerprint(self) -> str:
         parts = [b.fingerprint if b else NONE for b in (self.genre, self.instruments)]
         return hashlib.sha256("|".join(parts).encode()).hexdigest()[:12]
@@ -237,7 +242,7 @@ class Analyzer:
     def __init__(self, settings: Settings, models: Models) -> None:
         self.settings = settings
         self.models = models
-        backends = [b for b in (models.genre, models.instruments) if b is not None]
+        backends = models.backends
         seconds = max([settings.window_seconds, *(b.window_seconds for b in backends)])
         rates = {HEURISTIC_RATE, *(b.sample_rate for b in backends)}
         self.plan = DecodePlan(
@@ -246,6 +251,11 @@ class Analyzer:
         self.fingerprint = hashlib.sha256(
             f"{ANALYSIS_VERSION}|{settings.fingerprint()}|{models.fingerprint()}".encode()
         ).hexdigest()[:16]
+
+    @property
+    def accelerated(self) -> bool:
+        """Whether a model runs on a GPU (then batches of tracks should go to it)."""
+        return any(b.accelerated for b in self.models.backends)
 
     def prepare(self, path: str) -> Prepared:
         return prepare(path, self.plan)

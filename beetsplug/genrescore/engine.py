@@ -1,9 +1,17 @@
-"""The pipeline: decode in worker processes, infer in batches here, results as they finish.
+"""The pipeline: decode in worker processes, run the models where they run fastest.
 
 * Decoding, resampling and the heuristic features (:func:`analyzer.prepare`) run in a pool
-  of worker processes, one window of work ahead of the models at most, so memory stays flat
-  however long the library or the tracks are.
-* The models run in this process, on batches of several tracks at once.
+  of worker processes, a few tracks ahead at most, so memory stays flat however long the
+  library or the tracks are.
+* Where the models run depends on the device:
+
+  - On the CPU each worker also runs the models on its own track, with one thread, and
+    sends back only the small result. Batching buys nothing there (musicnn costs 41 ms a
+    patch one at a time, 49 ms in threes, 77 ms in 24s on a 2-core AVX2 EPYC), while
+    inference in this process made it the bottleneck: the workers sat idle while it ran
+    and fought it for the cores when they did not.
+  - On a GPU the models run in this process (one CUDA context), on batches of several
+    tracks at once, fed by the decoding workers.
 * A native crash in a decoder (a worker dies: the pool is "broken") costs one file: the
   tracks that were in flight are retried one by one in a fresh pool, the one that kills its
   worker again is reported, and the run goes on in parallel.
@@ -16,6 +24,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -24,15 +33,18 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from .analyzer import Analyzer, DecodePlan, Prepared, TrackResult, prepare
-from .errors import AudioLoadError, TrackError
+import threadpoolctl
+
+from .analyzer import Analyzer, DecodePlan, Prepared, TrackResult, load_models, prepare
+from .errors import AudioLoadError, GenreScoreError, TrackError
+from .settings import Settings
 
 K = TypeVar("K")
 
 #: Tracks the models see in one batch: enough to fill a forward pass with windows, few
 #: enough that a batch of prepared audio (about 5 MB a track) stays small.
 BATCH_TRACKS = 8
-#: Decoded tracks waiting for the models, per worker, before decoding pauses.
+#: Tracks queued per worker beyond the one it works on, so that none waits for the next.
 QUEUE_PER_WORKER = 2
 
 
@@ -65,11 +77,18 @@ def _exit_when_orphaned(main_pid: int) -> None:
             os._exit(1)
 
 
-def _worker_init(main_pid: int) -> None:
+def _worker_init(
+    main_pid: int,
+    decode: Callable[[str, DecodePlan], Prepared],
+    settings: Settings | None,
+    fingerprint: str,
+) -> None:
     # One BLAS/OpenMP thread per worker: the workers are the parallelism, and more threads
-    # only fight over the cores. Ctrl-C is the parent's to handle; the workers just stop.
-    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[name] = "1"
+    # only fight over the cores. The fork server loaded numpy before this runs, so its BLAS
+    # pool already exists and environment variables are too late: threadpoolctl resizes it.
+    # (Left at two threads, two workers on two cores ran 1.25x one worker, not 2x.)
+    # Ctrl-C is the parent's to handle; the workers just stop.
+    _WORKER.thread_limits = threadpoolctl.threadpool_limits(limits=1)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     threading.Thread(target=_exit_when_orphaned, args=(main_pid,), daemon=True).start()
     # Decoder libraries print to the C stderr (mpg123: "part2_3_length too large" after a
@@ -77,14 +96,58 @@ def _worker_init(main_pid: int) -> None:
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 2)
     os.close(devnull)
+    _WORKER.decode = decode
+    if settings is not None:
+        _WORKER.analyzer = _worker_analyzer(settings, fingerprint)
 
 
-def _context() -> multiprocessing.context.BaseContext:
-    # forkserver: workers fork from a clean server that has imported the analysis code once,
-    # never from this process (whose torch threads would not survive a fork).
+class _WorkerState:
+    """What a worker process keeps between tasks (set by :func:`_worker_init`)."""
+
+    decode: Callable[[str, DecodePlan], Prepared] = prepare
+    thread_limits: object = None
+    #: The worker's own models (CPU inference), or the error that stopped them loading.
+    analyzer: Analyzer | GenreScoreError | None = None
+
+
+_WORKER = _WorkerState()
+
+
+def _worker_analyzer(settings: Settings, fingerprint: str) -> Analyzer | GenreScoreError:
+    try:
+        analyzer = Analyzer(settings, load_models(settings, lambda note: None))
+    except GenreScoreError as exc:
+        return exc
+    if analyzer.fingerprint != fingerprint:
+        # The same settings load other models here (a file changed under the run): results
+        # would not be what the fingerprint stored with them says.
+        return GenreScoreError("the models in a worker process differ from the main process's")
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(1)
+    return analyzer
+
+
+def _decode_task(path: str, plan: DecodePlan) -> Prepared:
+    """Worker task: decode a track for the models in the main process."""
+    return _WORKER.decode(path, plan)
+
+
+def _analyze_task(path: str, plan: DecodePlan) -> TrackResult:
+    """Worker task: decode a track and run the worker's own models on it."""
+    analyzer = _WORKER.analyzer
+    if not isinstance(analyzer, Analyzer):
+        raise analyzer or GenreScoreError("worker started without models")
+    (result,) = analyzer.infer([_WORKER.decode(path, plan)])
+    return result
+
+
+def _context(preload: list[str]) -> multiprocessing.context.BaseContext:
+    # forkserver: workers fork from a clean server that has imported the analysis code (and
+    # the model code they run) once, never from this process (whose torch threads would not
+    # survive a fork).
     if "forkserver" in multiprocessing.get_all_start_methods():
         context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["beetsplug.genrescore.worker"])
+        context.set_forkserver_preload(["beetsplug.genrescore.worker", *preload])
         return context
     return multiprocessing.get_context("spawn")
 
@@ -100,9 +163,11 @@ class Done(Generic[K]):
 
 
 class Engine(Generic[K]):
-    """Runs an :class:`Analyzer` over many files with ``jobs`` decoder processes.
+    """Runs an :class:`Analyzer` over many files with ``jobs`` worker processes.
 
-    ``jobs=0`` decodes in this process (no pool): slower, but simplest to debug.
+    ``jobs=0`` does everything in this process (no pool): slower, but simplest to debug.
+    ``infer_in_workers`` says where the models run with a pool (default: in the workers
+    unless a model is on a GPU).
     """
 
     def __init__(
@@ -111,23 +176,29 @@ class Engine(Generic[K]):
         jobs: int,
         batch_tracks: int = BATCH_TRACKS,
         decode: Callable[[str, DecodePlan], Prepared] = prepare,
+        infer_in_workers: bool | None = None,
     ) -> None:
         self.analyzer = analyzer
         self.jobs = jobs
         self.batch_tracks = max(1, batch_tracks)
         #: The decoding step run in the workers (a module-level function, so it pickles).
         self.decode = decode
+        self.infer_in_workers = (
+            not analyzer.accelerated if infer_in_workers is None else infer_in_workers
+        )
         self._pool: ProcessPoolExecutor | None = None
 
     # -- pool management --------------------------------------------------------------
 
     def _get_pool(self) -> ProcessPoolExecutor:
         if self._pool is None:
+            settings = self.analyzer.settings if self.infer_in_workers else None
+            preload = [type(b).__module__ for b in self.analyzer.models.backends]
             self._pool = ProcessPoolExecutor(
                 max_workers=self.jobs,
-                mp_context=_context(),
+                mp_context=_context(preload if settings else []),
                 initializer=_worker_init,
-                initargs=(os.getpid(),),
+                initargs=(os.getpid(), self.decode, settings, self.analyzer.fingerprint),
             )
         return self._pool
 
@@ -185,10 +256,20 @@ class Engine(Generic[K]):
         for (key, prepared), result in zip(batch, results, strict=True):
             yield Done(key, prepared.path, result=result)
 
+    def _submit(self, path: str) -> Future[Prepared | TrackResult]:
+        task = _analyze_task if self.infer_in_workers else _decode_task
+        future: Future[Prepared | TrackResult] = self._get_pool().submit(
+            task, path, self.analyzer.plan
+        )
+        return future
+
     def _run_pool(self, work: Iterator[tuple[K, str]]) -> Iterator[Done[K]]:
-        plan = self.analyzer.plan
-        limit = self.jobs * QUEUE_PER_WORKER + self.batch_tracks
-        pending: dict[Future[Prepared], tuple[K, str]] = {}
+        # Enough queued that no worker waits for its next track, and on the batched path
+        # enough that the workers go on decoding while a batch is in the models.
+        limit = self.jobs * (1 + QUEUE_PER_WORKER)
+        if not self.infer_in_workers:
+            limit += 2 * self.batch_tracks
+        pending: dict[Future[Prepared | TrackResult], tuple[K, str]] = {}
         ready: list[tuple[K, Prepared]] = []
         exhausted = False
         while True:
@@ -198,7 +279,7 @@ class Engine(Generic[K]):
                 except StopIteration:
                     exhausted = True
                     break
-                pending[self._get_pool().submit(self.decode, path, plan)] = (key, path)
+                pending[self._submit(path)] = (key, path)
             if not pending:
                 yield from self._infer(ready)
                 return
@@ -207,17 +288,22 @@ class Engine(Generic[K]):
             for future in finished:
                 key, path = pending.pop(future)
                 try:
-                    ready.append((key, future.result()))
+                    value = future.result()
                 except TrackError as exc:
                     yield Done(key, path, error=exc)
                 except BrokenProcessPool:
                     broken = True
                     pending[future] = (key, path)
+                else:
+                    if isinstance(value, Prepared):
+                        ready.append((key, value))
+                    else:
+                        yield Done(key, path, result=value)
             if broken:
                 in_flight = list(pending.values())
                 pending.clear()
                 self.close(now=True)
-                yield from self._isolate(in_flight, plan, ready)
+                yield from self._isolate(in_flight, ready)
                 ready = []
                 continue
             if len(ready) >= self.batch_tracks or (exhausted and not pending):
@@ -225,21 +311,22 @@ class Engine(Generic[K]):
                 ready = []
 
     def _isolate(
-        self,
-        suspects: list[tuple[K, str]],
-        plan: DecodePlan,
-        ready: list[tuple[K, Prepared]],
+        self, suspects: list[tuple[K, str]], ready: list[tuple[K, Prepared]]
     ) -> Iterator[Done[K]]:
         """Retry the tracks that were in flight when a worker died, one at a time."""
         batch = list(ready)
         for key, path in suspects:
-            future = self._get_pool().submit(self.decode, path, plan)
             try:
-                batch.append((key, future.result()))
+                value = self._submit(path).result()
             except TrackError as exc:
                 yield Done(key, path, error=exc)
             except BrokenProcessPool:
                 self.close(now=True)
                 reason = "the decoder crashed on this file (its worker process died)"
                 yield Done(key, path, error=AudioLoadError(path, reason))
+            else:
+                if isinstance(value, Prepared):
+                    batch.append((key, value))
+                else:
+                    yield Done(key, path, result=value)
         yield from self._infer(batch)

@@ -90,6 +90,11 @@ class Backend(ABC):
     def fingerprint(self) -> str:
         """A short stable id of the weights and settings; changes when results may change."""
 
+    @property
+    def accelerated(self) -> bool:
+        """Whether the model runs on an accelerator (a GPU) rather than the CPU."""
+        return False
+
     def instrument_thresholds(self) -> Mapping[str, float]:
         """Canonical instrument -> detection threshold on this model's score scale.
 

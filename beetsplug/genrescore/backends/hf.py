@@ -219,6 +219,10 @@ class HFBackend(Backend):
     def fingerprint(self) -> str:
         return self._fingerprint
 
+    @property
+    def accelerated(self) -> bool:
+        return self.device.type != "cpu"
+
     def instrument_thresholds(self) -> Mapping[str, float]:
         return self._thresholds
 

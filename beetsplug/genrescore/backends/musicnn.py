@@ -185,6 +185,10 @@ class MusicnnBackend(Backend):
         precision = "" if self.dtype == torch.float32 else "-bf16"
         return f"{self._weights_id}-port{PORT_VERSION}{precision}"
 
+    @property
+    def accelerated(self) -> bool:
+        return self.device.type != "cpu"
+
     def predict(self, tracks: Sequence[Sequence[Waveform]]) -> list[dict[str, float]]:
         """Mean tag probabilities over all patches of each track, all tracks in one batch.
 
