@@ -152,6 +152,21 @@ def _context(preload: list[str]) -> multiprocessing.context.BaseContext:
     return multiprocessing.get_context("spawn")
 
 
+#: What the fork server imports, besides the analysis code, when the workers run models: the
+#: embedded backend, and with it torch (every backend needs it; about 1.3 s to import).
+MODEL_PRELOAD = ["beetsplug.genrescore.backends.musicnn"]
+
+
+def start_early(*, with_models: bool) -> None:
+    """Start the fork server now, so that it imports the analysis code (2-3 s) while this
+    process loads its own models instead of after."""
+    context = _context(MODEL_PRELOAD if with_models else [])
+    if context.get_start_method() == "forkserver":
+        from multiprocessing import forkserver
+
+        forkserver.ensure_running()
+
+
 @dataclass(frozen=True)
 class Done(Generic[K]):
     """One finished track: its result, or the error that stopped it."""
@@ -193,10 +208,10 @@ class Engine(Generic[K]):
     def _get_pool(self) -> ProcessPoolExecutor:
         if self._pool is None:
             settings = self.analyzer.settings if self.infer_in_workers else None
-            preload = [type(b).__module__ for b in self.analyzer.models.backends]
+            with_models = bool(settings and self.analyzer.models.backends)
             self._pool = ProcessPoolExecutor(
                 max_workers=self.jobs,
-                mp_context=_context(preload if settings else []),
+                mp_context=_context(MODEL_PRELOAD if with_models else []),
                 initializer=_worker_init,
                 initargs=(os.getpid(), self.decode, settings, self.analyzer.fingerprint),
             )
