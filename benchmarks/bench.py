@@ -7,6 +7,8 @@ no pool, no batching) measured in the same run. Speed is measured here, never as
 test.
 
     .venv/bin/python benchmarks/bench.py --tracks 50 --modes heuristic,embedded --jobs 1,2
+
+With CUDA present it adds the same rows on the GPU (``--device cuda``).
 """
 
 from __future__ import annotations
@@ -192,48 +194,40 @@ def main() -> None:
 
     tracks = make_tracks(args.cache / "tracks" / str(args.tracks), args.tracks)
     jobs = [int(j) for j in args.jobs.split(",")]
-    print(f"{len(tracks)} tracks, 3-5 min, formats {', '.join(FORMATS)}")
+    devices = ["cpu"]
+    import torch
+
+    if torch.cuda.is_available():
+        # The GPU rows come after the CPU rows of each mode; "vs loop" stays the CPU loop.
+        devices.append("cuda")
+        print(f"GPU: {torch.cuda.get_device_name(0)}")
+    print(f"{len(tracks)} tracks, 3-5 min, formats {', '.join(FORMATS)}, {os.cpu_count()} CPUs")
     print(
-        f"{'mode':<14}{'run':<16}{'s/track':>9}{'tracks/min':>12}{'peak PSS MB':>13}{'vs loop':>9}"
+        f"{'mode':<14}{'run':<22}{'s/track':>9}{'tracks/min':>12}{'peak PSS MB':>13}{'vs loop':>9}"
     )
     for mode in args.modes.split(","):
         models = MODES[mode] or make_transformer_models(args.cache / "models")
         with tempfile.TemporaryDirectory() as tmp:
             beet, env = library(Path(tmp), tracks, models)
-            loop_config = json.dumps({"models": models})
             paths = json.dumps([str(p) for p in tracks])
-            rows = [
-                (
-                    "sequential loop",
-                    _measure([sys.executable, "-c", _LOOP, paths, loop_config], env),
-                )
-            ]
-            for job in jobs:
-                extra = ["-j", str(job)] if _has_jobs_option(beet, env) else []
-                rows.append(
-                    (
-                        f"beet -j {job}" if extra else "beet genrescore",
-                        _measure([*beet, "genrescore", "-f", *extra], env),
-                    )
-                )
-                if not extra:
-                    break
+            rows = []
+            for device in devices if MODES[mode] != MODES["heuristic"] else ["cpu"]:
+                loop_config = json.dumps({"models": models, "device": device})
+                suffix = "" if device == "cpu" else f" {device}"
+                loop = [sys.executable, "-c", _LOOP, paths, loop_config]
+                rows.append((f"sequential loop{suffix}", _measure(loop, env)))
+                for job in jobs:
+                    command = [*beet, "genrescore", "-f", "-j", str(job), "--device", device]
+                    rows.append((f"beet -j {job}{suffix}", _measure(command, env)))
             baseline = rows[0][1]["wall"]
             for name, row in rows:
                 per_track = row["wall"] / len(tracks)
                 rss = row["rss_mb"]
                 ratio = baseline / row["wall"]
                 print(
-                    f"{mode:<14}{name:<16}{per_track:>9.3f}{60 / per_track:>12.1f}"
+                    f"{mode:<14}{name:<22}{per_track:>9.3f}{60 / per_track:>12.1f}"
                     f"{rss:>13.0f}{ratio:>8.2f}x"
                 )
-
-
-def _has_jobs_option(beet: list[str], env: dict[str, str]) -> bool:
-    result = subprocess.run(
-        [*beet, "genrescore", "-h"], capture_output=True, text=True, env=env, check=False
-    )
-    return "--jobs" in result.stdout
 
 
 if __name__ == "__main__":
