@@ -19,6 +19,7 @@ from mediafile import MediaFile
 
 from . import library, tags
 from .errors import ConfigError
+from .forkserver import start_early
 from .settings import DEFAULTS, Settings, read_settings
 
 
@@ -71,6 +72,7 @@ class GenreScorePlugin(BeetsPlugin):
 
     def import_begin(self, session: Any) -> None:
         self._import_run = None
+        start_early(self.settings)  # the workers' imports overlap beets' first lookups
         run = self._run()  # validates the settings before any file is touched
         # beets skips files it cannot identify without a word; say which and why.
         run.check_sources(session.paths or [])

@@ -12,6 +12,7 @@ from beets.exceptions import UserError
 
 from .backends.base import EMBEDDED, NONE
 from .errors import BackendUnavailable
+from .forkserver import start_early
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -174,6 +175,9 @@ def run_command(
         if opts.jobs < 0:
             raise UserError("genrescore: --jobs must be 0 or more")
         settings = settings.replace(jobs=opts.jobs)
+    total = _count(lib, args, opts.album)
+    if total:
+        start_early(settings)  # the workers' imports overlap this process's
     from .run import Run, RunOptions  # the analysis stack loads only when a run starts
 
     with _report_file(opts.report) as report:
@@ -185,7 +189,6 @@ def run_command(
             progress=not opts.explain,
         )
         run = Run(settings, log, options)
-        total = _count(lib, args, opts.album)
         try:
             for chunk in _chunks(lib, args, opts.album):
                 if opts.album:

@@ -21,7 +21,6 @@ The engine knows nothing of beets; it maps keys to results.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import signal
 import sys
@@ -35,6 +34,7 @@ from typing import Generic, TypeVar
 
 import threadpoolctl
 
+from . import forkserver
 from .analyzer import Analyzer, DecodePlan, Prepared, TrackResult, load_models, prepare
 from .errors import AudioLoadError, GenreScoreError, TrackError
 from .settings import Settings
@@ -141,32 +141,6 @@ def _analyze_task(path: str, plan: DecodePlan) -> TrackResult:
     return result
 
 
-def _context(preload: list[str]) -> multiprocessing.context.BaseContext:
-    # forkserver: workers fork from a clean server that has imported the analysis code (and
-    # the model code they run) once, never from this process (whose torch threads would not
-    # survive a fork).
-    if "forkserver" in multiprocessing.get_all_start_methods():
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["beetsplug.genrescore.worker", *preload])
-        return context
-    return multiprocessing.get_context("spawn")
-
-
-#: What the fork server imports, besides the analysis code, when the workers run models: the
-#: embedded backend, and with it torch (every backend needs it; about 1.3 s to import).
-MODEL_PRELOAD = ["beetsplug.genrescore.backends.musicnn"]
-
-
-def start_early(*, with_models: bool) -> None:
-    """Start the fork server now, so that it imports the analysis code (2-3 s) while this
-    process loads its own models instead of after."""
-    context = _context(MODEL_PRELOAD if with_models else [])
-    if context.get_start_method() == "forkserver":
-        from multiprocessing import forkserver
-
-        forkserver.ensure_running()
-
-
 @dataclass(frozen=True)
 class Done(Generic[K]):
     """One finished track: its result, or the error that stopped it."""
@@ -211,7 +185,7 @@ class Engine(Generic[K]):
             with_models = bool(settings and self.analyzer.models.backends)
             self._pool = ProcessPoolExecutor(
                 max_workers=self.jobs,
-                mp_context=_context(MODEL_PRELOAD if with_models else []),
+                mp_context=forkserver.context(with_models=with_models),
                 initializer=_worker_init,
                 initargs=(os.getpid(), self.decode, settings, self.analyzer.fingerprint),
             )

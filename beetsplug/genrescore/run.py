@@ -23,10 +23,10 @@ from beets import ui
 from . import library
 from .analyzer import Analyzer, TrackResult, load_models, to_json
 from .audio import AUDIO_EXTENSIONS, check_file
-from .backends.base import NONE
-from .engine import Engine, start_early
+from .engine import Engine
 from .errors import AudioLoadError, TrackError
 from .explain import explain
+from .forkserver import start_early
 from .progress import Progress
 from .settings import Settings
 
@@ -96,8 +96,7 @@ class Run:
     def analyzer(self) -> Analyzer:
         """Built on first use, so a run with nothing to do never loads a model."""
         if self._analyzer is None:
-            if self.settings.jobs > 0:
-                start_early(with_models=any(v != NONE for v in self.settings.models.values()))
+            start_early(self.settings)
             models = load_models(self.settings, self.log.warning)
             self._analyzer = Analyzer(self.settings, models)
         return self._analyzer
