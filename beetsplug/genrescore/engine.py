@@ -5,8 +5,9 @@
   library or the tracks are.
 * Where the models run depends on the device:
 
-  - On the CPU each worker also runs the models on its own track, with one thread, and
-    sends back only the small result. Batching buys nothing there (musicnn costs 41 ms a
+  - On the CPU each worker also runs the models on its own track, with its share of the
+    cores as threads (one each with a worker per core), and sends back only the small
+    result. Batching buys nothing there (musicnn costs 41 ms a
     patch one at a time, 49 ms in threes, 77 ms in 24s on a 2-core AVX2 EPYC), while
     inference in this process made it the bottleneck: the workers sat idle while it ran
     and fought it for the cores when they did not.
@@ -37,7 +38,7 @@ import threadpoolctl
 from . import forkserver
 from .analyzer import Analyzer, DecodePlan, Prepared, TrackResult, load_models, prepare
 from .errors import AudioLoadError, GenreScoreError, TrackError
-from .settings import Settings
+from .settings import Settings, default_jobs
 
 K = TypeVar("K")
 
@@ -82,13 +83,15 @@ def _worker_init(
     decode: Callable[[str, DecodePlan], Prepared],
     settings: Settings | None,
     fingerprint: str,
+    threads: int,
 ) -> None:
-    # One BLAS/OpenMP thread per worker: the workers are the parallelism, and more threads
-    # only fight over the cores. The fork server loaded numpy before this runs, so its BLAS
-    # pool already exists and environment variables are too late: threadpoolctl resizes it.
-    # (Left at two threads, two workers on two cores ran 1.25x one worker, not 2x.)
+    # Each worker gets its share of the cores for BLAS and torch: more threads only fight
+    # over them. The fork server loaded numpy before this runs, so its BLAS pool already
+    # exists and environment variables are too late: threadpoolctl resizes it. (Left at
+    # two threads each, two workers on two cores ran 1.25x one worker, not 2x.)
     # Ctrl-C is the parent's to handle; the workers just stop.
-    _WORKER.thread_limits = threadpoolctl.threadpool_limits(limits=1)
+    _WORKER.thread_limits = threadpoolctl.threadpool_limits(limits=threads)
+    _WORKER.threads = threads
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     threading.Thread(target=_exit_when_orphaned, args=(main_pid,), daemon=True).start()
     # Decoder libraries print to the C stderr (mpg123: "part2_3_length too large" after a
@@ -106,6 +109,7 @@ class _WorkerState:
 
     decode: Callable[[str, DecodePlan], Prepared] = prepare
     thread_limits: object = None
+    threads = 1
     #: The worker's own models (CPU inference), or the error that stopped them loading.
     analyzer: Analyzer | GenreScoreError | None = None
 
@@ -123,7 +127,7 @@ def _worker_analyzer(settings: Settings, fingerprint: str) -> Analyzer | GenreSc
         # would not be what the fingerprint stored with them says.
         return GenreScoreError("the models in a worker process differ from the main process's")
     if "torch" in sys.modules:
-        sys.modules["torch"].set_num_threads(1)
+        sys.modules["torch"].set_num_threads(_WORKER.threads)
     return analyzer
 
 
@@ -187,7 +191,13 @@ class Engine(Generic[K]):
                 max_workers=self.jobs,
                 mp_context=forkserver.context(with_models=with_models),
                 initializer=_worker_init,
-                initargs=(os.getpid(), self.decode, settings, self.analyzer.fingerprint),
+                initargs=(
+                    os.getpid(),
+                    self.decode,
+                    settings,
+                    self.analyzer.fingerprint,
+                    max(1, default_jobs() // self.jobs),
+                ),
             )
         return self._pool
 

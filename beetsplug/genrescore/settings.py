@@ -262,7 +262,7 @@ def _device(view: Any) -> str:
 
 
 def default_jobs() -> int:
-    """One decoder process per core this process may use."""
+    """One worker process per core this process may use."""
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux
