@@ -211,7 +211,7 @@ def main() -> None:
             beet, env = library(Path(tmp), tracks, models)
             paths = json.dumps([str(p) for p in tracks])
             rows = []
-            for device in devices if MODES[mode] != MODES["heuristic"] else ["cpu"]:
+            for device in devices if mode != "heuristic" else ["cpu"]:  # no model, no GPU
                 loop_config = json.dumps({"models": models, "device": device})
                 suffix = "" if device == "cpu" else f" {device}"
                 loop = [sys.executable, "-c", _LOOP, paths, loop_config]

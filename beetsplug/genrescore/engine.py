@@ -90,8 +90,7 @@ def _worker_init(
     # exists and environment variables are too late: threadpoolctl resizes it. (Left at
     # two threads each, two workers on two cores ran 1.25x one worker, not 2x.)
     # Ctrl-C is the parent's to handle; the workers just stop.
-    _WORKER.thread_limits = threadpoolctl.threadpool_limits(limits=threads)
-    _WORKER.threads = threads
+    threadpoolctl.threadpool_limits(limits=threads)  # stays until restored (never)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     threading.Thread(target=_exit_when_orphaned, args=(main_pid,), daemon=True).start()
     # Decoder libraries print to the C stderr (mpg123: "part2_3_length too large" after a
@@ -101,15 +100,13 @@ def _worker_init(
     os.close(devnull)
     _WORKER.decode = decode
     if settings is not None:
-        _WORKER.analyzer = _worker_analyzer(settings, fingerprint)
+        _WORKER.analyzer = _worker_analyzer(settings, fingerprint, threads)
 
 
 class _WorkerState:
     """What a worker process keeps between tasks (set by :func:`_worker_init`)."""
 
     decode: Callable[[str, DecodePlan], Prepared] = prepare
-    thread_limits: object = None
-    threads = 1
     #: The worker's own models (CPU inference), or the error that stopped them loading.
     analyzer: Analyzer | GenreScoreError | None = None
 
@@ -117,7 +114,9 @@ class _WorkerState:
 _WORKER = _WorkerState()
 
 
-def _worker_analyzer(settings: Settings, fingerprint: str) -> Analyzer | GenreScoreError:
+def _worker_analyzer(
+    settings: Settings, fingerprint: str, threads: int
+) -> Analyzer | GenreScoreError:
     try:
         analyzer = Analyzer(settings, load_models(settings, lambda note: None))
     except GenreScoreError as exc:
@@ -127,7 +126,7 @@ def _worker_analyzer(settings: Settings, fingerprint: str) -> Analyzer | GenreSc
         # would not be what the fingerprint stored with them says.
         return GenreScoreError("the models in a worker process differ from the main process's")
     if "torch" in sys.modules:
-        sys.modules["torch"].set_num_threads(_WORKER.threads)
+        sys.modules["torch"].set_num_threads(threads)
     return analyzer
 
 
@@ -294,10 +293,7 @@ class Engine(Generic[K]):
                     broken = True
                     pending[future] = (key, path)
                 else:
-                    if isinstance(value, Prepared):
-                        ready.append((key, value))
-                    else:
-                        yield Done(key, path, result=value)
+                    yield from self._sort(key, path, value, ready)
             if broken:
                 in_flight = list(pending.values())
                 pending.clear()
@@ -324,8 +320,15 @@ class Engine(Generic[K]):
                 reason = "the decoder crashed on this file (its worker process died)"
                 yield Done(key, path, error=AudioLoadError(path, reason))
             else:
-                if isinstance(value, Prepared):
-                    batch.append((key, value))
-                else:
-                    yield Done(key, path, result=value)
+                yield from self._sort(key, path, value, batch)
         yield from self._infer(batch)
+
+    @staticmethod
+    def _sort(
+        key: K, path: str, value: Prepared | TrackResult, batch: list[tuple[K, Prepared]]
+    ) -> Iterator[Done[K]]:
+        """A worker's answer: decoded audio joins the next batch; a result is done."""
+        if isinstance(value, Prepared):
+            batch.append((key, value))
+        else:
+            yield Done(key, path, result=value)
