@@ -9,10 +9,12 @@ from beetsplug.genrescore.scoring.ensemble import (
     GenreVote,
     InstrumentEvidence,
     InstrumentRule,
+    InstrumentScale,
     NoEvidence,
     aggregate,
     blend,
     detect_instruments,
+    strengths,
 )
 from beetsplug.genrescore.scoring.taxonomy import normalize
 from beetsplug.genrescore.settings import DEFAULT_RULES
@@ -55,7 +57,7 @@ def votes(ml: dict[str, float], heuristic: dict[str, float]) -> list[GenreVote]:
 
 
 def tagger(scores: dict[str, float]) -> InstrumentEvidence:
-    return InstrumentEvidence("ast", scores, SEED_THRESHOLDS | {"banjo": 0.003})
+    return InstrumentEvidence.from_thresholds("ast", scores, SEED_THRESHOLDS | {"banjo": 0.003})
 
 
 def test_devil_went_down_to_georgia_is_country_with_bluegrass_in_top3() -> None:
@@ -171,3 +173,84 @@ def test_album_aggregate_is_the_mean_of_tracks_and_keeps_common_instruments() ->
     assert album.top == ("country", "rock")
     assert album.instruments[0] == "violin"
     assert set(album.instruments) == {"violin", "banjo", "drums"}  # each in >= 1/3 of tracks
+
+
+# Soft scales: how a continuous tagger (the embedded AudioSet port) boosts genres.
+SOFT = InstrumentScale(display=0.1, floor=0.01, full=0.3)
+
+
+def soft_tagger(scores: dict[str, float], relative: float = 0.0) -> InstrumentEvidence:
+    scales = {name: SOFT for name in ("violin", "banjo", "mandolin", "piano", "harpsichord")}
+    return InstrumentEvidence("yamnet", scores, scales, relative)
+
+
+@pytest.mark.parametrize(
+    ("score", "strength"),
+    [
+        (0.005, 0.0),  # under the floor: nothing
+        (0.01, 0.0),  # at the floor: still nothing
+        (0.3, 1.0),  # at full: the whole boost
+        (0.9, 1.0),
+        # halfway on the log scale between 0.01 and 0.3
+        ((0.01 * 0.3) ** 0.5, 0.5),
+    ],
+)
+def test_strength_grows_with_the_log_of_the_score(score: float, strength: float) -> None:
+    assert SOFT.strength(score) == pytest.approx(strength)
+
+
+def test_a_step_scale_is_the_old_yes_no_rule() -> None:
+    step = InstrumentScale.step(0.01)
+    assert step.strength(0.0099) == 0.0
+    assert step.strength(0.01) == 1.0
+    assert step.strength(0.5) == 1.0
+
+
+def test_a_faint_instrument_boosts_a_little_but_is_not_shown() -> None:
+    # A harpsichord at 0.02 (between floor and display) is not reported to the user and adds
+    # only a fifth of its rule; at 0.007 (under the floor) it adds nothing at all: the false
+    # harpsichord that made a blues shuffle Classical.
+    faint = blend(votes({"blues": 1.0}, {"blues": 1.0}), soft_tagger({"harpsichord": 0.02}), CONFIG)
+    assert faint.instruments == ()
+    (boost,) = [b for b in faint.boosts if b.instrument == "harpsichord"]
+    assert boost.strength == pytest.approx(SOFT.strength(0.02))
+    assert 0.1 < boost.strength < 0.3
+    assert faint.genre == "blues"
+    nothing = blend(
+        votes({"blues": 1.0}, {"blues": 1.0}), soft_tagger({"harpsichord": 0.007}), CONFIG
+    )
+    assert not nothing.boosts
+
+
+def test_a_clear_fiddle_boosts_fully_and_is_shown() -> None:
+    result = blend(votes({"folk": 1.0}, {"folk": 1.0}), soft_tagger({"violin": 0.5}), CONFIG)
+    assert result.instruments == (("violin", 0.5),)
+    fired = {b.genre: b.amount for b in result.boosts if b.instrument == "violin"}
+    assert fired["country"] == pytest.approx(4.0)
+    assert "country" in result.top
+
+
+def test_a_rule_floor_overrides_the_taggers() -> None:
+    rule = InstrumentRule("violin", {"country": 4.0}, floor=0.05)
+    evidence = soft_tagger({"violin": 0.04})
+    assert strengths(evidence, [rule]) == {}
+    assert strengths(evidence, [InstrumentRule("violin", {"country": 4.0})])["violin"] > 0.5
+
+
+def test_cofiring_classes_are_shown_once() -> None:
+    # A banjo lights up "Mandolin" too; only the clearer is shown. Both still boost.
+    both = soft_tagger({"banjo": 0.6, "mandolin": 0.2})
+    assert detect_instruments(both) == (("banjo", 0.6),)
+    # Two instruments of a group heard about equally clearly are both shown.
+    assert {n for n, _ in detect_instruments(soft_tagger({"banjo": 0.4, "mandolin": 0.3}))} == {
+        "banjo",
+        "mandolin",
+    }
+    fired = {b.instrument for b in blend(votes({"folk": 1.0}, {}), both, CONFIG).boosts}
+    assert fired == {"banjo", "mandolin"}
+
+
+def test_relative_display_hides_instruments_far_behind_the_strongest() -> None:
+    scores = {"violin": 0.9, "piano": 0.12}
+    assert [n for n, _ in detect_instruments(soft_tagger(scores))] == ["violin", "piano"]
+    assert [n for n, _ in detect_instruments(soft_tagger(scores, relative=0.2))] == ["violin"]

@@ -335,7 +335,10 @@ class Analyzer:
                 )
             )
             evidence = InstrumentEvidence(
-                tagger.name, instrument_scores(tagger_raw), tagger.instrument_thresholds()
+                tagger.name,
+                instrument_scores(tagger_raw),
+                tagger.instrument_scales(),
+                tagger.instrument_relative,
             )
             reports.append(
                 ComponentReport("instruments", tagger.name, _ranked(tagger_raw), tagger_genres)

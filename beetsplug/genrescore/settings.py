@@ -76,6 +76,13 @@ DEFAULT_RULES: dict[str, dict[str, Any]] = {
     "bagpipes": {"boost": {"folk": 2.5}},
     "sitar": {"boost": {"world music": 3.0}},
     "tabla": {"boost": {"world music": 3.0}},
+    # A double bass is a jazz combo's or a bluegrass band's bass; in an orchestra, classical.
+    "double bass": {"boost": {"jazz": 1.0, "bluegrass": 0.5, "classical": 0.3}},
+    "vibraphone": {"boost": {"jazz": 1.5}},
+    "marimba": {"boost": {"world music": 0.5, "classical": 0.3, "jazz": 0.3}},
+    "steelpan": {"boost": {"world music": 1.5, "reggae": 1.0}},
+    # Turntable scratching nearly names hip hop.
+    "turntables": {"boost": {"hip hop": 3.0, "electronic": 0.5}},
 }
 
 #: Every option of the ``genrescore`` section with its default (docs/configuration.md).
@@ -147,7 +154,13 @@ class Settings:
             "count": self.count,
             "prior": self.ensemble.instrument_prior,
             "rules": [
-                [r.instrument, sorted(r.boost.items()), sorted(r.unless.items()), r.threshold]
+                [
+                    r.instrument,
+                    sorted(r.boost.items()),
+                    sorted(r.unless.items()),
+                    r.threshold,
+                    r.floor,
+                ]
                 for r in self.ensemble.rules
             ],
             "models": {role.value: value for role, value in self.models.items()},
@@ -219,21 +232,27 @@ def _rules(raw: object) -> tuple[InstrumentRule, ...]:
     for instrument, body in raw.items():
         option = f"instrument_rules.{instrument}"
         if not isinstance(body, Mapping):
-            raise _fail(option, body, "a mapping with 'boost' and optional 'unless', 'threshold'")
-        extra = set(body) - {"boost", "unless", "threshold"}
+            raise _fail(
+                option, body, "a mapping with 'boost' and optional 'unless', 'threshold', 'floor'"
+            )
+        extra = set(body) - {"boost", "unless", "threshold", "floor"}
         if extra:
-            raise _fail(f"{option}.{sorted(extra)[0]}", body, "keys boost, unless, threshold")
-        threshold = body.get("threshold")
-        if threshold is not None and (
-            isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or threshold <= 0
-        ):
-            raise _fail(f"{option}.threshold", threshold, "a number > 0")
+            raise _fail(
+                f"{option}.{sorted(extra)[0]}", body, "keys boost, unless, threshold, floor"
+            )
+        threshold, floor = body.get("threshold"), body.get("floor")
+        for key, number in (("threshold", threshold), ("floor", floor)):
+            if number is not None and (
+                isinstance(number, bool) or not isinstance(number, (int, float)) or number <= 0
+            ):
+                raise _fail(f"{option}.{key}", number, "a number > 0")
         rules.append(
             InstrumentRule(
                 instrument=str(instrument),
                 boost=_genre_map(f"{option}.boost", body.get("boost")),
                 unless=_genre_map(f"{option}.unless", body.get("unless")),
                 threshold=None if threshold is None else float(threshold),
+                floor=None if floor is None else float(floor),
             )
         )
     return tuple(rules)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
 from ..errors import BackendUnavailable, ConfigError
+from ..scoring.ensemble import InstrumentScale
 
 if TYPE_CHECKING:
     import numpy as np
@@ -95,12 +96,25 @@ class Backend(ABC):
         """Whether the model runs on an accelerator (a GPU) rather than the CPU."""
         return False
 
+    #: Share of the strongest instrument's score-over-threshold another instrument needs to be
+    #: shown (``InstrumentEvidence.relative``); 0 shows all over their thresholds.
+    instrument_relative: ClassVar[float] = 0.0
+
     def instrument_thresholds(self) -> Mapping[str, float]:
         """Canonical instrument -> detection threshold on this model's score scale.
 
         Only instrument taggers need this; the default says "no instruments".
         """
         return {}
+
+    def instrument_scales(self) -> Mapping[str, InstrumentScale]:
+        """Canonical instrument -> how to read its score (display threshold, boost range).
+
+        The default turns :meth:`instrument_thresholds` into yes/no scales: shown, and the
+        rule fully on, from the threshold. A tagger calibrated on a continuous scale
+        overrides this.
+        """
+        return {name: InstrumentScale.step(t) for name, t in self.instrument_thresholds().items()}
 
 
 #: A factory builds a backend from the configured model value, its role and the options.

@@ -5,11 +5,18 @@ How it decides (``docs/ensemble.md`` tells the same for users):
 1. Every *genre vote* (the genre model, the heuristics, the instrument tagger's own genre
    classes) is a distribution over canonical genres with a configured weight. Weights are
    relative: a component that did not run is left out and the others are renormalised.
-2. Every *detected* instrument (score at or above its threshold) fires its rule: the rule adds
-   its boost to each genre it names. A rule can be *gated*: ``unless: {classical: 0.3}`` fades
-   the rule out linearly as the votes' share of ``classical`` rises to 0.3, so a violin in an
-   orchestra does not say "country". That share is the weighted mean over the votes that
-   *can* name the genre: a genre model without a classical class does not dilute it.
+2. Every instrument the tagger heard fires its rule in proportion to how clearly it was heard:
+   its *strength* (:meth:`InstrumentScale.strength`) is 0 at or below the instrument's floor,
+   1 from its ``full`` score on, and grows with the logarithm of the score in between, since
+   tagger scores span decades. The rule adds ``boost x strength`` to each genre it names. A
+   tagger without a soft scale gives a step (strength 1 from its threshold), the old yes/no.
+   A rule can be *gated*: ``unless: {classical: 0.3}`` fades the rule out linearly as the
+   votes' share of ``classical`` rises to 0.3, so a violin in an orchestra does not say
+   "country". That share is the weighted mean over the votes that *can* name the genre: a
+   genre model without a classical class does not dilute it. What is *shown* to the user
+   (:func:`detect_instruments`) is separate and stricter: a display threshold per instrument,
+   optionally relative to the strongest instrument of the track, and related classes that
+   co-fire (mandolin under a banjo) shown once.
 3. The boosts form the instrument component, a distribution with the configured instrument
    weight. How much of that weight it uses depends on how much the instruments said:
    ``B / (B + instrument_prior)`` for a total boost ``B``. One weak cue (drums -> rock 0.4)
@@ -21,10 +28,11 @@ How it decides (``docs/ensemble.md`` tells the same for users):
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from .taxonomy import normalize
+from .taxonomy import COFIRING, normalize
 
 
 @dataclass(frozen=True)
@@ -56,8 +64,50 @@ class InstrumentRule:
     boost: Mapping[str, float]
     #: Genre -> share of the base opinion at which the rule is fully off (linear fade).
     unless: Mapping[str, float] = field(default_factory=dict)
-    #: Overrides the tagger's own detection threshold for this instrument.
+    #: Overrides the tagger's own display threshold for this instrument (and, for a tagger
+    #: with yes/no thresholds, the score from which the rule fires).
     threshold: float | None = None
+    #: Overrides the tagger's floor: the score above which the rule starts to boost.
+    floor: float | None = None
+
+
+@dataclass(frozen=True)
+class InstrumentScale:
+    """How one tagger's scores for one instrument read.
+
+    ``display`` decides what the user is shown; ``floor`` and ``full`` how much the
+    instrument's rule boosts. With neither set, the rule fires fully from ``display`` on (a
+    step: the behaviour for taggers whose scores are only calibrated as yes/no).
+    """
+
+    #: Shown in ``genrescore_instruments`` at or above this score.
+    display: float
+    #: The rule boosts nothing at or below this score (default: ``display``).
+    floor: float | None = None
+    #: The rule boosts fully from this score on (default: ``floor``, a step).
+    full: float | None = None
+
+    def strength(self, score: float, floor: float | None = None) -> float:
+        """How fully the instrument's rule fires at ``score``: 0 to 1.
+
+        Between ``floor`` and ``full`` it grows with ``log(score / floor)``: a score ten
+        times the floor says more than one just above it, and a tagger's scores for the same
+        instrument span decades between a band and a solo.
+        """
+        low = (
+            floor if floor is not None else (self.floor if self.floor is not None else self.display)
+        )
+        high = max(low, self.full if self.full is not None else low)
+        if low <= 0.0 or score < low:
+            return 0.0
+        if score >= high or high <= low:
+            return 1.0
+        return math.log(score / low) / math.log(high / low)
+
+    @classmethod
+    def step(cls, threshold: float) -> InstrumentScale:
+        """A yes/no scale: shown and fully boosting from ``threshold`` on."""
+        return cls(display=threshold)
 
 
 @dataclass(frozen=True)
@@ -67,8 +117,20 @@ class InstrumentEvidence:
     source: str
     #: Canonical instrument -> score on the tagger's scale.
     scores: Mapping[str, float]
-    #: Canonical instrument -> detection threshold on the same scale.
-    thresholds: Mapping[str, float]
+    #: Canonical instrument -> how to read its score. An instrument without a scale is never
+    #: shown and boosts nothing, since its score has no known meaning.
+    scales: Mapping[str, InstrumentScale]
+    #: An instrument is shown only when its score over its display threshold is at least this
+    #: share of the strongest instrument's (0: every instrument over its threshold is shown).
+    relative: float = 0.0
+
+    @classmethod
+    def from_thresholds(
+        cls, source: str, scores: Mapping[str, float], thresholds: Mapping[str, float]
+    ) -> InstrumentEvidence:
+        """Evidence from a tagger calibrated only as yes/no thresholds."""
+        scales = {name: InstrumentScale.step(value) for name, value in thresholds.items()}
+        return cls(source, scores, scales)
 
 
 @dataclass(frozen=True)
@@ -92,6 +154,8 @@ class Boost:
     amount: float
     #: 1.0 = rule fully on; below 1 it was faded by its ``unless`` condition.
     gate: float
+    #: How clearly the instrument was heard, 0-1 (:meth:`InstrumentScale.strength`).
+    strength: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -128,23 +192,64 @@ class NoEvidence(ValueError):
 INSTRUMENTS = "instruments"
 
 
+def _display_threshold(
+    name: str, evidence: InstrumentEvidence, overrides: Mapping[str, float]
+) -> float | None:
+    if name in overrides:
+        return overrides[name]
+    scale = evidence.scales.get(name)
+    return None if scale is None else scale.display
+
+
 def detect_instruments(
     evidence: InstrumentEvidence, rules: Sequence[InstrumentRule] = ()
 ) -> tuple[tuple[str, float], ...]:
-    """Instruments at or above their threshold, most clearly heard (score / threshold) first.
+    """The instruments to show, most clearly heard (score / threshold) first.
 
-    A rule's ``threshold`` overrides the tagger's; an instrument with no threshold at all is
-    never reported, since its score has no known scale.
+    An instrument is shown when its score reaches its display threshold (a rule's
+    ``threshold`` overrides the tagger's), when it is not far behind the strongest instrument
+    (``evidence.relative``), and when no related class that co-fires with it
+    (``taxonomy.COFIRING``) was heard much more clearly. An instrument with no threshold is
+    never shown, since its score has no known scale.
     """
     overrides = {rule.instrument: rule.threshold for rule in rules if rule.threshold is not None}
-    detected: list[tuple[float, str, float]] = []
+    ratios: dict[str, float] = {}
     for name, score in evidence.scores.items():
-        threshold = overrides.get(name, evidence.thresholds.get(name))
+        threshold = _display_threshold(name, evidence, overrides)
         if threshold is None or threshold <= 0.0 or score < threshold:
             continue
-        detected.append((score / threshold, name, score))
-    detected.sort(key=lambda item: (-item[0], item[1]))
-    return tuple((name, score) for _, name, score in detected)
+        ratios[name] = score / threshold
+    if not ratios:
+        return ()
+    best = max(ratios.values())
+    shown = {name for name, ratio in ratios.items() if ratio >= evidence.relative * best}
+    for group, keep in COFIRING:
+        heard = [name for name in group if name in shown]
+        if len(heard) > 1:
+            top = max(ratios[name] for name in heard)
+            shown -= {name for name in heard if ratios[name] < keep * top}
+    detected = sorted(
+        ((ratios[name], name) for name in shown), key=lambda item: (-item[0], item[1])
+    )
+    return tuple((name, float(evidence.scores[name])) for _, name in detected)
+
+
+def strengths(
+    evidence: InstrumentEvidence, rules: Sequence[InstrumentRule] = ()
+) -> dict[str, float]:
+    """Instrument -> how fully its rule fires (0-1), for every instrument that has a rule."""
+    result: dict[str, float] = {}
+    for rule in rules:
+        score = evidence.scores.get(rule.instrument)
+        scale = evidence.scales.get(rule.instrument)
+        if score is None or scale is None:
+            continue
+        if rule.threshold is not None and scale.floor is None:
+            scale = InstrumentScale(display=rule.threshold, full=scale.full)
+        value = scale.strength(score, rule.floor)
+        if value > 0.0:
+            result[rule.instrument] = value
+    return result
 
 
 def _mix(parts: Sequence[tuple[float, Mapping[str, float]]]) -> dict[str, float]:
@@ -173,19 +278,19 @@ def _gate(rule: InstrumentRule, votes: Sequence[GenreVote]) -> float:
 
 
 def instrument_boosts(
-    detected: Sequence[tuple[str, float]],
+    heard: Mapping[str, float],
     rules: Sequence[InstrumentRule],
     votes: Sequence[GenreVote],
 ) -> tuple[Boost, ...]:
-    """The boosts that the detected instruments' rules add, gated by the genre votes."""
-    names = {name for name, _ in detected}
+    """The boosts the heard instruments' rules add (instrument -> strength), gated by votes."""
     boosts: list[Boost] = []
     for rule in rules:
-        if rule.instrument not in names:
+        strength = heard.get(rule.instrument, 0.0)
+        if strength <= 0.0:
             continue
         gate = _gate(rule, votes)
         for genre, amount in rule.boost.items():
-            boosts.append(Boost(rule.instrument, genre, amount * gate, gate))
+            boosts.append(Boost(rule.instrument, genre, amount * gate * strength, gate, strength))
     return tuple(boosts)
 
 
@@ -203,7 +308,8 @@ def blend(
     """
     active = [vote for vote in votes if vote.weight > 0.0 and vote.distribution]
     detected = detect_instruments(instruments, config.rules) if instruments else ()
-    boosts = instrument_boosts(detected, config.rules, active)
+    heard = strengths(instruments, config.rules) if instruments else {}
+    boosts = instrument_boosts(heard, config.rules, active)
     boosted: dict[str, float] = {}
     for boost in boosts:
         boosted[boost.genre] = boosted.get(boost.genre, 0.0) + boost.amount

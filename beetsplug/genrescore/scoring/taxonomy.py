@@ -77,6 +77,11 @@ INSTRUMENTS: Final[tuple[str, ...]] = (
     "flute",
     "clarinet",
     "orchestra",
+    "double bass",
+    "vibraphone",
+    "marimba",
+    "steelpan",
+    "turntables",
 )
 
 # Model label -> canonical genre. Keys are normalised with :func:`normalize_label`; labels
@@ -113,6 +118,7 @@ _GENRE_ALIASES: Final[Mapping[str, str]] = {
     "carnatic": "world music",
     "music of bollywood": "world music",
     "ska": "reggae",
+    "beatboxing": "hip hop",
     "traditional": "folk",
     "independent": "rock",
     "dance": "electronic",
@@ -134,25 +140,62 @@ _GENRE_ALIASES: Final[Mapping[str, str]] = {
     "indian": "world music",
 }
 
-# Model label -> canonical instrument. Keys normalised as above.
+# Model label -> canonical instrument. Keys normalised as above. The AudioSet part serves
+# every AudioSet tagger (AST's 527 classes, YAMNet's 521) since both use the ontology's display
+# names; it is keyed by name, never by index. Related classes fold into one instrument (the
+# strongest of them counts): the parts of a drum kit are "drums", a French horn is "brass".
+# AudioSet classes left out on purpose: the generic ones ("Musical instrument", "Plucked
+# string instrument", "Keyboard (musical)", "Percussion", "Wind instrument, woodwind
+# instrument"), which name no instrument, and bells, chimes, gongs and small percussion
+# (tambourine, maraca, wood block), which say nothing about a genre.
 _INSTRUMENT_ALIASES: Final[Mapping[str, str]] = {
-    # AudioSet instrument classes
+    # AudioSet: strings
     "violin, fiddle": "violin",
     "fiddle": "violin",
     "bowed string instrument": "strings",
     "string section": "strings",
+    "pizzicato": "strings",
+    # AudioSet: guitars and other plucked strings
     "steel guitar, slide guitar": "steel guitar",
+    "tapping (guitar technique)": "electric guitar",
+    "strum": "guitar",
+    # AudioSet: keyboards
     "electric piano": "piano",
     "electronic organ": "organ",
     "hammond organ": "organ",
+    # AudioSet: drums (a kit and its parts)
     "drum kit": "drums",
     "drum": "drums",
     "snare drum": "drums",
+    "bass drum": "drums",
+    "hi-hat": "drums",
+    "cymbal": "drums",
+    "rimshot": "drums",
+    "drum roll": "drums",
+    # AudioSet: brass
     "brass instrument": "brass",
     "french horn": "brass",
+    # AudioSet: mallets, turntables
+    "marimba, xylophone": "marimba",
+    "scratching (performance technique)": "turntables",
     # MagnaTagATune tags
     "synth": "synthesizer",
 }
+
+#: Instruments whose classes co-fire in AudioSet taggers (a banjo lights up "Mandolin" too, a
+#: trumpet "Brass instrument", a solo violin "Bowed string instrument"), with the share of the
+#: group's clearest instrument (score over threshold) that another member needs to be shown
+#: as well. The rules still hear all of them (their boosts are alike); only the list shown to
+#: the user keeps the clearest.
+COFIRING: Final[tuple[tuple[tuple[str, ...], float], ...]] = (
+    (("banjo", "mandolin", "ukulele", "sitar"), 0.5),
+    (("trumpet", "trombone", "brass"), 0.5),
+    (("violin", "strings", "cello"), 0.25),
+    (("guitar", "acoustic guitar", "electric guitar", "steel guitar"), 0.5),
+    (("piano", "harpsichord", "organ"), 0.5),
+    (("saxophone", "clarinet"), 0.5),
+    (("drums", "drum machine", "tabla"), 0.5),
+)
 
 _SPACES = re.compile(r"[\s_\-]+")
 _MUSIC_SUFFIX = re.compile(r"\s+music$")
