@@ -244,6 +244,193 @@ def classical(seconds: float = 30.0, sr: int = SR, seed: int = 5) -> Signal:
     return _finish(track * swell)
 
 
+def _harmonic_voice(
+    freq: float,
+    seconds: float,
+    sr: int,
+    amplitudes: Callable[[int, npt.NDArray[np.float64]], npt.NDArray[np.float64]],
+    attack: float,
+    vibrato: float = 5.0,
+    depth: float = 0.004,
+    breath: float = 0.0,
+    seed: int = 0,
+) -> Signal:
+    """A sustained wind voice: harmonics whose levels follow the envelope, plus breath noise.
+
+    ``amplitudes(k, envelope)`` gives harmonic ``k``'s level over time; brass brightens as it
+    gets louder, which is what makes it brass and not an organ.
+    """
+    t = _t(seconds, sr)
+    envelope = np.minimum(1.0, t / attack) * np.minimum(1.0, (seconds - t) / 0.04 + 0.02)
+    swell = np.minimum(1.0, t / 0.25)  # vibrato comes in after the attack
+    wobble = 1 + depth * swell * np.sin(2 * np.pi * vibrato * t)
+    phase = 2 * np.pi * np.cumsum(freq * wobble) / sr
+    wave = np.zeros_like(t)
+    for k in range(1, 24):
+        if k * freq > 0.45 * sr:
+            break
+        wave += amplitudes(k, envelope) * np.sin(k * phase)
+    if breath:
+        rng = np.random.default_rng(seed)
+        noise = rng.standard_normal(len(t))
+        band = scipy.signal.butter(2, (1500, 5000), btype="bandpass", fs=sr, output="sos")
+        wave += breath * scipy.signal.sosfilt(band, noise)
+    voiced: Signal = (0.3 * wave * envelope).astype(np.float32)
+    return voiced
+
+
+def trumpet(freq: float, seconds: float, sr: int) -> Signal:
+    """A trumpet: bright harmonics that grow with loudness, a fast lip attack."""
+    return _harmonic_voice(
+        freq,
+        seconds,
+        sr,
+        lambda k, env: (env ** (0.3 * k)) / k**0.6,
+        attack=0.03,
+        vibrato=5.5,
+        depth=0.003,
+        breath=0.02,
+        seed=int(freq),
+    )
+
+
+def trombone(freq: float, seconds: float, sr: int) -> Signal:
+    """A trombone: darker brass, slower attack."""
+    return _harmonic_voice(
+        freq, seconds, sr, lambda k, env: (env ** (0.5 * k)) / k, attack=0.06, depth=0.002
+    )
+
+
+def saxophone(freq: float, seconds: float, sr: int) -> Signal:
+    """A tenor saxophone: a reedy spectrum with a formant near 1.5 kHz and audible breath."""
+
+    def levels(k: int, env: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        formant = np.exp(-((((k * freq) - 1500.0) / 1200.0) ** 2))
+        level: npt.NDArray[np.float64] = env ** (0.2 * k) * (0.5 / k + 0.8 * formant)
+        return level
+
+    return _harmonic_voice(
+        freq, seconds, sr, levels, attack=0.04, vibrato=5.0, depth=0.006, breath=0.08,
+        seed=int(freq) + 1,
+    )  # fmt: skip
+
+
+def harmonica(freq: float, seconds: float, sr: int) -> Signal:
+    """A blues harp: a free reed's odd-heavy, nasal spectrum, a bend up into the note."""
+    t = _t(seconds, sr)
+    bend = 1 - 0.05 * np.exp(-t / 0.06)  # drawn notes start flat and bend up
+    envelope = np.minimum(1.0, t / 0.02) * np.minimum(1.0, (seconds - t) / 0.03 + 0.02)
+    tremolo = 1 + 0.15 * np.sin(2 * np.pi * 6.0 * t) * np.minimum(1.0, t / 0.3)
+    phase = 2 * np.pi * np.cumsum(freq * bend) / sr
+    wave = np.zeros_like(t)
+    for k in range(1, 20):
+        if k * freq > 0.45 * sr:
+            break
+        nasal = np.exp(-((((k * freq) - 2200.0) / 1500.0) ** 2))
+        wave += (1.0 if k % 2 else 0.55) * (0.6 / k + nasal) * np.sin(k * phase)
+    reed: Signal = (0.25 * wave * envelope * tremolo).astype(np.float32)
+    return reed
+
+
+def piano_note(freq: float, seconds: float, sr: int) -> Signal:
+    """A piano: stretched (inharmonic) partials, a felt hammer's thump, a two-stage decay."""
+    t = _t(seconds, sr)
+    inharmonicity = 0.0004
+    wave = np.zeros_like(t)
+    for k in range(1, 14):
+        partial = freq * k * np.sqrt(1 + inharmonicity * k * k)
+        if partial > 0.45 * sr:
+            break
+        decay = np.exp(-t * (0.8 + 0.6 * k)) * 0.7 + 0.3 * np.exp(-t * (3 + 2 * k))
+        wave += np.sin(2 * np.pi * partial * t) * decay / k**1.2
+    thump = np.sin(2 * np.pi * 60 * t) * np.exp(-t * 60)
+    attack = np.minimum(1.0, t / 0.003)
+    return (0.4 * (wave + 0.3 * thump) * attack).astype(np.float32)
+
+
+def _swing_ride(
+    track: npt.NDArray[np.float64], bpm: float, sr: int, rng: np.random.Generator
+) -> None:
+    """A jazz ride pattern, "ding, ding-a ding", with a soft hi-hat on 2 and 4."""
+    beat = 60.0 / bpm
+    t = _t(0.6, sr)
+    bell = sum(np.sin(2 * np.pi * f * t) for f in (3300.0, 4870.0, 6120.0, 7350.0))
+    wash = scipy.signal.sosfilt(
+        scipy.signal.butter(2, 5000, btype="highpass", fs=sr, output="sos"),
+        rng.standard_normal(len(t)),
+    )
+    ride = ((0.05 * bell + 0.3 * wash) * np.exp(-t * 6)).astype(np.float32)
+    h = hat(sr, rng)
+    bar = 0.0
+    while bar < len(track) / sr:
+        for pos in (0.0, 1.0, 1.0 + 2 / 3, 2.0, 3.0, 3.0 + 2 / 3):
+            _place(track, ride, bar + pos * beat + 0.004 * float(rng.standard_normal()), sr, 0.35)
+        for pos in (1.0, 3.0):
+            _place(track, h, bar + pos * beat, sr, 0.5)
+        bar += 4 * beat
+
+
+def jazz(seconds: float = 30.0, sr: int = SR, seed: int = 6) -> Signal:
+    """A jazz combo at 150 BPM swing: trumpet and tenor sax in harmony, walking bass, ride."""
+    rng = np.random.default_rng(seed)
+    track = np.zeros(int(seconds * sr))
+    beat = 60.0 / 150
+    _swing_ride(track, 150, sr, rng)
+    walk = ["D2", "F2", "A2", "C3", "G2", "B2", "D3", "F3", "C2", "E2", "G2", "B2"]
+    _melody(track, walk, beat, sr, lambda f, d: pluck(f, d, sr, rng, 0.99), 0.7, rng)
+    head = ["D5", "F5", "A5", "G5", "F5", "E5", "C5", "D5"]
+    lower = ["F4", "A4", "C5", "B4", "A4", "G4", "E4", "F4"]
+    _melody(track, head, beat * 1.5, sr, lambda f, d: trumpet(f, d, sr), 0.6, rng)
+    _melody(track, lower, beat * 1.5, sr, lambda f, d: saxophone(f, d, sr), 0.55, rng)
+    return _finish(track)
+
+
+def blues(seconds: float = 30.0, sr: int = SR, seed: int = 7) -> Signal:
+    """A harmonica blues shuffle at 100 BPM: harp riffs over a shuffled kit and a boogie bass."""
+    rng = np.random.default_rng(seed)
+    track = np.zeros(int(seconds * sr))
+    beat = 60.0 / 100
+    _drums(track, 100, sr, rng, kicks=(0, 2), snares=(1, 3), hats_per_beat=1, gain=0.6)
+    # The shuffle: hats on the last triplet of each beat.
+    h = hat(sr, rng)
+    for i in range(int(seconds / beat)):
+        _place(track, h, i * beat + 2 * beat / 3, sr, 0.35)
+    boogie = ["E2", "G#2", "B2", "C#3", "D3", "C#3", "B2", "G#2"]
+    _melody(track, boogie, beat / 2, sr, lambda f, d: pluck(f, d, sr, rng, 0.993), 0.6, rng)
+    riff = ["G4", "A4", "B4", "D5", "E5", "D5", "B4", "G4"]
+    _melody(track, riff, beat, sr, lambda f, d: harmonica(f, d, sr), 0.7, rng)
+    return _finish(track)
+
+
+def solo_piano(seconds: float = 30.0, sr: int = SR, seed: int = 8) -> Signal:
+    """A slow piano piece at 66 BPM: an arpeggiated left hand under a melody, no drums."""
+    rng = np.random.default_rng(seed)
+    track = np.zeros(int(seconds * sr))
+    beat = 60.0 / 66
+    left = ["C3", "G3", "E4", "G3", "A2", "E3", "C4", "E3", "F2", "C3", "A3", "C3"]
+    _melody(track, left, beat / 2, sr, lambda f, d: piano_note(f, 2.5, sr), 0.35, rng)
+    right = ["E5", "D5", "C5", "D5", "E5", "G5", "F5", "E5"]
+    _melody(track, right, beat, sr, lambda f, d: piano_note(f, 3.0, sr), 0.6, rng)
+    return _finish(track)
+
+
+def string_quartet(seconds: float = 30.0, sr: int = SR, seed: int = 9) -> Signal:
+    """Two violins, a viola and a cello in four-part harmony at 72 BPM, no drums."""
+    rng = np.random.default_rng(seed)
+    track = np.zeros(int(seconds * sr))
+    beat = 60.0 / 72
+    parts = (
+        (["E5", "F5", "G5", "E5", "D5", "C5", "D5", "B4"], 5.6, 0.5),
+        (["C5", "C5", "B4", "C5", "B4", "A4", "G4", "G4"], 5.2, 0.4),
+        (["G4", "A4", "D4", "G4", "F4", "E4", "F4", "D4"], 4.9, 0.4),
+        (["C3", "F2", "G2", "C3", "G2", "A2", "D3", "G2"], 4.6, 0.5),
+    )
+    for notes, vibrato, gain in parts:
+        voice = lambda f, d, v=vibrato: bowed(f, d, sr, vibrato=v)  # noqa: E731
+        _melody(track, notes, beat, sr, voice, gain, rng)
+    return _finish(track)
+
+
 #: Style name -> generator, for the demo library and the tests.
 STYLES: dict[str, Callable[..., Signal]] = {
     "reel": reel,
@@ -251,4 +438,8 @@ STYLES: dict[str, Callable[..., Signal]] = {
     "hiphop": hiphop,
     "rock": rock,
     "classical": classical,
+    "jazz": jazz,
+    "blues": blues,
+    "piano": solo_piano,
+    "quartet": string_quartet,
 }
