@@ -37,7 +37,9 @@ def results(analyzer: Analyzer, tmp_path_factory: pytest.TempPathFactory) -> dic
 
 
 def test_the_method_says_the_embedded_models_decided(results: dict[str, TrackResult]) -> None:
-    assert {r.method for r in results.values()} == {"embedded_hybrid_ml_instrument"}
+    assert {r.method for r in results.values()} == {
+        "embedded_hybrid_ml_instrument:musicnn-msd+musicnn-mtt"
+    }
 
 
 def test_a_fiddle_and_banjo_reel_is_country_bluegrass_or_folk(

@@ -58,7 +58,11 @@ class TestHybrid(PluginTestHelper):
         items = list(self.lib.items())
         assert len(items) == 2
         for item in items:
-            assert item.genrescore_method == "hybrid_ml_instrument"
+            kind, _, names = item.genrescore_method.partition(":")
+            assert kind == "hybrid_ml_instrument"
+            assert names == "+".join(
+                Path(tiny_models[role]).name for role in ("genre", "instruments")
+            )
             assert len(item.genrescore_top3) == 3
             # A random tiny tagger hears something; what it hears is written and queryable.
             assert item.genrescore_instruments
@@ -73,7 +77,7 @@ class TestHybrid(PluginTestHelper):
         self.configure(models=tiny_models)
         self.run_command("genrescore", "--explain")
         out = capsys.readouterr().out
-        assert "method: hybrid_ml_instrument" in out
+        assert "method: hybrid_ml_instrument:" in out
         assert f"genre model ({tiny_models['genre']}):" in out
         assert f"instrument tagger ({tiny_models['instruments']}):" in out
         assert "tagger's genre classes:" in out
@@ -98,7 +102,7 @@ class TestHybrid(PluginTestHelper):
         assert "beet genrescore --fetch-models" in fallback[0]
         assert "using musicnn-msd instead" in fallback[0]
         for item in self.lib.items():
-            assert item.genrescore_method == "mixed_hybrid_ml_instrument"
+            assert item.genrescore_method.startswith("mixed_hybrid_ml_instrument:musicnn-msd+")
 
     def test_no_model_at_all_means_heuristics_and_the_method_says_so(self, audio_dir: Path) -> None:
         self.add(audio_dir, ["reel.flac"])

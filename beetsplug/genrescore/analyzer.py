@@ -41,7 +41,9 @@ from .settings import MIN_SECONDS, Settings
 #: The heuristics' sample rate: librosa's default, which their constants were tuned at.
 HEURISTIC_RATE = 22050
 #: Bumped when the analysis changes in a way that should make stored results stale.
-ANALYSIS_VERSION = "1"
+ANALYSIS_VERSION = "2"
+#: Backend families whose weights ship with the plugin.
+EMBEDDED_FAMILIES = frozenset({"musicnn", "yamnet"})
 
 
 @dataclass(frozen=True)
@@ -139,15 +141,22 @@ class Models:
 
     @property
     def method(self) -> str:
-        """``genrescore_method``: which components decided (and so which fallback ran)."""
-        families = {b.family for b in (self.genre, self.instruments) if b is not None}
-        if not families:
+        """``genrescore_method``: which components decided, and which models they were.
+
+        ``embedded_hybrid_ml_instrument:musicnn-msd+yamnet`` - the kind (``embedded_`` when
+        only shipped models ran, ``mixed_`` when shipped and downloaded ones did, nothing for
+        downloaded ones only), the roles that ran, then the models by name (a hub id by its
+        last part), so ``beet ls genrescore_method:yamnet`` finds what a model decided and a
+        track done by an older default is told apart.
+        """
+        backends = self.backends
+        if not backends:
             return "heuristic"
+        embedded = [b.family in EMBEDDED_FAMILIES for b in backends]
+        prefix = "embedded_" if all(embedded) else ("mixed_" if any(embedded) else "")
         roles = [name for name, b in (("ml", self.genre), ("instrument", self.instruments)) if b]
-        prefix = "embedded_" if families == {"musicnn"} else ""
-        if len(families) > 1:
-            prefix = "mixed_"
-        return f"{prefix}hybrid_{'_'.join(roles)}"
+        names = "+".join(b.name.rstrip("/").rsplit("/", 1)[-1] for b in backends)
+        return f"{prefix}hybrid_{'_'.join(roles)}:{names}"
 
     @property
     def backends(self) -> list[Backend]:
