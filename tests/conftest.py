@@ -32,3 +32,16 @@ def bad_dir(tmp_path_factory: pytest.TempPathFactory, audio_dir: Path) -> Path:
     folder = tmp_path_factory.mktemp("bad")
     bad_files(folder, audio_dir / "techno.mp3")
     return folder
+
+
+@pytest.fixture(scope="session")
+def format_sources(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """One short intact track in every supported format (wav too), to be damaged."""
+    from .damage import FORMATS as ALL_FORMATS
+
+    folder = tmp_path_factory.mktemp("sources")
+    styles = ("techno", "reel", "rock", "hiphop", "classical", "techno")
+    return {
+        fmt: track(folder / f"good.{fmt}", style, 6.0)
+        for fmt, style in zip(ALL_FORMATS, styles, strict=True)
+    }

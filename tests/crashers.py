@@ -16,3 +16,10 @@ def crash_on_marker(path: str, plan: DecodePlan) -> Prepared:
     if "CRASH" in os.path.basename(path):
         os.kill(os.getpid(), signal.SIGSEGV)
     return prepare(path, plan)
+
+
+def raise_on_marker(path: str, plan: DecodePlan) -> Prepared:
+    """Fails like a decoder library nobody wrapped: a plain ``ValueError`` (issue 9's Ogg)."""
+    if "RAISE" in os.path.basename(path):
+        raise ValueError("negative dimensions are not allowed")
+    return prepare(path, plan)

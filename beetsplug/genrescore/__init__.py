@@ -8,6 +8,9 @@ imported only when a run starts, so ``beet ls`` never pays for them.
 
 from __future__ import annotations
 
+import signal
+import threading
+import traceback
 from typing import Any
 
 from beets import config as beets_config
@@ -18,9 +21,15 @@ from beets.ui import Subcommand
 from mediafile import MediaFile
 
 from . import library, tags
-from .errors import ConfigError
+from .command import INTERRUPTED_STATUS
+from .errors import ConfigError, display_path
 from .forkserver import start_early
 from .settings import DEFAULTS, Settings, read_settings
+
+
+def _describe(task: Any) -> str:
+    paths = getattr(task, "paths", None) or []
+    return ", ".join(display_path(path) for path in paths) or "an import task"
 
 
 class GenreScorePlugin(BeetsPlugin):
@@ -38,6 +47,7 @@ class GenreScorePlugin(BeetsPlugin):
                 self.add_media_field(field, descriptor)
         self._settings: Settings | None = None
         self._import_run: Any = None
+        self._previous_sigint: Any = None
         if self.config["auto"].get():
             self.import_stages = [self.import_stage]
             self.register_listener("import_begin", self.import_begin)
@@ -67,32 +77,85 @@ class GenreScorePlugin(BeetsPlugin):
         if self._import_run is None:
             from .run import Run, RunOptions
 
-            self._import_run = Run(self.settings, self._log, RunOptions())
+            try:
+                self._import_run = Run(self.settings, self._log, RunOptions())
+            except ConfigError as exc:  # device: cuda on a machine without one
+                raise UserError(str(exc)) from exc
         return self._import_run
 
     def import_begin(self, session: Any) -> None:
         self._import_run = None
         start_early(self.settings)  # the workers' imports overlap beets' first lookups
         run = self._run()  # validates the settings before any file is touched
-        # beets skips files it cannot identify without a word; say which and why.
-        run.check_sources(session.paths or [])
+        self._catch_interrupt()
+        # beets skips files it cannot read without a word; say which and why.
+        try:
+            run.check_sources(session.paths or [])
+        except Exception:  # a report, never a reason to stop the import
+            self._log.debug("checking the files to import failed:\n{}", traceback.format_exc())
 
     def import_end(self, lib: Any, paths: Any) -> None:
+        self._release_interrupt()
         if self._import_run is not None:
             self._import_run.close()
-            self._log.info("{}", self._import_run.counts.summary())
+            # Listeners log at WARNING and up by default: the summary must show without -v.
+            self._log.warning("{}", self._import_run.counts.summary())
 
     def import_stage(self, session: Any, task: Any) -> None:
-        run = self._run()
-        run.process(task.imported_items())
-        if task.is_album and getattr(task, "album", None) is not None:
-            run.update_album(task.album)
+        # Never raises into beets: an exception here would stop the import with its items
+        # in the library but not yet copied or moved. Items that could not be analysed are
+        # imported as if the plugin were not there.
+        try:
+            run = self._run()
+            run.process(task.imported_items())
+            if task.is_album and getattr(task, "album", None) is not None:
+                run.update_album(task.album)
+        except Exception as exc:
+            self._log.error(
+                "could not analyse {}: {}: {}; its files are imported without genrescore's "
+                "fields (details with -v)",
+                _describe(task),
+                type(exc).__name__,
+                exc,
+            )
+            self._log.debug("{}", traceback.format_exc())
 
     def import_task_files(self, session: Any, task: Any) -> None:
         if not beets_config["import"]["write"].get(bool):
             return
-        if task.apply or task.choice_flag == Action.RETAG:
-            return  # beets has just written these files, our fields included
+        written = 0
         for item in task.imported_items():
-            if item.get(library.GENRE):
-                item.try_write()
+            if not item.get(library.GENRE):
+                continue
+            if task.apply or task.choice_flag == Action.RETAG:
+                written += 1  # beets has just written these files, our fields included
+                continue
+            try:
+                written += bool(item.try_write())
+            except Exception as exc:
+                self._log.error("{}: cannot write tags: {}", display_path(item.path), exc)
+        if self._import_run is not None:
+            self._import_run.counts.written += written
+
+    # beets swallows Ctrl-C and exits 0, so a script cannot tell an interrupted import from
+    # a finished one. While an import runs, the first Ctrl-C stops the analysis after the
+    # file being stored, says so, and exits with status 130 (128 + SIGINT).
+
+    def _catch_interrupt(self) -> None:
+        self._release_interrupt()
+        if threading.current_thread() is threading.main_thread():
+            self._previous_sigint = signal.signal(signal.SIGINT, self._interrupted)
+
+    def _release_interrupt(self) -> None:
+        previous, self._previous_sigint = self._previous_sigint, None
+        if previous is not None and signal.getsignal(signal.SIGINT) == self._interrupted:
+            signal.signal(signal.SIGINT, previous)
+
+    def _interrupted(self, signum: int, frame: Any) -> None:
+        self._release_interrupt()
+        run = self._import_run
+        if run is not None:
+            run.stopping = True
+            self._log.warning("{}", run.interrupted("the import"))
+            self._log.warning("{}", run.counts.summary())
+        raise SystemExit(INTERRUPTED_STATUS)

@@ -11,13 +11,14 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
-from .errors import AudioLoadError, UnusableAudio
+from .errors import AudioLoadError, TrackError, UnusableAudio
 
 Waveform = npt.NDArray[np.float32]
 
@@ -167,8 +168,10 @@ def _read_soundfile(
     import soundfile
 
     try:
-        handle = soundfile.SoundFile(path)
-    except (soundfile.LibsndfileError, RuntimeError, TypeError):
+        # As bytes: libsndfile takes a C string, and a name that is not valid UTF-8 (held
+        # as surrogates in a str) cannot be encoded back any other way.
+        handle = soundfile.SoundFile(os.fsencode(path))
+    except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError):
         return None
     with handle:
         rate = handle.samplerate
@@ -178,9 +181,13 @@ def _read_soundfile(
         for window in windows:
             wanted = round(window.length * rate)
             try:
-                handle.seek(round(window.start * rate))
+                position = handle.seek(round(window.start * rate))
+                if not 0 <= position <= handle.frames:
+                    # Damaged Ogg pages make libsndfile land past the end after a seek;
+                    # a read from there asks numpy for a negative number of frames.
+                    raise _truncated(path, window, 0.0, duration)
                 data = handle.read(wanted, dtype="float32", always_2d=True)
-            except (soundfile.LibsndfileError, RuntimeError) as exc:
+            except (soundfile.LibsndfileError, RuntimeError, ValueError) as exc:
                 raise _truncated(path, window, 0.0, duration) from exc
             if wanted - len(data) > TRUNCATION_SLACK * rate:
                 raise _truncated(path, window, len(data) / rate, duration)
@@ -296,11 +303,19 @@ def load_windows(
     UnusableAudio
         Too short, or silent.
     """
-    check_file(path)
-    planner = _WindowPlanner(path, count, seconds, min_seconds)
-    decoded = _read_soundfile(path, planner)
-    if decoded is None:
-        decoded = _read_ffmpeg(path, planner, max(rates))
+    try:
+        check_file(path)
+        planner = _WindowPlanner(path, count, seconds, min_seconds)
+        decoded = _read_soundfile(path, planner)
+        if decoded is None:
+            decoded = _read_ffmpeg(path, planner, max(rates))
+    except TrackError:
+        raise
+    except Exception as exc:
+        # A decoder library failing in a way nobody foresaw costs this file, not the run.
+        raise AudioLoadError(
+            path, f"cannot decode: {type(exc).__name__}: {exc}", traceback.format_exc()
+        ) from exc
     duration, windows, rate, chunks = decoded
 
     kept = [

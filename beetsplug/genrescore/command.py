@@ -11,7 +11,7 @@ from beets import ui
 from beets.exceptions import UserError
 
 from .backends.base import EMBEDDED, NONE
-from .errors import BackendUnavailable
+from .errors import BackendUnavailable, GenreScoreError
 from .forkserver import start_early
 from .settings import Settings
 
@@ -124,6 +124,10 @@ def fetch_models(settings: Settings, log: Any) -> None:
         raise UserError(f"genrescore: {exc}") from exc
 
 
+#: Exit status of a command or import stopped by Ctrl-C (128 + SIGINT, as shells report
+#: it): beets itself swallows Ctrl-C and exits 0, so a script could not tell.
+INTERRUPTED_STATUS = 130
+
 #: Items fetched from the library at a time, so memory does not grow with its size.
 CHUNK = 500
 
@@ -188,13 +192,21 @@ def run_command(
             report=report,
             progress=not opts.explain,
         )
-        run = Run(settings, log, options)
+        try:
+            run = Run(settings, log, options)
+        except GenreScoreError as exc:  # device: cuda on a machine without one
+            raise UserError(str(exc)) from exc
         try:
             for chunk in _chunks(lib, args, opts.album):
                 if opts.album:
                     _process_albums(run, chunk, total)
                 else:
                     run.process(chunk, total=total)
+        except KeyboardInterrupt:
+            raise SystemExit(INTERRUPTED_STATUS) from None  # the finally block logs first
+        except GenreScoreError as exc:
+            # Not one file's failure (those are counted): the models cannot run at all.
+            raise UserError(f"genrescore: {exc}") from exc
         finally:
             run.close()
             log.info("{}", run.counts.summary())

@@ -27,17 +27,18 @@ import signal
 import sys
 import threading
 import time
+import traceback
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import threadpoolctl
 
 from . import forkserver
 from .analyzer import Analyzer, DecodePlan, Prepared, TrackResult, load_models, prepare
-from .errors import AudioLoadError, GenreScoreError, TrackError
+from .errors import AnalysisError, AudioLoadError, GenreScoreError, TrackError
 from .settings import Settings, default_jobs
 
 K = TypeVar("K")
@@ -130,9 +131,37 @@ def _worker_analyzer(
     return analyzer
 
 
+def track_error(path: str, exc: BaseException) -> TrackError:
+    """Any failure while one file is read, decoded or analysed, as that file's error.
+
+    A :class:`TrackError` is kept (with the traceback of what caused it, for ``-v``);
+    anything else a library raises becomes an :class:`AnalysisError` naming the exception.
+    """
+    detail = "".join(traceback.format_exception(exc))
+    if isinstance(exc, TrackError):
+        if not exc.detail and exc.__cause__ is not None:
+            exc.detail = detail
+        return exc
+    return AnalysisError(path, f"analysis failed: {type(exc).__name__}: {exc}", detail)
+
+
+def _guarded(path: str, step: Callable[[], Any]) -> Any:
+    # In the worker, so the traceback is still there to be sent back with the reason, and
+    # an exception that does not pickle cannot turn into an error about pickling.
+    try:
+        return step()
+    except TrackError as exc:
+        raise track_error(path, exc) from None
+    except GenreScoreError:
+        raise  # not this file's fault (the worker's models did not load): the run's
+    except Exception as exc:
+        raise track_error(path, exc) from None
+
+
 def _decode_task(path: str, plan: DecodePlan) -> Prepared:
     """Worker task: decode a track for the models in the main process."""
-    return _WORKER.decode(path, plan)
+    prepared: Prepared = _guarded(path, lambda: _WORKER.decode(path, plan))
+    return prepared
 
 
 def _analyze_task(path: str, plan: DecodePlan) -> TrackResult:
@@ -140,7 +169,8 @@ def _analyze_task(path: str, plan: DecodePlan) -> TrackResult:
     analyzer = _WORKER.analyzer
     if not isinstance(analyzer, Analyzer):
         raise analyzer or GenreScoreError("worker started without models")
-    (result,) = analyzer.infer([_WORKER.decode(path, plan)])
+    prepared = _guarded(path, lambda: _WORKER.decode(path, plan))
+    result: TrackResult = _guarded(path, lambda: analyzer.infer([prepared])[0])
     return result
 
 
@@ -231,8 +261,13 @@ class Engine(Generic[K]):
         for key, path in work:
             try:
                 prepared = self.decode(path, self.analyzer.plan)
-            except TrackError as exc:
-                yield Done(key, path, error=exc)
+            except GenreScoreError as exc:
+                if not isinstance(exc, TrackError):
+                    raise
+                yield Done(key, path, error=track_error(path, exc))
+                continue
+            except Exception as exc:
+                yield Done(key, path, error=track_error(path, exc))
                 continue
             yield from self._infer([(key, prepared)])
 
@@ -241,13 +276,14 @@ class Engine(Generic[K]):
             return
         try:
             results = self.analyzer.infer([prepared for _, prepared in batch])
-        except TrackError:
-            # One track of the batch has nothing to decide on: decide them one by one.
+        except Exception:
+            # One track of the batch has nothing to decide on, or makes a model fail:
+            # decide them one by one, so that only that track fails.
             for key, prepared in batch:
                 try:
                     (result,) = self.analyzer.infer([prepared])
-                except TrackError as exc:
-                    yield Done(key, prepared.path, error=exc)
+                except Exception as exc:
+                    yield Done(key, prepared.path, error=track_error(prepared.path, exc))
                 else:
                     yield Done(key, prepared.path, result=result)
             return
@@ -292,6 +328,10 @@ class Engine(Generic[K]):
                 except BrokenProcessPool:
                     broken = True
                     pending[future] = (key, path)
+                except GenreScoreError:
+                    raise  # the worker's models did not load: no file would fare better
+                except Exception as exc:
+                    yield Done(key, path, error=track_error(path, exc))
                 else:
                     yield from self._sort(key, path, value, ready)
             if broken:
@@ -319,6 +359,10 @@ class Engine(Generic[K]):
                 self.close(now=True)
                 reason = "the decoder crashed on this file (its worker process died)"
                 yield Done(key, path, error=AudioLoadError(path, reason))
+            except GenreScoreError:
+                raise
+            except Exception as exc:
+                yield Done(key, path, error=track_error(path, exc))
             else:
                 yield from self._sort(key, path, value, batch)
         yield from self._infer(batch)

@@ -9,6 +9,7 @@ goes on; :class:`ConfigError` stops the command (the glue turns it into a ``User
 from __future__ import annotations
 
 import os
+import unicodedata
 
 
 class GenreScoreError(Exception):
@@ -17,6 +18,14 @@ class GenreScoreError(Exception):
 
 class ConfigError(GenreScoreError):
     """A configuration value is wrong; the message says which and lists the valid ones."""
+
+
+class DeviceUnavailable(ConfigError):
+    """The device the configuration names explicitly (``cuda``) is not there.
+
+    A configuration error, not a backend one: quietly running elsewhere would store
+    weaker results than the user asked for. Only ``device: auto`` falls back.
+    """
 
 
 class BackendUnavailable(GenreScoreError):
@@ -39,24 +48,52 @@ class ModelLoadError(BackendUnavailable):
     """A model directory exists but is corrupt, unsafe or has the wrong head."""
 
 
+def display_path(path: str | bytes | os.PathLike[str]) -> str:
+    """A path as one printable line: bytes that are not UTF-8 and control characters escaped.
+
+    A file name may hold a newline or bytes of another encoding; printed raw, the first
+    breaks the one-line message and the second the terminal. Ordinary names come back as
+    they are.
+    """
+    text = os.fsdecode(path)
+    if text.isprintable():
+        return text
+    out = []
+    for char in text:
+        if char.isprintable():
+            out.append(char)
+        elif 0xDC80 <= ord(char) <= 0xDCFF:  # a byte os.fsdecode could not decode
+            out.append(f"\\x{ord(char) - 0xDC00:02x}")
+        else:
+            name = unicodedata.name(char, "")
+            out.append(repr(char)[1:-1] if not name else f"\\N{{{name}}}")
+    return "".join(out)
+
+
 class TrackError(GenreScoreError):
     """One track could not be analysed; the run goes on without it."""
 
     #: How the run summary counts this error: ``"failed"`` or ``"skipped"``.
     outcome = "failed"
 
-    def __init__(self, path: str | bytes | os.PathLike[str], reason: str) -> None:
+    def __init__(self, path: str | bytes | os.PathLike[str], reason: str, detail: str = "") -> None:
         self.path = os.fsdecode(path)
         self.reason = reason
-        super().__init__(f"{self.path}: {reason}")
+        #: The traceback behind the reason, shown at ``-v`` (empty when the reason says all).
+        self.detail = detail
+        super().__init__(f"{display_path(self.path)}: {reason}")
 
-    def __reduce__(self) -> tuple[type[TrackError], tuple[str, str]]:
-        # Rebuilt from path and reason when it crosses from a decoder process.
-        return (type(self), (self.path, self.reason))
+    def __reduce__(self) -> tuple[type[TrackError], tuple[str, str, str]]:
+        # Rebuilt from path, reason and detail when it crosses from a decoder process.
+        return (type(self), (self.path, self.reason, self.detail))
 
 
 class AudioLoadError(TrackError):
     """The file is missing, unreadable, corrupt, truncated or not the format its name says."""
+
+
+class AnalysisError(TrackError):
+    """An unexpected failure while analysing one track (a library raised something odd)."""
 
 
 class UnusableAudio(TrackError):

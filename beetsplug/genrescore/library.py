@@ -11,12 +11,14 @@ import hashlib
 import os
 import shutil
 import stat
+import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from beets.dbcore import types
 from beets.library import FileOperationError
 
+from .errors import display_path
 from .scoring.ensemble import aggregate
 from .scoring.taxonomy import display_name
 from .settings import GenresPolicy
@@ -152,11 +154,26 @@ def album_values(items: Iterable[Any], count: int) -> dict[str, Any] | None:
     }
 
 
+#: Bytes of the name kept in a temporary file's name: with the rest it stays under the
+#: 255-byte limit of common file systems whatever the original name's length.
+_STEM_BYTES = 200
+
+
 def _temporary_sibling(path: bytes) -> bytes:
+    """A new, empty file of a name no other process holds, next to ``path``.
+
+    Same folder (so the rename is atomic), same extension (so the tagger knows the format),
+    and a random part (``mkstemp``), so two runs writing the same file never share a name.
+    """
     folder, name = os.path.split(path)
     stem, extension = os.path.splitext(name)
-    # Same folder (so the rename is atomic), same extension (so the tagger knows the format).
-    return os.path.join(folder, b"." + stem + b".genrescore-tmp" + extension)
+    handle, temporary = tempfile.mkstemp(
+        suffix=extension,
+        prefix=b"." + stem[:_STEM_BYTES] + b".genrescore-tmp-",
+        dir=folder or b".",
+    )
+    os.close(handle)
+    return temporary
 
 
 def write_item(item: Any, log: Any) -> bool:
@@ -172,24 +189,26 @@ def write_item(item: Any, log: Any) -> bool:
     try:
         info = os.lstat(path)
     except OSError as exc:
-        log.warning("{}: cannot write tags: {}", os.fsdecode(path), exc.strerror or exc)
+        log.warning("{}: cannot write tags: {}", display_path(path), exc.strerror or exc)
         return False
     # No write bit for anyone counts as read-only too: it is how users mark a file "keep
     # out", and root would otherwise write straight through it.
     if not os.access(path, os.W_OK) or not info.st_mode & 0o222:
-        log.warning("{}: cannot write tags: the file is read-only", os.fsdecode(path))
+        log.warning("{}: cannot write tags: the file is read-only", display_path(path))
         return False
     if stat.S_ISLNK(info.st_mode) or info.st_nlink > 1:
         return bool(item.try_write())
-    temporary = _temporary_sibling(path)
+    temporary = b""
     try:
+        temporary = _temporary_sibling(path)
         shutil.copy2(path, temporary)
         item.write(path=temporary)
         os.replace(temporary, path)
     except (FileOperationError, OSError) as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        log.warning("{}: cannot write tags: {}", os.fsdecode(path), exc)
+        if temporary:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+        log.warning("{}: cannot write tags: {}", display_path(path), exc)
         return False
     item.mtime = item.current_mtime()
     return True

@@ -34,7 +34,7 @@ from transformers.utils import logging as hf_logging
 
 from ..errors import BackendUnavailable, ConfigError, ModelLoadError
 from ..scoring import taxonomy
-from .base import NONE, Backend, BackendOptions, Role, is_embedded
+from .base import NONE, Backend, BackendOptions, Role, is_embedded, resolve_device
 
 if TYPE_CHECKING:
     import numpy.typing as npt
@@ -286,15 +286,7 @@ def _natural_window_seconds(model_type: str, feature_extractor: Any) -> float | 
 
 
 def _resolve_device(value: str, device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)
-    except (RuntimeError, ValueError) as exc:
-        raise ConfigError(f"device {device!r} is not valid: use auto, cpu, cuda or cuda:N") from exc
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise BackendUnavailable(value, f"device {device!r} was asked for, but torch sees no GPU")
-    return resolved
+    return resolve_device(device)  # an explicit device that is missing stops the command
 
 
 def _resolve_dtype(precision: str, device: torch.device) -> torch.dtype:

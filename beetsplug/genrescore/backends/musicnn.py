@@ -17,9 +17,12 @@ from typing import TYPE_CHECKING, Final
 import numpy as np
 import torch
 
-from ..errors import BackendUnavailable, ConfigError, ModelLoadError
+from ..errors import BackendUnavailable, ModelLoadError
 from . import musicnn_net
-from .base import Backend, BackendOptions, Role
+
+# resolve_device and resolve_dtype are shared by every torch backend and live in base; other
+# backends import them from here too.
+from .base import Backend, BackendOptions, Role, resolve_device, resolve_dtype
 
 if TYPE_CHECKING:
     from .base import Waveform
@@ -97,46 +100,6 @@ def _sha256_prefix(path: Path) -> str:
         while chunk := file.read(_HASH_CHUNK):
             digest.update(chunk)
     return digest.hexdigest()[:12]
-
-
-def resolve_device(spec: str) -> torch.device:
-    """Turn the ``device`` setting into a torch device.
-
-    Raises
-    ------
-    ConfigError
-        Not a device torch knows.
-    BackendUnavailable
-        CUDA was asked for but is not available.
-    """
-    if spec == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(spec)
-    except RuntimeError as exc:
-        raise ConfigError(f"device {spec!r} is not valid; use auto, cpu, cuda or cuda:N") from exc
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise BackendUnavailable("musicnn", f"device {spec!r} asked for, but CUDA is not available")
-    return device
-
-
-def resolve_dtype(precision: str) -> torch.dtype:
-    """Turn the ``precision`` setting into a dtype.
-
-    ``auto`` is float32 everywhere. bf16 moves tag probabilities by up to 0.016 on the
-    reference clips, but on CPUs without AVX512-BF16/AMX it is emulated: 17x slower than
-    float32 on the 2-core AMD EPYC (AVX2) this was measured on (benchmarks/musicnn_speed.py).
-    The model is small enough that float32 is no burden on a GPU either.
-
-    Raises
-    ------
-    ConfigError
-        Not one of ``auto``, ``fp32``, ``bf16``.
-    """
-    choices = {"auto": torch.float32, "fp32": torch.float32, "bf16": torch.bfloat16}
-    if precision not in choices:
-        raise ConfigError(f"precision {precision!r} is not valid; use auto, fp32 or bf16")
-    return choices[precision]
 
 
 class MusicnnBackend(Backend):
