@@ -127,6 +127,7 @@ BackendFactory = Callable[[str, Role, BackendOptions], Backend]
 EMBEDDED: dict[str, str] = {
     "musicnn-msd": "beetsplug.genrescore.backends.musicnn:build",
     "musicnn-mtt": "beetsplug.genrescore.backends.musicnn:build",
+    "yamnet": "beetsplug.genrescore.backends.yamnet:build",
 }
 
 # Any configured value that is not ``none`` nor an embedded name is a HuggingFace model id

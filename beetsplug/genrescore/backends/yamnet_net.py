@@ -221,7 +221,8 @@ def patches(*, spectrogram: Array) -> Array:
     """
     windows = np.lib.stride_tricks.sliding_window_view(spectrogram, PATCH_FRAMES, axis=0)
     # sliding_window_view puts the window axis last: (count, N_MELS, PATCH_FRAMES).
-    selected: Array = np.ascontiguousarray(windows[::PATCH_HOP_FRAMES].transpose(0, 2, 1))
+    # A copy: the view is read-only and torch refuses to wrap read-only memory.
+    selected: Array = np.array(windows[::PATCH_HOP_FRAMES].transpose(0, 2, 1), order="C")
     return selected
 
 

@@ -1,0 +1,227 @@
+"""The embedded AudioSet tagger: a PyTorch port of Google's YAMNet (521 AudioSet classes).
+
+Weights ship with the plugin in ``data/yamnet/`` (Apache-2.0, see its NOTICE), so it works
+offline and needs nothing but torch. Its labels are AudioSet's, the vocabulary the AST
+checkpoints use, so one label mapping (``scoring.taxonomy``) serves both: dozens of
+instruments (banjo, accordion, trumpet, saxophone, organ...) and some genre classes. Scores
+are independent sigmoid probabilities per 0.96 s patch (every 0.48 s); :meth:`predict`
+averages them over a track, :meth:`YamnetBackend.predict_patches` returns them all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Final
+
+import numpy as np
+import torch
+
+from ..errors import BackendUnavailable, ModelLoadError
+from . import yamnet_net
+from .base import Backend, BackendOptions, Role, resolve_device, resolve_dtype
+
+if TYPE_CHECKING:
+    from .base import Waveform
+
+NAME: Final = "yamnet"
+#: Bumped whenever the port computes different numbers from the same weights (front end,
+#: padding, averaging); part of :attr:`YamnetBackend.fingerprint`.
+PORT_VERSION: Final = "1"
+#: The converted weights (``tools/convert_yamnet.py`` writes them).
+WEIGHTS_PATH: Final = (
+    Path(__file__).resolve().parent.parent / "data" / "yamnet" / "yamnet.safetensors"
+)
+#: Seconds of each analysis window the model looks at: nine patches. The value fills whole
+#: patches (0.975 s + k x 0.48 s), so the original's zero padding of the end, which scores as
+#: partial silence, never applies. The default path must cost at most 1.2x the old one
+#: (musicnn-msd + musicnn-mtt at 3 s per window). benchmarks/yamnet_speed.py, ms per window,
+#: fastest of 9, 5 clips x 3 windows per call, float32, on the shared 2-core EPYC (busy:
+#: medians were 10-40 % higher, and a first, quieter run gave mtt 47.6 / msd 34.1 on 1
+#: thread, 24.7 / 25.6 on 2):
+#:
+#:     threads  musicnn-mtt  musicnn-msd  yamnet 3 s  5 s   10 s  (2.895  4.815  9.615 s)
+#:     1        68.1         51.7         17.2        30.4  60.6  (18.3   27.5   56.1)
+#:     2        (too loaded to read: 134)             18.5  38.7  (8.4    17.0   33.8)
+#:
+#: On 2 threads 10 s windows (~34-36 ms) would use up the whole 1.2x budget (~35 ms on top
+#: of msd); 4.815 s costs half of that, about 0.7x musicnn-mtt on 1 thread, so the new
+#: default path is cheaper than the old one while YAMNet hears each window 1.6x longer than
+#: musicnn's 3 s patch. Peak RSS 0.39-0.45 GB for YAMNet alone, 0.52 GB for musicnn.
+WINDOW_SECONDS: Final = 4.815
+#: Most patches per forward pass. A patch's largest activation is 64 x 48 x 32 float32
+#: (0.4 MB), so even 64 patches stay small.
+MAX_PATCHES: Final = 64
+#: Run the convolutions in NHWC layout (measured faster on the CPU: benchmarks/yamnet_speed.py).
+CHANNELS_LAST: Final = True
+#: Bytes read at a time when hashing the weights file.
+_HASH_CHUNK: Final = 1 << 20
+
+#: Provisional: a first guess from the reference notes (0.1 finds most solo instruments,
+#: few inside a band), the same for every instrument; to be calibrated on a development set.
+PROVISIONAL_THRESHOLD: Final = 0.1
+#: Canonical instrument -> threshold on the track-level score (the mean over patches of
+#: the instrument's strongest YAMNet label, see ``scoring.taxonomy.instrument_scores``).
+#: One entry per instrument that ``taxonomy.instrument_for_label`` maps a YAMNet label to.
+YAMNET_INSTRUMENT_THRESHOLDS: Final[Mapping[str, float]] = {
+    "accordion": PROVISIONAL_THRESHOLD,
+    "acoustic guitar": PROVISIONAL_THRESHOLD,
+    "bagpipes": PROVISIONAL_THRESHOLD,
+    "banjo": PROVISIONAL_THRESHOLD,
+    "bass guitar": PROVISIONAL_THRESHOLD,
+    "brass": PROVISIONAL_THRESHOLD,
+    "cello": PROVISIONAL_THRESHOLD,
+    "clarinet": PROVISIONAL_THRESHOLD,
+    "double bass": PROVISIONAL_THRESHOLD,
+    "drum machine": PROVISIONAL_THRESHOLD,
+    "drums": PROVISIONAL_THRESHOLD,
+    "electric guitar": PROVISIONAL_THRESHOLD,
+    "flute": PROVISIONAL_THRESHOLD,
+    "guitar": PROVISIONAL_THRESHOLD,
+    "harmonica": PROVISIONAL_THRESHOLD,
+    "harp": PROVISIONAL_THRESHOLD,
+    "harpsichord": PROVISIONAL_THRESHOLD,
+    "mandolin": PROVISIONAL_THRESHOLD,
+    "marimba": PROVISIONAL_THRESHOLD,
+    "orchestra": PROVISIONAL_THRESHOLD,
+    "organ": PROVISIONAL_THRESHOLD,
+    "piano": PROVISIONAL_THRESHOLD,
+    "saxophone": PROVISIONAL_THRESHOLD,
+    "sitar": PROVISIONAL_THRESHOLD,
+    "steel guitar": PROVISIONAL_THRESHOLD,
+    "steelpan": PROVISIONAL_THRESHOLD,
+    "strings": PROVISIONAL_THRESHOLD,
+    "synthesizer": PROVISIONAL_THRESHOLD,
+    "tabla": PROVISIONAL_THRESHOLD,
+    "trombone": PROVISIONAL_THRESHOLD,
+    "trumpet": PROVISIONAL_THRESHOLD,
+    "turntables": PROVISIONAL_THRESHOLD,
+    "ukulele": PROVISIONAL_THRESHOLD,
+    "vibraphone": PROVISIONAL_THRESHOLD,
+    "violin": PROVISIONAL_THRESHOLD,
+}
+
+
+def _sha256_prefix(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        while chunk := file.read(_HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()[:12]
+
+
+class YamnetBackend(Backend):
+    """The embedded YAMNet tagger.
+
+    Parameters
+    ----------
+    options
+        Device, precision and batch size.
+    weights
+        The safetensors file (default: the shipped one).
+
+    Raises
+    ------
+    ModelLoadError
+        The weights file is missing, corrupt or of another architecture.
+    """
+
+    name = NAME
+    family = "yamnet"
+    sample_rate = yamnet_net.SAMPLE_RATE
+    window_seconds = WINDOW_SECONDS
+    multi_label = True
+
+    def __init__(self, options: BackendOptions, weights: Path | None = None) -> None:
+        path = weights if weights is not None else WEIGHTS_PATH
+        self.device = resolve_device(options.device)
+        self.dtype = resolve_dtype(options.precision)
+        model, labels = yamnet_net.load_yamnet(path=path, name=self.name)
+        try:
+            self._weights_id = _sha256_prefix(path)
+        except OSError as exc:
+            raise ModelLoadError(self.name, f"cannot read {path}: {exc}") from exc
+        self.channels_last = CHANNELS_LAST and self.device.type == "cpu"
+        self.model = model.to(device=self.device, dtype=self.dtype)
+        if self.channels_last:
+            for parameter in self.model.parameters():
+                if parameter.ndim == 4:
+                    parameter.data = parameter.data.contiguous(memory_format=torch.channels_last)
+        self.labels = labels
+        self.max_batch = MAX_PATCHES
+
+    @property
+    def fingerprint(self) -> str:
+        """Weights hash, port version, and the precision when it is not float32."""
+        precision = "" if self.dtype == torch.float32 else "-bf16"
+        return f"{self._weights_id}-port{PORT_VERSION}{precision}"
+
+    @property
+    def accelerated(self) -> bool:
+        return self.device.type != "cpu"
+
+    def predict_patches(self, tracks: Sequence[Sequence[Waveform]]) -> list[np.ndarray]:
+        """Scores of every patch of every window, per track, all tracks in one batch.
+
+        Each window is padded as the original model pads a clip (see
+        :func:`.yamnet_net.pad_waveform`), so its patches are those YAMNet would see for it
+        alone; a window's patches follow the previous window's.
+
+        Returns
+        -------
+        list of numpy.ndarray
+            For each track, shape ``(patches, 521)``, float32 sigmoid scores in label order.
+
+        Raises
+        ------
+        ValueError
+            A track has no windows, or a window is not one-dimensional.
+        """
+        per_window = []
+        patches_per_track = []
+        for index, windows in enumerate(tracks):
+            if not windows:
+                raise ValueError(f"track {index} has no windows")
+            if any(np.ndim(window) != 1 for window in windows):
+                raise ValueError(f"track {index}: windows must be mono, 1-D arrays")
+            track_patches = [yamnet_net.waveform_patches(audio=window) for window in windows]
+            per_window.extend(track_patches)
+            patches_per_track.append(sum(len(patches) for patches in track_patches))
+        scores = yamnet_net.predict_patches(
+            model=self.model,
+            batch=np.concatenate(per_window),
+            max_batch=self.max_batch,
+            device=self.device,
+            dtype=self.dtype,
+            channels_last=self.channels_last,
+        )
+        return np.split(scores, np.cumsum(patches_per_track)[:-1])
+
+    def predict(self, tracks: Sequence[Sequence[Waveform]]) -> list[dict[str, float]]:
+        """Mean score of each label over all patches of each track's windows.
+
+        Raises
+        ------
+        ValueError
+            A track has no windows, or a window is not one-dimensional.
+        """
+        return [
+            dict(zip(self.labels, track.mean(axis=0).tolist(), strict=True))
+            for track in self.predict_patches(tracks)
+        ]
+
+    def instrument_thresholds(self) -> Mapping[str, float]:
+        """Provisional thresholds of the instruments AudioSet names (see the constant)."""
+        return YAMNET_INSTRUMENT_THRESHOLDS
+
+
+def build(value: str, role: Role, options: BackendOptions) -> Backend:
+    """Registry factory (``base.EMBEDDED``): build the embedded YAMNet.
+
+    It serves either role: AudioSet names instruments, and its genre classes vote too.
+    """
+    del role  # the model produces its own labels whatever they are used for
+    if value != NAME:
+        raise BackendUnavailable(value, f"not an embedded model; use {NAME!r}")
+    return YamnetBackend(options)
