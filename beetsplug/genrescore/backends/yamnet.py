@@ -53,7 +53,9 @@ WINDOW_SECONDS: Final = 4.815
 #: Most patches per forward pass. A patch's largest activation is 64 x 48 x 32 float32
 #: (0.4 MB), so even 64 patches stay small.
 MAX_PATCHES: Final = 64
-#: Run the convolutions in NHWC layout (measured faster on the CPU: benchmarks/yamnet_speed.py).
+#: Run the convolutions in NHWC layout on the CPU. benchmarks/yamnet_speed.py found no clear
+#: difference (NCHW/NHWC, ms per 3 s window: 14.2/17.2 on 1 thread, 19.4/14.1 on 2; 10 s:
+#: 61.5/60.6), within the noise of the shared machine; NHWC is oneDNN's native layout.
 CHANNELS_LAST: Final = True
 #: Bytes read at a time when hashing the weights file.
 _HASH_CHUNK: Final = 1 << 20
