@@ -195,6 +195,8 @@ def test_damaged_files_never_stop_an_import_or_a_command(
     assert sum(counts["imported"] for counts in outcomes.values()) == len(items)
     # Every imported file is analysed or named: the analysed ones are those nobody named.
     assert sum(counts["analysed"] for counts in outcomes.values()) == len(analysed)
+    for kind in ("newline", "quotes", "non-utf8"):  # intact files with odd names: analysed
+        assert outcomes[f"odd-name-{kind}"]["reported"] == 0, kind
     for variant in variants:
         assert _digest(variant.path) == before[variant.path], variant  # sources untouched
 

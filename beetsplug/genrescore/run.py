@@ -107,8 +107,10 @@ def check_importable(path: str) -> None:
             path, "beets will not import it: not a recognised audio format (damaged header?)"
         ) from exc
     except UnreadableFileError as exc:
-        detail = str(exc.args[0] if exc.args else exc).replace(repr(path), "").strip(" :")
-        detail = detail.replace(path, "").strip(" :") or "unreadable"
+        detail = str(exc.args[0] if exc.args else exc)
+        for quoted in (repr(os.fsencode(path)), repr(path), path):  # mutagen names the file
+            detail = detail.replace(quoted, "")
+        detail = detail.strip(" :") or "unreadable (damaged or cut short)"
         raise AudioLoadError(path, f"beets will not import it: {detail}") from exc
     except Exception as exc:  # mutagen on damaged data: anything
         raise AudioLoadError(
