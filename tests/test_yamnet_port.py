@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from beetsplug.genrescore.backends import yamnet_net
+from beetsplug.genrescore.backends import yamnet, yamnet_net
 from beetsplug.genrescore.backends.base import BackendOptions, Role, build_backend
 from beetsplug.genrescore.backends.yamnet import (
     WEIGHTS_PATH,
@@ -364,15 +364,20 @@ def test_batching_two_tracks_equals_each_alone(backend: YamnetBackend) -> None:
     assert not np.allclose(together[0].mean(axis=0), together[1].mean(axis=0), atol=1e-3)
 
 
-def test_predict_is_the_mean_of_the_patch_scores(backend: YamnetBackend) -> None:
+def test_predict_averages_each_windows_strongest_patch(backend: YamnetBackend) -> None:
     track = _track(3)
-    (patches,) = backend.predict_patches([track])
+    (windows,) = backend.window_patches([track])
     # 2.895 s fills five patches exactly; two windows.
-    assert patches.shape == (10, yamnet_net.N_CLASSES)
-    assert patches.dtype == np.float32
+    assert [w.shape for w in windows] == [(5, yamnet_net.N_CLASSES)] * 2
+    assert windows[0].dtype == np.float32
+    (patches,) = backend.predict_patches([track])
+    np.testing.assert_array_equal(patches, np.concatenate(windows))
     (scores,) = backend.predict([track])
     assert list(scores) == list(backend.labels)
-    np.testing.assert_allclose(list(scores.values()), patches.mean(axis=0), atol=1e-6)
+    peaks = (windows[0].max(axis=0) + windows[1].max(axis=0)) / 2
+    np.testing.assert_allclose(list(scores.values()), peaks, atol=1e-6)
+    # A sound in one patch of a window counts fully for that window, unlike a plain mean.
+    assert np.all(peaks >= patches.mean(axis=0) - 1e-6)
 
 
 def test_window_length_fills_whole_patches(backend: YamnetBackend) -> None:
@@ -401,7 +406,7 @@ def test_registry_builds_it_with_labels_from_the_weights(backend: YamnetBackend)
     assert len(backend.labels) == yamnet_net.N_CLASSES
     assert backend.labels[:3] == ("Speech", "Child speech, kid speaking", "Conversation")
     assert backend.labels[-1] == "Field recording"
-    assert backend.fingerprint.endswith("-port1")
+    assert backend.fingerprint.endswith(f"-port{yamnet.PORT_VERSION}")
     assert not backend.accelerated
 
 

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 NAME: Final = "yamnet"
 #: Bumped whenever the port computes different numbers from the same weights (front end,
 #: padding, averaging); part of :attr:`YamnetBackend.fingerprint`.
-PORT_VERSION: Final = "1"
+PORT_VERSION: Final = "2"
 #: The converted weights (``tools/convert_yamnet.py`` writes them).
 WEIGHTS_PATH: Final = (
     Path(__file__).resolve().parent.parent / "data" / "yamnet" / "yamnet.safetensors"
@@ -163,17 +163,18 @@ class YamnetBackend(Backend):
     def accelerated(self) -> bool:
         return self.device.type != "cpu"
 
-    def predict_patches(self, tracks: Sequence[Sequence[Waveform]]) -> list[np.ndarray]:
-        """Scores of every patch of every window, per track, all tracks in one batch.
+    def window_patches(self, tracks: Sequence[Sequence[Waveform]]) -> list[list[np.ndarray]]:
+        """Scores of every patch, per window, per track; all tracks in one batch.
 
         Each window is padded as the original model pads a clip (see
         :func:`.yamnet_net.pad_waveform`), so its patches are those YAMNet would see for it
-        alone; a window's patches follow the previous window's.
+        alone.
 
         Returns
         -------
-        list of numpy.ndarray
-            For each track, shape ``(patches, 521)``, float32 sigmoid scores in label order.
+        list of list of numpy.ndarray
+            For each track, for each window, shape ``(patches, 521)``: float32 sigmoid
+            scores in label order.
 
         Raises
         ------
@@ -181,15 +182,14 @@ class YamnetBackend(Backend):
             A track has no windows, or a window is not one-dimensional.
         """
         per_window = []
-        patches_per_track = []
+        windows_per_track = []
         for index, windows in enumerate(tracks):
             if not windows:
                 raise ValueError(f"track {index} has no windows")
             if any(np.ndim(window) != 1 for window in windows):
                 raise ValueError(f"track {index}: windows must be mono, 1-D arrays")
-            track_patches = [yamnet_net.waveform_patches(audio=window) for window in windows]
-            per_window.extend(track_patches)
-            patches_per_track.append(sum(len(patches) for patches in track_patches))
+            per_window.extend(yamnet_net.waveform_patches(audio=window) for window in windows)
+            windows_per_track.append(len(windows))
         scores = yamnet_net.predict_patches(
             model=self.model,
             batch=np.concatenate(per_window),
@@ -198,20 +198,34 @@ class YamnetBackend(Backend):
             dtype=self.dtype,
             channels_last=self.channels_last,
         )
-        return np.split(scores, np.cumsum(patches_per_track)[:-1])
+        by_window = np.split(scores, np.cumsum([len(p) for p in per_window])[:-1])
+        bounds = np.cumsum([0, *windows_per_track])
+        return [list(by_window[start:end]) for start, end in zip(bounds[:-1], bounds[1:])]
+
+    def predict_patches(self, tracks: Sequence[Sequence[Waveform]]) -> list[np.ndarray]:
+        """Scores of every patch of every window, per track, shape ``(patches, 521)``."""
+        return [np.concatenate(windows) for windows in self.window_patches(tracks)]
 
     def predict(self, tracks: Sequence[Sequence[Waveform]]) -> list[dict[str, float]]:
-        """Mean score of each label over all patches of each track's windows.
+        """Each label's strongest patch in each window, averaged over the track's windows.
+
+        The maximum within a window finds an instrument that plays a phrase inside a band
+        (a fiddle break, a sax fill) where the mean over patches dilutes it; the mean over
+        windows keeps one odd moment of the track from deciding. On the development set the
+        two read instruments about equally well (mean ROC AUC over instruments 0.956 for this,
+        0.961 for the plain mean; benchmarks/yamnet_calibrate.py), and this one separates
+        the instruments of a full mix from the noise floor by more.
 
         Raises
         ------
         ValueError
             A track has no windows, or a window is not one-dimensional.
         """
-        return [
-            dict(zip(self.labels, track.mean(axis=0).tolist(), strict=True))
-            for track in self.predict_patches(tracks)
-        ]
+        pooled = []
+        for windows in self.window_patches(tracks):
+            peaks = np.stack([window.max(axis=0) for window in windows])
+            pooled.append(dict(zip(self.labels, peaks.mean(axis=0).tolist(), strict=True)))
+        return pooled
 
     def instrument_thresholds(self) -> Mapping[str, float]:
         """Provisional thresholds of the instruments AudioSet names (see the constant)."""
