@@ -11,6 +11,7 @@ averages them over a track, :meth:`YamnetBackend.predict_patches` returns them a
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
@@ -200,7 +201,7 @@ class YamnetBackend(Backend):
         )
         by_window = np.split(scores, np.cumsum([len(p) for p in per_window])[:-1])
         bounds = np.cumsum([0, *windows_per_track])
-        return [list(by_window[start:end]) for start, end in zip(bounds[:-1], bounds[1:])]
+        return [list(by_window[start:end]) for start, end in itertools.pairwise(bounds)]
 
     def predict_patches(self, tracks: Sequence[Sequence[Waveform]]) -> list[np.ndarray]:
         """Scores of every patch of every window, per track, shape ``(patches, 521)``."""
