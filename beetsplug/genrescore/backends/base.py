@@ -137,7 +137,7 @@ CHECKPOINT_FACTORY = "beetsplug.genrescore.backends.hf:build"
 #: The embedded model each role falls back to when the configured one is not available.
 EMBEDDED_DEFAULTS: Mapping[Role, str] = {
     Role.GENRE: "musicnn-msd",
-    Role.INSTRUMENTS: "musicnn-mtt",
+    Role.INSTRUMENTS: "yamnet",
 }
 
 NONE = "none"

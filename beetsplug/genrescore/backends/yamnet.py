@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from ..errors import BackendUnavailable, ModelLoadError
+from ..scoring.ensemble import InstrumentScale
 from . import yamnet_net
 from .base import Backend, BackendOptions, Role, resolve_device, resolve_dtype
 
@@ -61,48 +62,63 @@ CHANNELS_LAST: Final = True
 #: Bytes read at a time when hashing the weights file.
 _HASH_CHUNK: Final = 1 << 20
 
-#: Provisional: a first guess from the reference notes (0.1 finds most solo instruments,
-#: few inside a band), the same for every instrument; to be calibrated on a development set.
-PROVISIONAL_THRESHOLD: Final = 0.1
-#: Canonical instrument -> threshold on the track-level score (the mean over patches of
-#: the instrument's strongest YAMNet label, see ``scoring.taxonomy.instrument_scores``).
-#: One entry per instrument that ``taxonomy.instrument_for_label`` maps a YAMNet label to.
+# How YAMNet's track scores (``predict``: each window's strongest patch, averaged over the
+# windows) read, per instrument. Calibrated on the development set (devset/, real recordings)
+# by benchmarks/yamnet_calibrate.py, which prints the tables these numbers come from.
+#: Shown in ``genrescore_instruments`` from this score on, unless listed in DISPLAY_OVERRIDES.
+DISPLAY_THRESHOLD: Final = 0.05
+#: Instruments whose display threshold differs from DISPLAY_THRESHOLD, with the evidence.
+DISPLAY_OVERRIDES: Final[Mapping[str, float]] = {}
+#: The rule of an instrument boosts its genres from this score on (quiet instruments inside a
+#: band count, a little) ...
+BOOST_FLOOR: Final = 0.02
+#: ... and fully from this score on (clearly heard), growing with the log of the score in
+#: between (``scoring.ensemble.InstrumentScale``).
+BOOST_FULL: Final = 0.2
+#: An instrument is shown only when its score over its threshold is at least this share of
+#: the strongest instrument's: a solo violin's faint "cello" stays out of the list.
+RELATIVE_DISPLAY: Final = 0.2
+#: Every instrument that ``taxonomy.instrument_for_label`` maps a YAMNet label to.
+INSTRUMENTS: Final[tuple[str, ...]] = (
+    "accordion",
+    "acoustic guitar",
+    "bagpipes",
+    "banjo",
+    "bass guitar",
+    "brass",
+    "cello",
+    "clarinet",
+    "double bass",
+    "drum machine",
+    "drums",
+    "electric guitar",
+    "flute",
+    "guitar",
+    "harmonica",
+    "harp",
+    "harpsichord",
+    "mandolin",
+    "marimba",
+    "orchestra",
+    "organ",
+    "piano",
+    "saxophone",
+    "sitar",
+    "steel guitar",
+    "steelpan",
+    "strings",
+    "synthesizer",
+    "tabla",
+    "trombone",
+    "trumpet",
+    "turntables",
+    "ukulele",
+    "vibraphone",
+    "violin",
+)
+#: Canonical instrument -> display threshold on the track score.
 YAMNET_INSTRUMENT_THRESHOLDS: Final[Mapping[str, float]] = {
-    "accordion": PROVISIONAL_THRESHOLD,
-    "acoustic guitar": PROVISIONAL_THRESHOLD,
-    "bagpipes": PROVISIONAL_THRESHOLD,
-    "banjo": PROVISIONAL_THRESHOLD,
-    "bass guitar": PROVISIONAL_THRESHOLD,
-    "brass": PROVISIONAL_THRESHOLD,
-    "cello": PROVISIONAL_THRESHOLD,
-    "clarinet": PROVISIONAL_THRESHOLD,
-    "double bass": PROVISIONAL_THRESHOLD,
-    "drum machine": PROVISIONAL_THRESHOLD,
-    "drums": PROVISIONAL_THRESHOLD,
-    "electric guitar": PROVISIONAL_THRESHOLD,
-    "flute": PROVISIONAL_THRESHOLD,
-    "guitar": PROVISIONAL_THRESHOLD,
-    "harmonica": PROVISIONAL_THRESHOLD,
-    "harp": PROVISIONAL_THRESHOLD,
-    "harpsichord": PROVISIONAL_THRESHOLD,
-    "mandolin": PROVISIONAL_THRESHOLD,
-    "marimba": PROVISIONAL_THRESHOLD,
-    "orchestra": PROVISIONAL_THRESHOLD,
-    "organ": PROVISIONAL_THRESHOLD,
-    "piano": PROVISIONAL_THRESHOLD,
-    "saxophone": PROVISIONAL_THRESHOLD,
-    "sitar": PROVISIONAL_THRESHOLD,
-    "steel guitar": PROVISIONAL_THRESHOLD,
-    "steelpan": PROVISIONAL_THRESHOLD,
-    "strings": PROVISIONAL_THRESHOLD,
-    "synthesizer": PROVISIONAL_THRESHOLD,
-    "tabla": PROVISIONAL_THRESHOLD,
-    "trombone": PROVISIONAL_THRESHOLD,
-    "trumpet": PROVISIONAL_THRESHOLD,
-    "turntables": PROVISIONAL_THRESHOLD,
-    "ukulele": PROVISIONAL_THRESHOLD,
-    "vibraphone": PROVISIONAL_THRESHOLD,
-    "violin": PROVISIONAL_THRESHOLD,
+    name: DISPLAY_OVERRIDES.get(name, DISPLAY_THRESHOLD) for name in INSTRUMENTS
 }
 
 
@@ -182,7 +198,7 @@ class YamnetBackend(Backend):
         ValueError
             A track has no windows, or a window is not one-dimensional.
         """
-        per_window = []
+        per_window: list[np.ndarray] = []
         windows_per_track = []
         for index, windows in enumerate(tracks):
             if not windows:
@@ -228,9 +244,18 @@ class YamnetBackend(Backend):
             pooled.append(dict(zip(self.labels, peaks.mean(axis=0).tolist(), strict=True)))
         return pooled
 
+    instrument_relative = RELATIVE_DISPLAY
+
     def instrument_thresholds(self) -> Mapping[str, float]:
-        """Provisional thresholds of the instruments AudioSet names (see the constant)."""
+        """Display thresholds of the instruments AudioSet names (see the constants)."""
         return YAMNET_INSTRUMENT_THRESHOLDS
+
+    def instrument_scales(self) -> Mapping[str, InstrumentScale]:
+        """Display thresholds, and a soft boost from a floor below them to a full level above."""
+        return {
+            name: InstrumentScale(display=threshold, floor=BOOST_FLOOR, full=BOOST_FULL)
+            for name, threshold in YAMNET_INSTRUMENT_THRESHOLDS.items()
+        }
 
 
 def build(value: str, role: Role, options: BackendOptions) -> Backend:
