@@ -5,7 +5,10 @@ docs/accuracy.md for the sources and how the labels were decided). A clip's ``ge
 canonical genre or ``None`` (the clip only counts for instruments); ``instruments`` are
 canonical instrument names; ``complete`` says the instrument list names everything that
 plays (only then does a detected instrument that is not listed count as false), and
-``solo`` that exactly one instrument plays.
+``solo`` that exactly one instrument plays. ``origin`` is ``"recorded"`` for clips cut from
+recordings and ``"sequenced"`` for clips assembled note by note from recorded samples
+(manifest kinds ``sequence``, ``drums`` and ``arrange``; the genre of an ``arrange`` clip is
+the idiom it was arranged in), so results can be reported for each apart.
 
     from benchmarks.devset import load_manifest
     clips = load_manifest()          # raises when the audio is not built yet
@@ -25,6 +28,8 @@ if str(ROOT) not in sys.path:
 from beetsplug.genrescore.scoring.taxonomy import GENRES, INSTRUMENTS  # noqa: E402
 
 MANIFEST = ROOT / "devset" / "manifest.csv"
+#: Manifest kinds whose clips are sequenced from single recorded notes or hits.
+SEQUENCED_KINDS = frozenset({"sequence", "drums", "arrange"})
 AUDIO = ROOT / "devset" / "audio"
 
 
@@ -40,6 +45,8 @@ class Clip:
     source: str
     label_source: str
     duration: float
+    #: "recorded" (cut from a recording) or "sequenced" (assembled from recorded notes).
+    origin: str = "recorded"
 
 
 class ManifestError(ValueError):
@@ -96,9 +103,10 @@ def load_manifest(
                     source=row["source"],
                     label_source=row["label_source"],
                     duration=float(row["duration"]),
+                    origin="sequenced" if row["kind"] in SEQUENCED_KINDS else "recorded",
                 )
             )
     return clips
 
 
-__all__ = ["AUDIO", "MANIFEST", "Clip", "ManifestError", "load_manifest"]
+__all__ = ["AUDIO", "MANIFEST", "SEQUENCED_KINDS", "Clip", "ManifestError", "load_manifest"]

@@ -50,15 +50,50 @@ def test_rows_are_reproducible() -> None:
     with MANIFEST.open(newline="") as handle:
         rows = list(csv.DictReader(handle))
     kinds = Counter(row["kind"] for row in rows)
-    assert set(kinds) <= {"cut", "mix", "sequence", "drums"}
+    assert set(kinds) <= {"cut", "mix", "sequence", "drums", "arrange"}
     for row in rows:
-        assert row["source"].split(":", 1)[0] in ("debian", "github"), row["id"]
-        assert "@" in row["source"], row["id"]
+        sources = row["source"].split("|")
+        for source in sources:
+            assert source.split(":", 1)[0] in ("debian", "github"), row["id"]
+            assert "@" in source, row["id"]
+        if len(sources) > 1:
+            assert row["kind"] == "arrange", row["id"]
+            for entry in row["path"].split("|"):
+                index, _, _ = entry.partition(":")
+                assert index.isdigit(), (row["id"], entry)
+                assert int(index) < len(sources), (row["id"], entry)
         assert len(row["path"].split("|")) == len(row["sha256"].split("|")), row["id"]
         assert all(len(h) == 64 for h in row["sha256"].split("|")), row["id"]
-        if row["source"].startswith("github:"):
+        if any(source.startswith("github:") for source in sources):
             assert len(row["clip_sha256"]) == 64, row["id"]
         assert row["licence"], row["id"]
         assert row["label_source"], row["id"]
         duration = float(row["duration"])
         assert 10 <= duration <= 30 or row["id"] == "lib-trumpet", row["id"]
+
+
+def test_sequenced_clips_are_marked_and_have_recipes(clips: list[Clip]) -> None:
+    from devset.sequence import RECIPES
+
+    with MANIFEST.open(newline="") as handle:
+        rows = {row["id"]: row for row in csv.DictReader(handle)}
+    arranged = {i for i, row in rows.items() if row["kind"] == "arrange"}
+    assert arranged <= set(RECIPES)
+    for clip_id in arranged:
+        row = rows[clip_id]
+        assert row["notes"] == "sequenced", clip_id
+        assert row["label_source"].startswith("sequenced from"), clip_id
+        assert float(row["duration"]) == RECIPES[clip_id].seconds, clip_id
+    origins = {c.id: c.origin for c in clips}
+    assert all(origins[i] == "sequenced" for i in arranged)
+    assert all(origins[i] == "recorded" for i, r in rows.items() if r["kind"] in ("cut", "mix"))
+
+
+def test_covers_the_genres_and_instruments_that_matter(clips: list[Clip]) -> None:
+    genres = Counter(c.genre for c in clips)
+    for genre in ("country", "bluegrass", "folk", "blues", "jazz"):
+        assert genres[genre] >= 2, genre
+    instruments = Counter(n for c in clips for n in c.instruments)
+    wanted = ("banjo", "mandolin", "acoustic guitar", "double bass", "bagpipes", "clarinet")
+    for name in (*wanted, "trombone", "saxophone"):
+        assert instruments[name] >= 2, name
