@@ -667,11 +667,9 @@ def _folk_waltz(lead: str, bpm: float) -> Recipe:
     def run(t: Track, rng: np.random.Generator) -> None:
         p = bars("D D A D G D A D", 2)
         waltz_guitar(t, "guitar-soft", p, bpm, 0.7)
-        spb = 60.0 / bpm
         beat = 0.0
         while beat < len(p) * 3:
             beat = melody(t, lead, WALTZ_D, bpm, start_beat=beat, gain=0.9, legato=1.0)
-        del spb
 
     return run
 
@@ -687,10 +685,6 @@ def _bagpipes(phrase: list[tuple[int | None, float]], drone: int, bpm: float) ->
         loop_melody(t, "bagpipes", phrase, bpm, t.seconds * bpm / 60, gain=0.8, legato=1.0)
 
     return run
-
-
-def _solo(part: Callable[[Track, np.random.Generator], None]) -> Recipe:
-    return part
 
 
 def _solo_rolls(lib: str, bpm: float, prog: str) -> Recipe:
