@@ -130,9 +130,15 @@ AUDIOSET_INSTRUMENT_THRESHOLDS: Mapping[str, float] = {
     "trumpet": 0.003,
     "trombone": 0.003,
     "brass": 0.003,
-    # percussion: drums' tier
+    # percussion: drums' tier; mallets and turntables alike
     "drum machine": 0.005,
     "tabla": 0.005,
+    "marimba": 0.005,
+    "vibraphone": 0.005,
+    "steelpan": 0.005,
+    "turntables": 0.005,
+    # a double bass is plucked in jazz and bluegrass: the plucked strings' tier
+    "double bass": 0.005,
 }
 
 #: Threshold for instrument labels of any other model, which has no calibration here: 0.5 is
