@@ -69,6 +69,9 @@ EMILY = "github:sfzinstruments/karoryfer.emilyguitar@b4920dc662fd9cad6dcaccdeecf
 COWSYNTH = "github:sfzinstruments/karoryfer.cowsynth@5a5b5afc2dabbe54cf9d75ab64711ce01862b42c"
 WERESAX = "github:sfzinstruments/karoryfer.weresax@595d1fc1044edf6260d44b8215b723a3fbdd1802"
 HYDROGEN = "debian:hydrogen-drumkits@2017.09.19~dfsg-1"
+#: A copy of the tonejs-instruments samples (N. Brosowsky, CC BY 3.0; violin and trumpet
+#: from VSCO 2, Versilian Studios), named by sounding pitch (checked with a pitch tracker).
+JAM = "github:Reveille33/jamtrack-samples@bfe45d4eb7652b244d1e38ee1275311fc9915b0b"
 
 _N = r"(?P<n>[A-Ga-g][sb#]?)(?P<o>\d)"
 
@@ -90,6 +93,9 @@ LIBRARIES: dict[str, Library] = {
     "trombone-long": phil("trombone", "trombone", "1_mezzo-forte_normal"),
     "saxophone": phil("saxophone", "saxophone", "05_forte_normal"),
     "double-bass-arco": phil("double bass", "double-bass", "05_forte_arco-normal"),
+    "cello": phil("cello", "cello", "1_forte_arco-normal"),
+    "violin": Library(JAM, rf"violin/{_N}\.mp3"),
+    "trumpet": Library(JAM, rf"trumpet/{_N}\.mp3"),
     "ganjo": Library(GANJO, rf"Common/Banjo_Common - {_N}\.wav", transpose=-12),
     "meatbass": Library(MEATBASS, rf"Samples/pizz/{_N}_vl3_rr[12]\.wav"),
     "emily": Library(EMILY, rf"notes/{_N}_f_rr[12]\.wav"),
@@ -591,6 +597,55 @@ PIPE_G: Phrase = [
 ]
 
 
+REEL_D: Phrase = [
+    (62, E8),
+    (66, E8),
+    (69, E8),
+    (66, E8),
+    (74, E8),
+    (69, E8),
+    (66, E8),
+    (69, E8),
+    (71, E8),
+    (69, E8),
+    (71, E8),
+    (73, E8),
+    (74, E8),
+    (73, E8),
+    (71, E8),
+    (69, E8),
+    (67, E8),
+    (71, E8),
+    (74, E8),
+    (71, E8),
+    (69, E8),
+    (66, E8),
+    (64, E8),
+    (66, E8),
+    (67, E8),
+    (66, E8),
+    (64, E8),
+    (61, E8),
+    (62, 1.0),
+    (None, 1.0),
+]
+#: Four-part chorale in D (soprano, alto, tenor, bass), one chord per half note.
+CHORALE_D: list[tuple[int, int, int, int]] = [
+    (74, 66, 57, 50),
+    (74, 71, 59, 43),
+    (73, 69, 64, 45),
+    (74, 66, 57, 50),
+    (71, 66, 62, 47),
+    (71, 67, 62, 43),
+    (71, 67, 59, 40),
+    (73, 67, 64, 45),
+    (74, 66, 62, 50),
+    (74, 66, 57, 38),
+]
+#: Jazz guide tones (sevenths and thirds) per bar of ``Gm7 C7 Fmaj7 Fmaj7``, two per bar.
+GUIDE_TONES = [(65, 70), (64, 70), (64, 69), (65, 69)]
+
+
 def _transpose(phrase: list[tuple[int | None, float]], k: int) -> list[tuple[int | None, float]]:
     return [(None if m is None else m + k, d) for m, d in phrase]
 
@@ -659,6 +714,76 @@ def _jazz(bpm: float, front: list[str]) -> Recipe:
         for lib in front:
             phrase = DIXIE_F if lib == "clarinet" else _transpose(SWING_F, FRONT_SHIFT[lib])
             loop_melody(t, lib, phrase, bpm, len(p) * 4, gain=0.8, swung=True)
+
+    return run
+
+
+def fiddle_tune(
+    t: Track, phrase: Phrase, bpm: float, total_beats: float, drone: int, gain: float = 1.0
+) -> None:
+    """A fiddle reel: the tune in detached eighths plus an open-string double stop on 1 and 3."""
+    loop_melody(t, "violin", phrase, bpm, total_beats, gain=gain, legato=0.85)
+    spb = 60.0 / bpm
+    beat = 0.0
+    while beat < total_beats:
+        t.note("violin", drone, beat * spb, spb * 0.9, gain * 0.35)
+        beat += 2.0
+
+
+#: The fiddle tunes and the open string each is double-stopped against.
+FIDDLE_TUNES: dict[str, tuple[Phrase, int]] = {"G": (REEL_G, 55), "D": (REEL_D, 62)}
+
+
+def _solo_fiddle(key: str, bpm: float) -> Recipe:
+    phrase, drone = FIDDLE_TUNES[key]
+    return lambda t, rng: fiddle_tune(t, phrase, bpm, t.seconds * bpm / 60, drone)
+
+
+def _string_band(
+    banjo: str, bpm: float, key: str, prog: str, with_mandolin: bool = False
+) -> Recipe:
+    """Fiddle lead over banjo rolls, boom-chuck guitar and two-beat bass (bluegrass/old-time)."""
+    phrase, drone = FIDDLE_TUNES[key]
+
+    def run(t: Track, rng: np.random.Generator) -> None:
+        p = bars(prog, 4)
+        fiddle_tune(t, phrase, bpm, len(p) * 4, drone, 1.1)
+        banjo_rolls(t, banjo, p, bpm, 0.7, rng)
+        boom_chuck(t, "guitar", p, bpm, 0.6)
+        two_beat_bass(t, "meatbass", p, bpm, 1.0)
+        if with_mandolin:
+            mandolin_chop(t, "mandolin", p, bpm, 0.7)
+
+    return run
+
+
+def _jazz_brass(bpm: float, sax: str) -> Recipe:
+    """Trumpet lead on the swing line, saxophone on half-note guide tones, walking bass, ride."""
+
+    def run(t: Track, rng: np.random.Generator) -> None:
+        p = bars("Gm7 C7 Fmaj7 Fmaj7", 4)
+        walking_bass(t, "meatbass", p, bpm, 1.0)
+        drums_swing(t, len(p), bpm, 0.9)
+        loop_melody(t, "trumpet", SWING_F, bpm, len(p) * 4, gain=0.9, swung=True)
+        spb = 60.0 / bpm
+        for b in range(len(p)):
+            for half, m in enumerate(GUIDE_TONES[b % len(GUIDE_TONES)]):
+                t.note(sax, m, (b * 4 + half * 2) * spb, spb * 1.9, 0.55)
+
+    return run
+
+
+def _string_quartet(bpm: float) -> Recipe:
+    """Chorale: two violins and a violin tenor line over the cello, half notes."""
+
+    def run(t: Track, rng: np.random.Generator) -> None:
+        spb = 60.0 / bpm
+        for i, (sop, alto, tenor, bass) in enumerate(CHORALE_D):
+            at, dur = i * 2 * spb, 2 * spb + 0.05
+            t.note("violin", sop, at, dur, 0.9)
+            t.note("violin", alto, at, dur, 0.6, variant=1)
+            t.note("violin", tenor, at, dur, 0.55, variant=2)
+            t.note("cello", bass, at, dur, 0.9)
 
     return run
 
@@ -761,6 +886,17 @@ RECIPES: dict[str, Spec] = {
     "seq-jazz-clarinet-front": Spec(_jazz(144, ["clarinet", "trombone-long"]), 16, 2),
     "seq-folk-mandolin-waltz": Spec(_folk_waltz("mandolin-tremolo", 108), 16),
     "seq-folk-clarinet-waltz": Spec(_folk_waltz("clarinet-long", 100), 16, 1),
+    # fiddle, trumpet, strings (tonejs-instruments violin and trumpet)
+    "seq-fiddle-reel-g": Spec(_solo_fiddle("G", 104), 16),
+    "seq-fiddle-reel-d": Spec(_solo_fiddle("D", 116), 16),
+    "seq-bluegrass-fiddle-a": Spec(_string_band("banjo", 120, "G", "G C G D"), 16),
+    "seq-bluegrass-fiddle-b": Spec(_string_band("banjo", 112, "D", "D A G D", True), 16, 1),
+    "seq-old-time-fiddle": Spec(_string_band("banjo-soft", 104, "G", "G C G D"), 16, 2),
+    "seq-trumpet-swing": Spec(_solo_melody("trumpet", SWING_F, 132, swung=True), 14),
+    "seq-trumpet-waltz": Spec(_solo_melody("trumpet", WALTZ_D, 96, legato=1.0), 16),
+    "seq-jazz-trumpet-alto": Spec(_jazz_brass(138, "weresax"), 16),
+    "seq-jazz-trumpet-sax": Spec(_jazz_brass(116, "saxophone"), 16, 1),
+    "seq-string-quartet": Spec(_string_quartet(75), 16),
 }
 
 
