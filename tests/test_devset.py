@@ -95,5 +95,21 @@ def test_covers_the_genres_and_instruments_that_matter(clips: list[Clip]) -> Non
         assert genres[genre] >= 2, genre
     instruments = Counter(n for c in clips for n in c.instruments)
     wanted = ("banjo", "mandolin", "acoustic guitar", "double bass", "bagpipes", "clarinet")
-    for name in (*wanted, "trombone", "saxophone"):
+    for name in (*wanted, "trombone", "saxophone", "violin", "trumpet"):
         assert instruments[name] >= 2, name
+
+
+def test_covers_the_fiddle_and_brass_cases(clips: list[Clip]) -> None:
+    """Fiddle in bluegrass/country bands, solo fiddle, trumpet in jazz combos with a sax."""
+    fiddle_bands = [
+        c for c in clips if "violin" in c.instruments and c.genre in ("bluegrass", "country")
+    ]
+    assert sum(c.genre == "bluegrass" for c in fiddle_bands) >= 2
+    assert any("banjo" in c.instruments for c in fiddle_bands)
+    assert sum(c.instruments == ("violin",) and c.origin == "sequenced" for c in clips) >= 2
+    brass_jazz = [
+        c
+        for c in clips
+        if c.genre == "jazz" and {"trumpet", "saxophone"} <= set(c.instruments) and c.complete
+    ]
+    assert len(brass_jazz) >= 2
