@@ -61,7 +61,7 @@ from beetsplug.genrescore.backends.base import (  # noqa: E402
 from beetsplug.genrescore.errors import BackendUnavailable, ConfigError  # noqa: E402
 from beetsplug.genrescore.scoring.taxonomy import ancestors  # noqa: E402
 from beetsplug.genrescore.settings import DEFAULTS, Settings, read_settings  # noqa: E402
-from benchmarks.devset import Clip, load_manifest  # noqa: E402
+from benchmarks.devset import MANIFEST, Clip, load_manifest  # noqa: E402
 
 #: Configuration name -> models (genre, instruments).
 CONFIGS: dict[str, dict[str, str]] = {
@@ -548,9 +548,10 @@ def main() -> int:
     parser.add_argument("--markdown", type=Path, help="regenerate this Markdown report")
     parser.add_argument("--json", type=Path, help="write every per-clip prediction here")
     parser.add_argument("--cache", type=Path, default=CACHE)
+    parser.add_argument("--manifest", type=Path, default=MANIFEST)
     args = parser.parse_args()
 
-    clips = load_manifest()
+    clips = load_manifest(args.manifest)
     if args.only:
         clips = [c for c in clips if c.id in set(args.only)]
     override = json.loads(args.override)

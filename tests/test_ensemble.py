@@ -22,7 +22,7 @@ from beetsplug.genrescore.settings import DEFAULT_RULES
 # The seed's instrument rules and AST thresholds (DESIGN.md), as the plugin ships them.
 SEED_THRESHOLDS = {"violin": 0.01, "acoustic guitar": 0.005, "harmonica": 0.003, "drums": 0.005}
 RULES = tuple(
-    InstrumentRule(name, body["boost"], body.get("unless", {}))
+    InstrumentRule(name, body["boost"], body.get("unless", {}), body.get("unless_heard", {}))
     for name, body in DEFAULT_RULES.items()
 )
 CONFIG = EnsembleConfig(instrument_weight=0.6, rules=RULES, instrument_prior=2.0, count=3)
@@ -254,3 +254,20 @@ def test_relative_display_hides_instruments_far_behind_the_strongest() -> None:
     scores = {"violin": 0.9, "piano": 0.12}
     assert [n for n, _ in detect_instruments(soft_tagger(scores))] == ["violin", "piano"]
     assert [n for n, _ in detect_instruments(soft_tagger(scores, relative=0.2))] == ["violin"]
+
+
+def test_a_fiddle_heard_with_a_trumpet_or_a_cello_does_not_say_country() -> None:
+    # A violin with a trumpet is a horn section's line (MagnaTagATune heard trumpets as
+    # violins); a violin with a cello is chamber music. Either fades the fiddle rule by the
+    # other instrument's strength.
+    base = votes({"jazz": 0.5, "folk": 0.5}, {"jazz": 1.0})
+    for other in ("trumpet", "cello"):
+        scales = {name: SOFT for name in ("violin", other)}
+        heard = InstrumentEvidence("yamnet", {"violin": 0.3, other: 0.3}, scales)
+        result = blend(base, heard, CONFIG)
+        violin = [b for b in result.boosts if b.instrument == "violin"]
+        assert violin
+        assert all(b.gate == 0.0 for b in violin), other
+        assert "country" not in result.top
+    alone = blend(base, soft_tagger({"violin": 0.3}), CONFIG)
+    assert {b.genre for b in alone.boosts if b.amount > 0} >= {"country", "bluegrass"}

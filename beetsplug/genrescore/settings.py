@@ -40,10 +40,21 @@ class GenresPolicy(enum.Enum):
 # the others follow the same scale: 4.0 for an instrument that nearly names a genre on its
 # own (a fiddle in popular music), about 1 for a hint, below 0.5 for a weak one.
 DEFAULT_RULES: dict[str, dict[str, Any]] = {
-    # seed; the gate keeps a violin in classical music from saying "country".
+    # seed; the gates keep a violin in classical music (the votes say classical, or a cello or
+    # an orchestra is heard with it) and a violin-like line in a horn section (MagnaTagATune
+    # heard trumpets as violins) from saying "country". Not the saxophone or the clarinet:
+    # YAMNet hears a fiddle inside a band as a reed now and then (devset: 0.09-0.19
+    # "Saxophone" on two fiddle bands), and that would gate the real fiddle off.
     "violin": {
         "boost": {"country": 4.0, "bluegrass": 3.0, "folk": 1.5},
         "unless": {"classical": 0.3},
+        "unless_heard": {
+            "cello": 0.5,
+            "orchestra": 0.5,
+            "trumpet": 0.5,
+            "trombone": 0.5,
+            "brass": 0.5,
+        },
     },
     # seed; gated like the violin, since classical guitar is an acoustic guitar too.
     "acoustic guitar": {"boost": {"country": 1.5, "folk": 0.8}, "unless": {"classical": 0.3}},
@@ -158,6 +169,7 @@ class Settings:
                     r.instrument,
                     sorted(r.boost.items()),
                     sorted(r.unless.items()),
+                    sorted(r.unless_heard.items()),
                     r.threshold,
                     r.floor,
                 ]
@@ -219,6 +231,28 @@ def _genre_map(option: str, value: object) -> dict[str, float]:
     return result
 
 
+def _instrument_map(option: str, value: object) -> dict[str, float]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise _fail(option, value, "a mapping of instrument: number")
+    unknown = unknown_names(value, INSTRUMENTS)
+    if unknown:
+        raise ConfigError(
+            f"genrescore.{option}: unknown instrument {unknown[0]!r}; "
+            f"valid instruments: {', '.join(INSTRUMENTS)}"
+        )
+    result: dict[str, float] = {}
+    for name, number in value.items():
+        if isinstance(number, bool) or not isinstance(number, (int, float)) or number <= 0:
+            raise _fail(f"{option}.{name}", number, "a number > 0")
+        result[str(name)] = float(number)
+    return result
+
+
+RULE_KEYS = ("boost", "unless", "unless_heard", "threshold", "floor")
+
+
 def _rules(raw: object) -> tuple[InstrumentRule, ...]:
     if not isinstance(raw, Mapping):
         raise _fail("instrument_rules", raw, "a mapping of instrument: rule")
@@ -233,13 +267,13 @@ def _rules(raw: object) -> tuple[InstrumentRule, ...]:
         option = f"instrument_rules.{instrument}"
         if not isinstance(body, Mapping):
             raise _fail(
-                option, body, "a mapping with 'boost' and optional 'unless', 'threshold', 'floor'"
+                option,
+                body,
+                "a mapping with 'boost' and optional " + ", ".join(RULE_KEYS[1:]),
             )
-        extra = set(body) - {"boost", "unless", "threshold", "floor"}
+        extra = set(body) - set(RULE_KEYS)
         if extra:
-            raise _fail(
-                f"{option}.{sorted(extra)[0]}", body, "keys boost, unless, threshold, floor"
-            )
+            raise _fail(f"{option}.{sorted(extra)[0]}", body, "keys " + ", ".join(RULE_KEYS))
         threshold, floor = body.get("threshold"), body.get("floor")
         for key, number in (("threshold", threshold), ("floor", floor)):
             if number is not None and (
@@ -251,6 +285,7 @@ def _rules(raw: object) -> tuple[InstrumentRule, ...]:
                 instrument=str(instrument),
                 boost=_genre_map(f"{option}.boost", body.get("boost")),
                 unless=_genre_map(f"{option}.unless", body.get("unless")),
+                unless_heard=_instrument_map(f"{option}.unless_heard", body.get("unless_heard")),
                 threshold=None if threshold is None else float(threshold),
                 floor=None if floor is None else float(floor),
             )

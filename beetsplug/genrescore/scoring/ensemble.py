@@ -13,7 +13,8 @@ How it decides (``docs/ensemble.md`` tells the same for users):
    A rule can be *gated*: ``unless: {classical: 0.3}`` fades the rule out linearly as the
    votes' share of ``classical`` rises to 0.3, so a violin in an orchestra does not say
    "country". That share is the weighted mean over the votes that *can* name the genre: a
-   genre model without a classical class does not dilute it. What is *shown* to the user
+   genre model without a classical class does not dilute it. ``unless_heard: {cello: 0.5}``
+   fades it by another instrument's strength instead. What is *shown* to the user
    (:func:`detect_instruments`) is separate and stricter: a display threshold per instrument,
    optionally relative to the strongest instrument of the track, and related classes that
    co-fire (mandolin under a banjo) shown once.
@@ -64,6 +65,9 @@ class InstrumentRule:
     boost: Mapping[str, float]
     #: Genre -> share of the base opinion at which the rule is fully off (linear fade).
     unless: Mapping[str, float] = field(default_factory=dict)
+    #: Instrument -> how clearly it must be heard (strength 0-1) for the rule to be fully off:
+    #: a violin heard with a cello or a horn section is not a country fiddle.
+    unless_heard: Mapping[str, float] = field(default_factory=dict)
     #: Overrides the tagger's own display threshold for this instrument (and, for a tagger
     #: with yes/no thresholds, the score from which the rule fires).
     threshold: float | None = None
@@ -269,11 +273,16 @@ def evidence_for(genre: str, votes: Sequence[GenreVote]) -> float:
     return _mix(knowing).get(genre, 0.0)
 
 
-def _gate(rule: InstrumentRule, votes: Sequence[GenreVote]) -> float:
+def _fade(value: float, limit: float) -> float:
+    return min(1.0, max(0.0, 1.0 - value / limit)) if limit > 0.0 else 1.0
+
+
+def _gate(rule: InstrumentRule, votes: Sequence[GenreVote], heard: Mapping[str, float]) -> float:
     gate = 1.0
     for genre, limit in rule.unless.items():
-        if limit > 0.0:
-            gate *= min(1.0, max(0.0, 1.0 - evidence_for(genre, votes) / limit))
+        gate *= _fade(evidence_for(genre, votes), limit)
+    for instrument, limit in rule.unless_heard.items():
+        gate *= _fade(heard.get(instrument, 0.0), limit)
     return gate
 
 
@@ -288,7 +297,7 @@ def instrument_boosts(
         strength = heard.get(rule.instrument, 0.0)
         if strength <= 0.0:
             continue
-        gate = _gate(rule, votes)
+        gate = _gate(rule, votes, heard)
         for genre, amount in rule.boost.items():
             boosts.append(Boost(rule.instrument, genre, amount * gate * strength, gate, strength))
     return tuple(boosts)
