@@ -92,6 +92,10 @@ DEFAULT_RULES: dict[str, dict[str, Any]] = {
     "vibraphone": {"boost": {"jazz": 1.5}},
     "marimba": {"boost": {"world music": 0.5, "classical": 0.3, "jazz": 0.3}},
     "steelpan": {"boost": {"world music": 1.5, "reggae": 1.0}},
+    # AudioSet's "Zither" is mostly East Asian and Central European zithers (guzheng, koto,
+    # Alpine zither); a didgeridoo is Australian.
+    "zither": {"boost": {"world music": 2.0, "folk": 1.0}},
+    "didgeridoo": {"boost": {"world music": 3.0}},
     # Turntable scratching nearly names hip hop.
     "turntables": {"boost": {"hip hop": 3.0, "electronic": 0.5}},
 }

@@ -111,6 +111,7 @@ AUDIOSET_INSTRUMENT_THRESHOLDS: Mapping[str, float] = {
     "mandolin": 0.005,
     "ukulele": 0.005,
     "sitar": 0.005,
+    "zither": 0.005,
     "harp": 0.005,
     "guitar": 0.005,
     "electric guitar": 0.005,
@@ -124,6 +125,7 @@ AUDIOSET_INSTRUMENT_THRESHOLDS: Mapping[str, float] = {
     # reeds, free reeds and brass, lead lines like the harmonica: harmonica's tier
     "accordion": 0.003,
     "bagpipes": 0.003,
+    "didgeridoo": 0.003,
     "saxophone": 0.003,
     "clarinet": 0.003,
     "flute": 0.003,

@@ -115,6 +115,8 @@ INSTRUMENTS: Final[tuple[str, ...]] = (
     "ukulele",
     "vibraphone",
     "violin",
+    "zither",
+    "didgeridoo",
 )
 #: Canonical instrument -> display threshold on the track score.
 YAMNET_INSTRUMENT_THRESHOLDS: Final[Mapping[str, float]] = {

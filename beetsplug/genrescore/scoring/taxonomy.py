@@ -82,6 +82,8 @@ INSTRUMENTS: Final[tuple[str, ...]] = (
     "marimba",
     "steelpan",
     "turntables",
+    "zither",
+    "didgeridoo",
 )
 
 # Model label -> canonical genre. Keys are normalised with :func:`normalize_label`; labels
@@ -188,7 +190,7 @@ _INSTRUMENT_ALIASES: Final[Mapping[str, str]] = {
 #: as well. The rules still hear all of them (their boosts are alike); only the list shown to
 #: the user keeps the clearest.
 COFIRING: Final[tuple[tuple[tuple[str, ...], float], ...]] = (
-    (("banjo", "mandolin", "ukulele", "sitar"), 0.5),
+    (("banjo", "mandolin", "ukulele", "sitar", "zither"), 0.5),
     (("trumpet", "trombone", "brass"), 0.5),
     (("violin", "strings", "cello"), 0.25),
     (("guitar", "acoustic guitar", "electric guitar", "steel guitar"), 0.5),
