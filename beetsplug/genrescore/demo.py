@@ -24,7 +24,7 @@ TRACKS = (
     ("Warehouse Loop", "techno", "flac"),
     ("Boom Bap", "hiphop", "ogg"),
     ("Power Chords", "rock", "m4a"),
-    ("Slow Strings", "classical", "opus"),
+    ("Night Piano", "piano", "opus"),
 )
 LIST_FORMAT = (
     "$title | $genrescore_genre $genrescore_confidence | $genrescore_top3 | $genrescore_instruments"

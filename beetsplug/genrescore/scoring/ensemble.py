@@ -14,7 +14,7 @@ How it decides (``docs/ensemble.md`` tells the same for users):
    votes' share of ``classical`` rises to 0.3, so a violin in an orchestra does not say
    "country". That share is the weighted mean over the votes that *can* name the genre: a
    genre model without a classical class does not dilute it. ``unless_heard: {cello: 0.5}``
-   fades it by another instrument's strength instead. What is *shown* to the user
+   fades it as another instrument's score rises to half of this one's. What is *shown* to the user
    (:func:`detect_instruments`) is separate and stricter: a display threshold per instrument,
    optionally relative to the strongest instrument of the track, and related classes that
    co-fire (mandolin under a banjo) shown once.
@@ -65,8 +65,10 @@ class InstrumentRule:
     boost: Mapping[str, float]
     #: Genre -> share of the base opinion at which the rule is fully off (linear fade).
     unless: Mapping[str, float] = field(default_factory=dict)
-    #: Instrument -> how clearly it must be heard (strength 0-1) for the rule to be fully off:
-    #: a violin heard with a cello or a horn section is not a country fiddle.
+    #: Instrument -> its score, as a share of this rule's instrument's score, at which the
+    #: rule is fully off (linear fade; only when that instrument is shown, clearly heard):
+    #: a violin heard with a cello as loud as half of it is not a country fiddle, while a
+    #: trace of "Brass instrument" under a clear fiddle changes little.
     unless_heard: Mapping[str, float] = field(default_factory=dict)
     #: Overrides the tagger's own display threshold for this instrument (and, for a tagger
     #: with yes/no thresholds, the score from which the rule fires).
@@ -277,12 +279,19 @@ def _fade(value: float, limit: float) -> float:
     return min(1.0, max(0.0, 1.0 - value / limit)) if limit > 0.0 else 1.0
 
 
-def _gate(rule: InstrumentRule, votes: Sequence[GenreVote], heard: Mapping[str, float]) -> float:
+def _gate(
+    rule: InstrumentRule,
+    votes: Sequence[GenreVote],
+    shown: Mapping[str, float],
+    scores: Mapping[str, float],
+) -> float:
     gate = 1.0
     for genre, limit in rule.unless.items():
         gate *= _fade(evidence_for(genre, votes), limit)
+    own = scores.get(rule.instrument, 0.0)
     for instrument, limit in rule.unless_heard.items():
-        gate *= _fade(heard.get(instrument, 0.0), limit)
+        if instrument in shown and own > 0.0:
+            gate *= _fade(scores.get(instrument, 0.0) / own, limit)
     return gate
 
 
@@ -290,14 +299,17 @@ def instrument_boosts(
     heard: Mapping[str, float],
     rules: Sequence[InstrumentRule],
     votes: Sequence[GenreVote],
+    shown: Mapping[str, float] | None = None,
+    scores: Mapping[str, float] | None = None,
 ) -> tuple[Boost, ...]:
-    """The boosts the heard instruments' rules add (instrument -> strength), gated by votes."""
+    """The boosts the heard instruments' rules add (instrument -> strength), gated by the
+    votes and by the clearly heard (``shown``) instruments' ``scores``."""
     boosts: list[Boost] = []
     for rule in rules:
         strength = heard.get(rule.instrument, 0.0)
         if strength <= 0.0:
             continue
-        gate = _gate(rule, votes, heard)
+        gate = _gate(rule, votes, shown or {}, scores or {})
         for genre, amount in rule.boost.items():
             boosts.append(Boost(rule.instrument, genre, amount * gate * strength, gate, strength))
     return tuple(boosts)
@@ -318,7 +330,9 @@ def blend(
     active = [vote for vote in votes if vote.weight > 0.0 and vote.distribution]
     detected = detect_instruments(instruments, config.rules) if instruments else ()
     heard = strengths(instruments, config.rules) if instruments else {}
-    boosts = instrument_boosts(heard, config.rules, active)
+    boosts = instrument_boosts(
+        heard, config.rules, active, dict(detected), instruments.scores if instruments else None
+    )
     boosted: dict[str, float] = {}
     for boost in boosts:
         boosted[boost.genre] = boosted.get(boost.genre, 0.0) + boost.amount

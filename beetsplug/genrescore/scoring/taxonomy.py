@@ -196,6 +196,7 @@ COFIRING: Final[tuple[tuple[tuple[str, ...], float], ...]] = (
     (("guitar", "acoustic guitar", "electric guitar", "steel guitar"), 0.5),
     (("piano", "harpsichord", "organ"), 0.5),
     (("saxophone", "clarinet"), 0.5),
+    (("harmonica", "accordion"), 0.5),
     (("drums", "drum machine", "tabla"), 0.5),
 )
 
