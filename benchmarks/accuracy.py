@@ -77,6 +77,8 @@ FAMILIES: dict[str, frozenset[str]] = {
     "brass": frozenset({"trumpet", "trombone"}),
 }
 BATCH = 8
+#: How a clip was made (``Clip.origin``): reported apart in the summary.
+ORIGINS = ("recorded", "sequenced")
 COMMENTARY = re.compile(
     r"<!-- commentary:(?P<name>[\w.-]+) -->\n(?P<body>.*?)<!-- /commentary -->", re.S
 )
@@ -259,6 +261,7 @@ def clip_record(clip: Clip, result: Any) -> dict[str, Any]:
         "label_instruments": list(clip.instruments),
         "solo": clip.solo,
         "complete": clip.complete,
+        "origin": clip.origin,
         "top": top,
         "ranking": {g: round(s, 4) for g, s in decision.ranking},
         "instruments": {n: round(s, 4) for n, s in decision.instruments},
@@ -467,7 +470,10 @@ def write_markdown(
         "",
         "## The dev set",
         "",
-        f"{len(clips)} clips of real recordings; {sum(genres.values())} with a genre, "
+        f"{len(clips)} clips of real instruments: "
+        f"{sum(1 for c in clips if c.origin == 'recorded')} cut from recordings, "
+        f"{sum(1 for c in clips if c.origin == 'sequenced')} sequenced note by note from "
+        f"sampled real instruments; {sum(genres.values())} with a genre, "
         f"{sum(1 for c in clips if c.instruments)} with instruments "
         f"({sum(1 for c in clips if c.solo)} solo, "
         f"{sum(1 for c in clips if c.complete)} with a complete instrument list).",
@@ -486,11 +492,17 @@ def write_markdown(
         "",
     ]
     rows = []
+    parts = [(s, s.name) for s in summaries]
     for s in summaries:
+        for origin in ORIGINS:
+            subset = [r for r in s.records if r["origin"] == origin]
+            if subset and len(subset) < len(s.records):
+                parts.append((dataclasses.replace(s, records=subset), f"{s.name}, {origin} only"))
+    for s, label in parts:
         f = s.figures()
         rows.append(
             [
-                s.name,
+                label,
                 _pct(f["top1"]),
                 _pct(f["top3"]),
                 _pct(f["solo_recall"]),
