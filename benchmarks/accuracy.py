@@ -500,6 +500,7 @@ def write_markdown(
                 parts.append((dataclasses.replace(s, records=subset), f"{s.name}, {origin} only"))
     for s, label in parts:
         f = s.figures()
+        spent = f"{s.seconds.get('total', 0):.0f} s" if label == s.name else "-"
         rows.append(
             [
                 label,
@@ -508,7 +509,7 @@ def write_markdown(
                 _pct(f["solo_recall"]),
                 _pct(f["instrument_recall"]),
                 f"{f['false_per_clip']:.2f}",
-                f"{s.seconds.get('total', 0):.0f} s",
+                spent,
             ]
         )
     lines += table(
