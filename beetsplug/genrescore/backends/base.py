@@ -12,15 +12,17 @@ when one is built, so ``beet ls`` never pays for them.
 from __future__ import annotations
 
 import enum
+import hashlib
 import importlib
 import os
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
-from ..errors import BackendUnavailable, ConfigError, DeviceUnavailable
+from ..errors import BackendUnavailable, ConfigError, DeviceUnavailable, ModelLoadError
 from ..scoring.ensemble import InstrumentScale
 
 if TYPE_CHECKING:
@@ -118,6 +120,29 @@ class Backend(ABC):
         overrides this.
         """
         return {name: InstrumentScale.step(t) for name, t in self.instrument_thresholds().items()}
+
+
+#: Bytes read at a time when hashing a weights file.
+_HASH_CHUNK = 1 << 20
+
+
+def weights_id(path: Path, name: str) -> str:
+    """The first 12 hex digits of a weights file's SHA-256: the part of an embedded backend's
+    fingerprint that changes when its weights do.
+
+    Raises
+    ------
+    ModelLoadError
+        The file cannot be read.
+    """
+    digest = hashlib.sha256()
+    try:
+        with path.open("rb") as file:
+            while chunk := file.read(_HASH_CHUNK):
+                digest.update(chunk)
+    except OSError as exc:
+        raise ModelLoadError(name, f"cannot read {path}: {exc}") from exc
+    return digest.hexdigest()[:12]
 
 
 #: A factory builds a backend from the configured model value, its role and the options.

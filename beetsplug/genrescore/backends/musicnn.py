@@ -9,7 +9,6 @@ Scores are independent sigmoid probabilities, averaged over every 3 s patch of a
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
@@ -17,12 +16,12 @@ from typing import TYPE_CHECKING, Final
 import numpy as np
 import torch
 
-from ..errors import BackendUnavailable, ModelLoadError
+from ..errors import BackendUnavailable
 from . import musicnn_net
 
 # resolve_device and resolve_dtype are shared by every torch backend and live in base; other
 # backends import them from here too.
-from .base import Backend, BackendOptions, Role, resolve_device, resolve_dtype
+from .base import Backend, BackendOptions, Role, resolve_device, resolve_dtype, weights_id
 
 if TYPE_CHECKING:
     from .base import Waveform
@@ -52,8 +51,6 @@ WINDOW_SECONDS: Final = musicnn_net.PATCH_SECONDS
 #: 3 patches per pass 0.45-0.51 s/track, almost no faults and 0.53 GB
 #: (benchmarks/musicnn_speed.py).
 CPU_MAX_PATCHES: Final = 3
-#: Bytes read at a time when hashing the weights file.
-_HASH_CHUNK: Final = 1 << 20
 
 # MTT instrument tag thresholds, on the track-level probability (the mean over the patches of
 # three 3 s windows at 25/50/75 % of the track, as the analyzer cuts them). Chosen from the
@@ -94,14 +91,6 @@ MTT_INSTRUMENT_THRESHOLDS: Final[Mapping[str, float]] = {
 }
 
 
-def _sha256_prefix(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as file:
-        while chunk := file.read(_HASH_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()[:12]
-
-
 class MusicnnBackend(Backend):
     """One embedded musicnn tagger.
 
@@ -131,10 +120,7 @@ class MusicnnBackend(Backend):
         self.device = resolve_device(options.device)
         self.dtype = resolve_dtype(options.precision)
         model, labels = musicnn_net.load_musicnn(path=path, name=name)
-        try:
-            self._weights_id = _sha256_prefix(path)
-        except OSError as exc:
-            raise ModelLoadError(name, f"cannot read {path}: {exc}") from exc
+        self._weights_id = weights_id(path, name)
         self.model = model.to(device=self.device, dtype=self.dtype)
         self.labels = labels
         patches_per_window = int(self.window_seconds // musicnn_net.PATCH_SECONDS)

@@ -10,7 +10,6 @@ averages them over a track, :meth:`YamnetBackend.predict_patches` returns them a
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -19,10 +18,10 @@ from typing import TYPE_CHECKING, Final
 import numpy as np
 import torch
 
-from ..errors import BackendUnavailable, ModelLoadError
+from ..errors import BackendUnavailable
 from ..scoring.ensemble import InstrumentScale
 from . import yamnet_net
-from .base import Backend, BackendOptions, Role, resolve_device, resolve_dtype
+from .base import Backend, BackendOptions, Role, resolve_device, resolve_dtype, weights_id
 
 if TYPE_CHECKING:
     from .base import Waveform
@@ -59,8 +58,6 @@ MAX_PATCHES: Final = 64
 #: difference (NCHW/NHWC, ms per 3 s window: 14.2/17.2 on 1 thread, 19.4/14.1 on 2; 10 s:
 #: 61.5/60.6), within the noise of the shared machine; NHWC is oneDNN's native layout.
 CHANNELS_LAST: Final = True
-#: Bytes read at a time when hashing the weights file.
-_HASH_CHUNK: Final = 1 << 20
 
 # How YAMNet's track scores (``predict``: each window's strongest patch, averaged over the
 # windows) read, per instrument. Chosen on the development set (devset/: 103 clips, 51 solo,
@@ -140,14 +137,6 @@ YAMNET_INSTRUMENT_THRESHOLDS: Final[Mapping[str, float]] = {
 }
 
 
-def _sha256_prefix(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as file:
-        while chunk := file.read(_HASH_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()[:12]
-
-
 class YamnetBackend(Backend):
     """The embedded YAMNet tagger.
 
@@ -175,10 +164,7 @@ class YamnetBackend(Backend):
         self.device = resolve_device(options.device)
         self.dtype = resolve_dtype(options.precision)
         model, labels = yamnet_net.load_yamnet(path=path, name=self.name)
-        try:
-            self._weights_id = _sha256_prefix(path)
-        except OSError as exc:
-            raise ModelLoadError(self.name, f"cannot read {path}: {exc}") from exc
+        self._weights_id = weights_id(path, self.name)
         self.channels_last = CHANNELS_LAST and self.device.type == "cpu"
         self.model = model.to(device=self.device, dtype=self.dtype)
         if self.channels_last:
