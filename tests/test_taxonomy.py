@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import csv
 import importlib.util
+import json
 from pathlib import Path
 
 import pytest
 import yaml
+from safetensors import safe_open
 
+from beetsplug.genrescore.backends import yamnet
 from beetsplug.genrescore.scoring import taxonomy
 
 # lastgenre's data files, found without importing it (it needs pylast).
@@ -134,3 +137,33 @@ def test_softmax_labels_sum_and_tags_take_the_maximum() -> None:
 def test_display_names_are_title_case_like_lastgenre() -> None:
     assert taxonomy.display_name("hip hop") == "Hip Hop"
     assert taxonomy.display_name("r&b") == "R&B"
+
+
+def _yamnet_labels() -> tuple[str, ...]:
+    # The labels as the shipped weights carry them (without building the model).
+    with safe_open(str(yamnet.WEIGHTS_PATH), framework="np") as weights:
+        metadata = weights.metadata()
+    return tuple(json.loads(metadata["labels"]))
+
+
+def test_ast_and_yamnet_share_one_audioset_mapping() -> None:
+    # Both speak AudioSet's display names: every class YAMNet maps is mapped the same way in
+    # AST's 527 labels, keyed by name (YAMNet's 521 lack only a few non-music classes).
+    with open(DATA / "audioset_labels.csv", newline="") as handle:
+        ast = {name for _index, _mid, name in csv.reader(handle)}
+    yam = set(_yamnet_labels())
+    assert len(yam) == 521
+    assert not {label for label in yam - ast if taxonomy.instrument_for_label(label)}
+    assert not {label for label in yam - ast if taxonomy.genre_for_label(label)}
+    mapped = {label for label in yam if taxonomy.instrument_for_label(label)}
+    assert len(mapped) >= 45
+    # Related classes fold into one instrument.
+    assert {taxonomy.instrument_for_label(x) for x in ("Drum kit", "Bass drum", "Snare drum",
+        "Hi-hat")} == {"drums"}  # fmt: skip
+    assert {taxonomy.instrument_for_label(x) for x in ("Brass instrument", "French horn")} == {
+        "brass"
+    }
+    assert taxonomy.instrument_for_label("Trumpet") == "trumpet"
+    assert taxonomy.instrument_scores({"Drum kit": 0.2, "Bass drum": 0.5, "Hi-hat": 0.1}) == {
+        "drums": 0.5
+    }
