@@ -143,6 +143,9 @@ DEFAULTS: dict[str, Any] = {
     "batch_size": 16,
     # Decoder processes: "auto" = one per core; 0 = decode in the main process.
     "jobs": "auto",
+    # Where the models run (docs/cluster.md): none = on this machine; auto = join the running
+    # Ray cluster; ray://host:port = a Ray cluster's client address. Needs the [ray] extra.
+    "cluster": "none",
 }
 
 WEIGHT_KEYS = ("ml", "instruments", "heuristic", "tagger_genres")
@@ -175,6 +178,8 @@ class Settings:
     backend: BackendOptions
     #: Decoder worker processes (0: decode in the main process).
     jobs: int
+    #: ``none``, ``auto`` or a ``ray://host:port`` address: where the models run.
+    cluster: str = "none"
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some values overlaid (CLI flags)."""
@@ -351,6 +356,18 @@ def _jobs(view: Any) -> int:
     return int(_number(view, "jobs", minimum=0, integer=True))
 
 
+CLUSTER_KINDS = ("none", "auto")
+
+
+def check_cluster(value: object, option: str = "cluster") -> str:
+    """``none``, ``auto`` or ``ray://host:port``, else a :class:`ConfigError`."""
+    text = "none" if value is None or value is False else str(value)
+    host, _, port = text.removeprefix("ray://").rpartition(":")
+    if text in CLUSTER_KINDS or (text.startswith("ray://") and host and port.isdigit()):
+        return text
+    raise _fail(option, value, "none, auto or ray://host:port")
+
+
 def read_settings(view: Any) -> Settings:
     """Validate the plugin's config view and freeze it.
 
@@ -401,4 +418,5 @@ def read_settings(view: Any) -> Settings:
             batch_size=int(_number(view, "batch_size", minimum=1, integer=True)),
         ),
         jobs=_jobs(view),
+        cluster=check_cluster(view["cluster"].get()),
     )
