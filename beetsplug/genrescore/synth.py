@@ -208,11 +208,11 @@ def _finish(track: npt.NDArray[np.float64]) -> Signal:
     return (0.8 * track / peak).astype(np.float32)
 
 
-def reel(seconds: float = 30.0, sr: int = SR, seed: int = 1) -> Signal:
+def reel(seconds: float = 30.0, sr: int = SR, seed: int = 1, bpm: float = 110.0) -> Signal:
     """A bluegrass reel: a fiddle melody in eighths over a softer banjo, 110 BPM, no drums."""
     rng = np.random.default_rng(seed)
     track = np.zeros(int(seconds * sr))
-    beat = 60.0 / 110
+    beat = 60.0 / bpm
     fiddle = ["A4", "B4", "D5", "E5", "F#5", "E5", "D5", "B4",
               "A4", "D5", "F#5", "A5", "G5", "F#5", "E5", "D5"]  # fmt: skip
     _melody(track, fiddle, beat / 2, sr, lambda f, d: bowed(f, d, sr), 1.0, rng)
@@ -221,36 +221,36 @@ def reel(seconds: float = 30.0, sr: int = SR, seed: int = 1) -> Signal:
     return _finish(track)
 
 
-def techno(seconds: float = 30.0, sr: int = SR, seed: int = 2) -> Signal:
+def techno(seconds: float = 30.0, sr: int = SR, seed: int = 2, bpm: float = 128.0) -> Signal:
     """Four-on-the-floor at 128 BPM with off-beat hats and a saw-lead arpeggio."""
     rng = np.random.default_rng(seed)
     track = np.zeros(int(seconds * sr))
-    _drums(track, 128, sr, rng, kicks=(0, 1, 2, 3), snares=(), hats_per_beat=2)
-    beat = 60.0 / 128
+    _drums(track, bpm, sr, rng, kicks=(0, 1, 2, 3), snares=(), hats_per_beat=2)
+    beat = 60.0 / bpm
     _melody(
         track, ["A3", "C4", "E4", "A4", "E4", "C4"], beat / 4, sr, lambda f, d: saw(f, d, sr), 0.5
     )
     return _finish(track)
 
 
-def hiphop(seconds: float = 30.0, sr: int = SR, seed: int = 3) -> Signal:
+def hiphop(seconds: float = 30.0, sr: int = SR, seed: int = 3, bpm: float = 90.0) -> Signal:
     """Boom-bap at 90 BPM: heavy kick, snare on 2 and 4, deep bass line, sparse keys."""
     rng = np.random.default_rng(seed)
     track = np.zeros(int(seconds * sr))
-    _drums(track, 90, sr, rng, kicks=(0, 1.5, 2.5), snares=(1, 3), hats_per_beat=2, gain=1.2)
-    beat = 60.0 / 90
+    _drums(track, bpm, sr, rng, kicks=(0, 1.5, 2.5), snares=(1, 3), hats_per_beat=2, gain=1.2)
+    beat = 60.0 / bpm
     bass = lambda f, d: np.sin(2 * np.pi * f * _t(d, sr)).astype(np.float32) * np.float32(0.9)  # noqa: E731
     _melody(track, ["E1", "E1", "G1", "A1"], beat, sr, bass, 0.8, rng)
     _melody(track, ["E4", "G4", "B4", "D5"], beat * 2, sr, lambda f, d: piano(f, d, sr), 0.25, rng)
     return _finish(track)
 
 
-def rock(seconds: float = 30.0, sr: int = SR, seed: int = 4) -> Signal:
+def rock(seconds: float = 30.0, sr: int = SR, seed: int = 4, bpm: float = 140.0) -> Signal:
     """Distorted power chords over a 140 BPM backbeat."""
     rng = np.random.default_rng(seed)
     track = np.zeros(int(seconds * sr))
-    _drums(track, 140, sr, rng, kicks=(0, 2, 2.5), snares=(1, 3), hats_per_beat=2)
-    beat = 60.0 / 140
+    _drums(track, bpm, sr, rng, kicks=(0, 2, 2.5), snares=(1, 3), hats_per_beat=2)
+    beat = 60.0 / bpm
 
     cabinet = scipy.signal.butter(4, GUITAR_CABINET_HZ, fs=sr, output="sos")
     tight = scipy.signal.butter(1, 300, btype="highpass", fs=sr, output="sos")
@@ -272,14 +272,15 @@ def rock(seconds: float = 30.0, sr: int = SR, seed: int = 4) -> Signal:
     return _finish(track)
 
 
-def classical(seconds: float = 30.0, sr: int = SR, seed: int = 5) -> Signal:
+def classical(seconds: float = 30.0, sr: int = SR, seed: int = 5, bpm: float = 60.0) -> Signal:
     """A slow violin-and-piano piece at 60 BPM, no drums, wide dynamics."""
     rng = np.random.default_rng(seed)
     track = np.zeros(int(seconds * sr))
+    beat = 60.0 / bpm
     line = ["C5", "E5", "G5", "C6", "B5", "G5", "A5", "F5"]
-    _melody(track, line, 1.0, sr, lambda f, d: bowed(f, d, sr, vibrato=5.0), 0.6, rng)
+    _melody(track, line, beat, sr, lambda f, d: bowed(f, d, sr, vibrato=5.0), 0.6, rng)
     chords = ["C3", "G3", "E4", "G3"]
-    _melody(track, chords, 0.5, sr, lambda f, d: piano_note(f, 2.0, sr), 0.4, rng)
+    _melody(track, chords, beat / 2, sr, lambda f, d: piano_note(f, 2.0, sr), 0.4, rng)
     swell = 0.35 + 0.65 * (0.5 + 0.5 * np.sin(2 * np.pi * _t(seconds, sr) / 12))
     return _finish(track * swell)
 
@@ -425,12 +426,12 @@ def _swing_ride(
         bar += 4 * beat
 
 
-def jazz(seconds: float = 30.0, sr: int = SR, seed: int = 6) -> Signal:
+def jazz(seconds: float = 30.0, sr: int = SR, seed: int = 6, bpm: float = 150.0) -> Signal:
     """A jazz combo at 150 BPM swing: trumpet and tenor sax in harmony, walking bass, ride."""
     rng = np.random.default_rng(seed)
     track = np.zeros(int(seconds * sr))
-    beat = 60.0 / 150
-    _swing_ride(track, 150, sr, rng)
+    beat = 60.0 / bpm
+    _swing_ride(track, bpm, sr, rng)
     walk = ["D2", "F2", "A2", "C3", "G2", "B2", "D3", "F3", "C2", "E2", "G2", "B2"]
     _melody(track, walk, beat, sr, lambda f, d: pluck(f, d, sr, rng, 0.99), 0.7, rng)
     head = ["D5", "F5", "A5", "G5", "F5", "E5", "C5", "D5"]
@@ -440,12 +441,12 @@ def jazz(seconds: float = 30.0, sr: int = SR, seed: int = 6) -> Signal:
     return _finish(track)
 
 
-def blues(seconds: float = 30.0, sr: int = SR, seed: int = 7) -> Signal:
+def blues(seconds: float = 30.0, sr: int = SR, seed: int = 7, bpm: float = 100.0) -> Signal:
     """A harmonica blues shuffle at 100 BPM: harp riffs over a shuffled kit and a boogie bass."""
     rng = np.random.default_rng(seed)
     track = np.zeros(int(seconds * sr))
-    beat = 60.0 / 100
-    _drums(track, 100, sr, rng, kicks=(0, 2), snares=(1, 3), hats_per_beat=1, gain=0.6)
+    beat = 60.0 / bpm
+    _drums(track, bpm, sr, rng, kicks=(0, 2), snares=(1, 3), hats_per_beat=1, gain=0.6)
     # The shuffle: hats on the last triplet of each beat.
     h = hat(sr, rng)
     for i in range(int(seconds / beat)):
@@ -457,11 +458,11 @@ def blues(seconds: float = 30.0, sr: int = SR, seed: int = 7) -> Signal:
     return _finish(track)
 
 
-def solo_piano(seconds: float = 30.0, sr: int = SR, seed: int = 8) -> Signal:
+def solo_piano(seconds: float = 30.0, sr: int = SR, seed: int = 8, bpm: float = 66.0) -> Signal:
     """A slow piano piece at 66 BPM: an arpeggiated left hand under a melody, no drums."""
     rng = np.random.default_rng(seed)
     track = np.zeros(int(seconds * sr))
-    beat = 60.0 / 66
+    beat = 60.0 / bpm
     left = ["C3", "G3", "E4", "G3", "A2", "E3", "C4", "E3", "F2", "C3", "A3", "C3"]
     _melody(track, left, beat / 2, sr, lambda f, d: piano_note(f, 2.5, sr), 0.35, rng)
     right = ["E5", "D5", "C5", "D5", "E5", "G5", "F5", "E5"]
@@ -469,11 +470,11 @@ def solo_piano(seconds: float = 30.0, sr: int = SR, seed: int = 8) -> Signal:
     return _finish(track)
 
 
-def string_quartet(seconds: float = 30.0, sr: int = SR, seed: int = 9) -> Signal:
+def string_quartet(seconds: float = 30.0, sr: int = SR, seed: int = 9, bpm: float = 72.0) -> Signal:
     """Two violins, a viola and a cello in four-part harmony at 72 BPM, no drums."""
     rng = np.random.default_rng(seed)
     track = np.zeros(int(seconds * sr))
-    beat = 60.0 / 72
+    beat = 60.0 / bpm
     # (notes, vibrato Hz, body size, gain): violin I, violin II, viola, cello.
     parts = (
         (["E5", "F5", "G5", "E5", "D5", "C5", "D5", "B4"], 5.6, 1.0, 0.5),
@@ -484,6 +485,25 @@ def string_quartet(seconds: float = 30.0, sr: int = SR, seed: int = 9) -> Signal
     for notes, vibrato, size, gain in parts:
         voice = lambda f, d, v=vibrato, z=size: bowed(f, d, sr, vibrato=v, size=z)  # noqa: E731
         _melody(track, notes, beat, sr, voice, gain, rng)
+    return _finish(track)
+
+
+def halftime(seconds: float = 30.0, sr: int = SR, seed: int = 10, bpm: float = 140.0) -> Signal:
+    """A half-time groove (trap): hats in eighths at ``bpm``, the snare only on beat 3.
+
+    The notated tempo is ``bpm``; the backbeat moves at half of it, which is the feel a
+    listener nods to. The tempo benchmark counts ``bpm`` as the truth and the half as an
+    octave error.
+    """
+    rng = np.random.default_rng(seed)
+    track = np.zeros(int(seconds * sr))
+    _drums(track, bpm, sr, rng, kicks=(0, 2.5), snares=(2,), hats_per_beat=2, gain=1.1)
+    beat = 60.0 / bpm
+    bass = lambda f, d: np.sin(2 * np.pi * f * _t(d, sr)).astype(np.float32) * np.float32(0.9)  # noqa: E731
+    _melody(track, ["C2", "C2", "D#2", "G1"], beat * 2, sr, bass, 0.7, rng)
+    _melody(
+        track, ["C5", "D#5", "G5", "D#5"], beat, sr, lambda f, d: piano_note(f, d, sr), 0.3, rng
+    )
     return _finish(track)
 
 
