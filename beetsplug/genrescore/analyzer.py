@@ -68,6 +68,18 @@ class Prepared:
 
 
 @dataclass(frozen=True)
+class ModelOutputs:
+    """What the models said about one track: each backend's label -> score (picklable).
+
+    Small (a few hundred floats), so a remote inference step sends back only this and the
+    blend stays where the library is.
+    """
+
+    genre: Mapping[str, float]
+    instruments: Mapping[str, float]
+
+
+@dataclass(frozen=True)
 class ComponentReport:
     """One component's output, kept for ``--explain`` and ``--report``."""
 
@@ -281,14 +293,20 @@ class Analyzer:
         ]
         return backend.predict(batch)
 
-    def infer(self, tracks: Sequence[Prepared]) -> list[TrackResult]:
-        """Decide the genre of prepared tracks, running each model once over all of them."""
+    def evidence(self, tracks: Sequence[Prepared]) -> list[ModelOutputs]:
+        """Run each model once over all the tracks: the part that may run on another machine."""
         genre_out = self._run(self.models.genre, tracks)
         tagger_out = self._run(self.models.instruments, tracks)
-        return [
-            self._decide(track, genre_raw, tagger_raw)
-            for track, genre_raw, tagger_raw in zip(tracks, genre_out, tagger_out, strict=True)
-        ]
+        return [ModelOutputs(g, t) for g, t in zip(genre_out, tagger_out, strict=True)]
+
+    def decide(self, track: Prepared, outputs: ModelOutputs) -> TrackResult:
+        """Blend one track's model outputs with its heuristics (always on the beets host)."""
+        return self._decide(track, outputs.genre, outputs.instruments)
+
+    def infer(self, tracks: Sequence[Prepared]) -> list[TrackResult]:
+        """Decide the genre of prepared tracks, running each model once over all of them."""
+        outputs = self.evidence(tracks)
+        return [self.decide(track, out) for track, out in zip(tracks, outputs, strict=True)]
 
     def analyze(self, path: str) -> TrackResult:
         """Prepare and infer one track (the simple, sequential path)."""
@@ -396,4 +414,12 @@ def to_json(result: TrackResult) -> dict[str, object]:
     }
 
 
-__all__ = ["Analyzer", "DecodePlan", "Models", "Prepared", "TrackResult", "load_models"]
+__all__ = [
+    "Analyzer",
+    "DecodePlan",
+    "ModelOutputs",
+    "Models",
+    "Prepared",
+    "TrackResult",
+    "load_models",
+]
