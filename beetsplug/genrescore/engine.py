@@ -13,6 +13,8 @@
     and fought it for the cores when they did not.
   - On a GPU the models run in this process (one CUDA context), on batches of several
     tracks at once, fed by the decoding workers.
+  - On a cluster (:class:`RemoteInference`, :mod:`.cluster`) the batches go to other
+    machines and come back as model outputs, blended here; decoding goes on meanwhile.
 * A native crash in a decoder (a worker dies: the pool is "broken") costs one file: the
   tracks that were in flight are retried one by one in a fresh pool, the one that kills its
   worker again is reported, and the run goes on in parallel.
@@ -32,12 +34,20 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import threadpoolctl
 
 from . import forkserver
-from .analyzer import Analyzer, DecodePlan, Prepared, TrackResult, load_models, prepare
+from .analyzer import (
+    Analyzer,
+    DecodePlan,
+    ModelOutputs,
+    Prepared,
+    TrackResult,
+    load_models,
+    prepare,
+)
 from .errors import AnalysisError, AudioLoadError, GenreScoreError, TrackError
 from .settings import Settings, default_jobs
 
@@ -174,6 +184,21 @@ def _analyze_task(path: str, plan: DecodePlan) -> TrackResult:
     return result
 
 
+class RemoteInference(Protocol):
+    """Runs the models on batches of decoded tracks somewhere else (:mod:`.cluster`).
+
+    The engine hands it a batch and goes on decoding; the blend stays in this process
+    (:meth:`Analyzer.decide`). The future holds, per track, the models' outputs or the error
+    that stopped that track. A future that raises (a :class:`GenreScoreError`) means the
+    inference side is gone: the run stops, with every finished track already handed out.
+    """
+
+    #: Tracks it may hold at once, all batches together (part of the run's memory bound).
+    capacity: int
+
+    def submit(self, tracks: list[Prepared]) -> Future[list[ModelOutputs | TrackError]]: ...
+
+
 @dataclass(frozen=True)
 class Done(Generic[K]):
     """One finished track: its result, or the error that stopped it."""
@@ -199,15 +224,18 @@ class Engine(Generic[K]):
         batch_tracks: int = BATCH_TRACKS,
         decode: Callable[[str, DecodePlan], Prepared] = prepare,
         infer_in_workers: bool | None = None,
+        remote: RemoteInference | None = None,
     ) -> None:
         self.analyzer = analyzer
         self.jobs = jobs
         self.batch_tracks = max(1, batch_tracks)
         #: The decoding step run in the workers (a module-level function, so it pickles).
         self.decode = decode
+        #: Where the models run when not here: the workers then only decode.
+        self.remote = remote
         self.infer_in_workers = (
             not analyzer.accelerated if infer_in_workers is None else infer_in_workers
-        )
+        ) and remote is None
         self._pool: ProcessPoolExecutor | None = None
 
     # -- pool management --------------------------------------------------------------
@@ -274,6 +302,9 @@ class Engine(Generic[K]):
     def _infer(self, batch: list[tuple[K, Prepared]]) -> Iterator[Done[K]]:
         if not batch:
             return
+        if self.remote is not None:
+            yield from self._decided(batch, self.remote.submit([p for _, p in batch]))
+            return
         try:
             results = self.analyzer.infer([prepared for _, prepared in batch])
         except Exception:
@@ -290,6 +321,24 @@ class Engine(Generic[K]):
         for (key, prepared), result in zip(batch, results, strict=True):
             yield Done(key, prepared.path, result=result)
 
+    def _decided(
+        self,
+        batch: list[tuple[K, Prepared]],
+        future: Future[list[ModelOutputs | TrackError]],
+    ) -> Iterator[Done[K]]:
+        """Blend the remote models' outputs for a batch (raises when the remote side is gone)."""
+        outputs = future.result()
+        for (key, prepared), out in zip(batch, outputs, strict=True):
+            if isinstance(out, TrackError):
+                yield Done(key, prepared.path, error=out)
+                continue
+            try:
+                result = self.analyzer.decide(prepared, out)
+            except Exception as exc:
+                yield Done(key, prepared.path, error=track_error(prepared.path, exc))
+            else:
+                yield Done(key, prepared.path, result=result)
+
     def _submit(self, path: str) -> Future[Prepared | TrackResult]:
         task = _analyze_task if self.infer_in_workers else _decode_task
         future: Future[Prepared | TrackResult] = self._get_pool().submit(
@@ -303,23 +352,31 @@ class Engine(Generic[K]):
         limit = self.jobs * (1 + QUEUE_PER_WORKER)
         if not self.infer_in_workers:
             limit += 2 * self.batch_tracks
+        if self.remote is not None:
+            limit += self.remote.capacity
         pending: dict[Future[Prepared | TrackResult], tuple[K, str]] = {}
         ready: list[tuple[K, Prepared]] = []
+        # Batches in the remote models' hands: decoding goes on while they are there.
+        remote: dict[Future[Any], list[tuple[K, Prepared]]] = {}
         exhausted = False
         while True:
-            while not exhausted and len(pending) + len(ready) < limit:
+            away = sum(len(batch) for batch in remote.values())
+            while not exhausted and len(pending) + len(ready) + away < limit:
                 try:
                     key, path = next(work)
                 except StopIteration:
                     exhausted = True
                     break
                 pending[self._submit(path)] = (key, path)
-            if not pending:
+            if not pending and not remote:
                 yield from self._infer(ready)
                 return
-            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+            finished, _ = wait([*pending, *remote], return_when=FIRST_COMPLETED)
             broken = False
             for future in finished:
+                if future in remote:
+                    yield from self._decided(remote.pop(future), future)
+                    continue
                 key, path = pending.pop(future)
                 try:
                     value = future.result()
@@ -341,8 +398,11 @@ class Engine(Generic[K]):
                 yield from self._isolate(in_flight, ready)
                 ready = []
                 continue
-            if len(ready) >= self.batch_tracks or (exhausted and not pending):
-                yield from self._infer(ready)
+            if ready and (len(ready) >= self.batch_tracks or (exhausted and not pending)):
+                if self.remote is not None:
+                    remote[self.remote.submit([p for _, p in ready])] = ready
+                else:
+                    yield from self._infer(ready)
                 ready = []
 
     def _isolate(
