@@ -16,7 +16,7 @@ import pytest
 import torch
 from transformers import BertConfig, HubertConfig, HubertModel
 
-from beetsplug.genrescore.backends import hf
+from beetsplug.genrescore.backends import hf, hub
 from beetsplug.genrescore.backends.base import BackendOptions, Role, build_backend
 from beetsplug.genrescore.errors import BackendUnavailable, ConfigError, ModelLoadError
 from beetsplug.genrescore.scoring import taxonomy
@@ -453,7 +453,7 @@ def test_genre_labels_give_no_instrument_thresholds(hubert: hf.HFBackend) -> Non
 
 
 def test_fetch_skips_what_needs_no_download(models: dict[str, Path], tmp_path: Path) -> None:
-    landed = hf.fetch_models(["none", "musicnn-msd", str(models["ast"])], str(tmp_path))
+    landed = hub.fetch_models(["none", "musicnn-msd", str(models["ast"])], str(tmp_path))
 
     assert landed == []
     assert list(tmp_path.iterdir()) == []
@@ -464,4 +464,4 @@ def test_fetch_reports_an_unreachable_hub(tmp_path: Path, monkeypatch: pytest.Mo
     monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", "http://127.0.0.1:9")
 
     with pytest.raises(BackendUnavailable, match="could not be downloaded"):
-        hf.fetch_models(["MIT/ast-finetuned-audioset-10-10-0.4593"], str(tmp_path))
+        hub.fetch_models(["MIT/ast-finetuned-audioset-10-10-0.4593"], str(tmp_path))

@@ -115,10 +115,10 @@ def fetch_models(settings: Settings, log: Any) -> None:
     if not values:
         log.info("nothing to fetch: the configured models are embedded or none")
         return
-    from .backends import hf
+    from .backends import hub
 
     try:
-        for location in hf.fetch_models(values, settings.backend.cache_dir):
+        for location in hub.fetch_models(values, settings.backend.cache_dir):
             log.info("model ready in {}", location)
     except BackendUnavailable as exc:
         raise UserError(f"genrescore: {exc}") from exc

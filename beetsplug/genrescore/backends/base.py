@@ -156,8 +156,9 @@ EMBEDDED: dict[str, str] = {
 }
 
 # Any configured value that is not ``none`` nor an embedded name is a HuggingFace model id
-# or a local directory, loaded by this factory.
-CHECKPOINT_FACTORY = "beetsplug.genrescore.backends.hf:build"
+# or a local directory, found by this factory (without torch or transformers) and then
+# loaded by the transformers backend (backends/hf.py).
+CHECKPOINT_FACTORY = "beetsplug.genrescore.backends.hub:build"
 
 #: The embedded model each role falls back to when the configured one is not available.
 EMBEDDED_DEFAULTS: Mapping[Role, str] = {
@@ -168,7 +169,8 @@ EMBEDDED_DEFAULTS: Mapping[Role, str] = {
 NONE = "none"
 
 
-def _load_factory(target: str) -> BackendFactory:
+def load_factory(target: str) -> BackendFactory:
+    """Import a ``module:factory`` target; a missing dependency makes it unavailable."""
     module_name, _, attr = target.partition(":")
     try:
         module = importlib.import_module(module_name)
@@ -196,7 +198,7 @@ def build_backend(value: str, role: Role, options: BackendOptions) -> Backend | 
     if value == NONE:
         return None
     target = EMBEDDED.get(value, CHECKPOINT_FACTORY)
-    return _load_factory(target)(value, role, options)
+    return load_factory(target)(value, role, options)
 
 
 #: The shape of a HuggingFace hub id, ``owner/name``.

@@ -1,66 +1,31 @@
 """HuggingFace transformers backend: any audio-classification checkpoint, loaded offline.
 
-A configured model value is a local directory or a hub id already in the HuggingFace cache;
-:func:`fetch_models` is the only code that talks to the network. A model directory can never
-run code: no ``trust_remote_code``, and weights come from safetensors or, failing that, from
-torch's ``weights_only`` unpickler, which refuses anything but tensors.
-
-Each call is preprocess (pad/crop windows, feature extractor) -> forward -> postprocess
-(softmax or sigmoid, then the mean over each track's windows).
+Finding a checkpoint, loading it safely and fetching it are :mod:`.hub`'s job; this module
+runs a loaded one. Each call is preprocess (pad/crop windows, feature extractor) -> forward
+-> postprocess (softmax or sigmoid, then the mean over each track's windows).
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import hashlib
 import json
-import logging
-import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-from huggingface_hub import snapshot_download
-from huggingface_hub.errors import (
-    HFValidationError,
-    LocalEntryNotFoundError,
-    RepositoryNotFoundError,
-)
-from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
-from transformers.utils import logging as hf_logging
 
-from ..errors import BackendUnavailable, ConfigError, ModelLoadError
+from ..errors import ConfigError
 from ..scoring import taxonomy
-from .base import NONE, Backend, BackendOptions, Role, is_embedded, resolve_device
+from . import hub
+from .base import Backend, BackendOptions, Role, resolve_device
 
 if TYPE_CHECKING:
     import numpy.typing as npt
 
     from .base import Waveform
-
-#: The command that downloads configured models into the cache (``command.py`` owns it).
-FETCH_COMMAND = "beet genrescore --fetch-models"
-
-#: Where Trainer-style repos keep the model: ``danilotpnta/HuBERT-Genre-Clf`` has its
-#: config, preprocessor config and weights only under ``checkpoint/``.
-CHECKPOINT_SUBFOLDER = "checkpoint"
-
-#: What :func:`fetch_models` downloads, at the repo root and in the checkpoint folder:
-#: configs and safetensors weights, never pickles (optimizer.pt, pytorch_model.bin).
-FETCH_PATTERNS: tuple[str, ...] = tuple(
-    prefix + name
-    for prefix in ("", f"{CHECKPOINT_SUBFOLDER}/")
-    for name in (
-        "config.json",
-        "preprocessor_config.json",
-        "model.safetensors",
-        "model.safetensors.index.json",
-        "model-*-of-*.safetensors",
-    )
-)
 
 #: Clip length for models that take raw audio of any length (HuBERT, wav2vec2). The GTZAN
 #: fine-tunes saw 30 s clips, but on 2 cores DistilHuBERT costs 0.23-0.28 s on 10 s against
@@ -201,9 +166,9 @@ class HFBackend(Backend):
         self.device = _resolve_device(value, options.device)
         self.dtype = _resolve_dtype(options.precision, self.device)
 
-        root, revision = _locate(value, options.cache_dir)
-        directory = _model_directory(value, root, from_hub=revision is not None)
-        self.feature_extractor, self.model = _load(value, directory, self.dtype)
+        root, revision = hub.locate(value, options.cache_dir)
+        directory = hub.model_directory(value, root, from_hub=revision is not None)
+        self.feature_extractor, self.model = hub.load(value, directory, self.dtype)
         self.model.to(self.device).eval()
 
         config = self.model.config
@@ -326,167 +291,15 @@ def _cpu_flags() -> frozenset[str]:
     return frozenset()
 
 
-def _locate(value: str, cache_dir: str | None) -> tuple[Path, str | None]:
-    """The directory a model value names, and its hub commit (``None`` for a local one)."""
-    path = Path(value).expanduser()
-    if path.is_dir():
-        return path, None
-    try:
-        snapshot = snapshot_download(
-            value, cache_dir=cache_dir, local_files_only=True, allow_patterns=list(FETCH_PATTERNS)
-        )
-    except HFValidationError as exc:
-        raise BackendUnavailable(
-            value, "no such directory, and not a HuggingFace model id either"
-        ) from exc
-    except LocalEntryNotFoundError as exc:
-        raise BackendUnavailable(
-            value,
-            "not downloaded: it is not in the HuggingFace cache",
-            hint=f"run `{FETCH_COMMAND}` once while online",
-        ) from exc
-    # The snapshot folder of the HuggingFace cache is named after the commit it holds.
-    return Path(snapshot), Path(snapshot).name
-
-
-def _model_directory(value: str, root: Path, *, from_hub: bool) -> Path:
-    for candidate in (root, root / CHECKPOINT_SUBFOLDER):
-        if (candidate / "config.json").is_file():
-            return candidate
-    problem = f"has no config.json, nor has its {CHECKPOINT_SUBFOLDER}/ folder"
-    if from_hub:
-        raise BackendUnavailable(
-            value, f"incompletely downloaded: {root} {problem}", hint=f"run `{FETCH_COMMAND}`"
-        )
-    raise _model_error(value, root, problem)
-
-
-def _load(value: str, directory: Path, dtype: torch.dtype) -> tuple[Any, Any]:
-    """Load the feature extractor and the model, translating every failure."""
-    try:
-        with _quiet_transformers():
-            feature_extractor = AutoFeatureExtractor.from_pretrained(  # type: ignore[no-untyped-call]
-                directory, local_files_only=True, trust_remote_code=False
-            )
-            model, info = AutoModelForAudioClassification.from_pretrained(
-                directory,
-                local_files_only=True,
-                trust_remote_code=False,
-                weights_only=True,
-                # Mismatched shapes are reported by _check_weights, with the shapes.
-                ignore_mismatched_sizes=True,
-                # Cast weights while loading: bf16 weights, not autocast, are what runs fast.
-                dtype=dtype,
-                output_loading_info=True,
-            )
-    except Exception as exc:
-        # Loading fails in many third-party ways (OSError, ValueError, RuntimeError,
-        # SafetensorError, UnpicklingError...); each one means this model cannot run here.
-        if _mentions_torchaudio(exc):
-            raise BackendUnavailable(
-                value,
-                f"torchaudio is installed but cannot load ({_one_line(exc)})",
-                hint=f"install the torchaudio built for torch {torch.__version__}, "
-                "or uninstall torchaudio: it is not needed",
-            ) from exc
-        raise _model_error(value, directory, f"cannot be loaded ({_describe(exc)})") from exc
-    _check_weights(value, directory, info)
-    return feature_extractor, model
-
-
-def _check_weights(value: str, directory: Path, info: Mapping[str, Any]) -> None:
-    """Refuse a model whose weights transformers had to make up (it only warns)."""
-    mismatched = sorted(info["mismatched_keys"])
-    if mismatched:
-        shapes = ", ".join(
-            f"{key} {list(saved)} in the weights, {list(expected)} from the config"
-            for key, saved, expected in mismatched
-        )
-        raise _model_error(
-            value,
-            directory,
-            f"has weights that do not fit its config ({shapes}); "
-            "does id2label list as many labels as the head has outputs?",
-        )
-    missing = sorted(info["missing_keys"])
-    if missing:
-        raise _model_error(
-            value,
-            directory,
-            f"has no weights for {', '.join(missing)}; "
-            "is it a base model without a classification head?",
-        )
-
-
-@contextlib.contextmanager
-def _quiet_transformers() -> Iterator[None]:
-    # transformers draws progress bars and logs a load report on stderr; failures are
-    # reported as our own errors instead. The UserWarning is ASTFeatureExtractor's: 128 kaldi
-    # mel bins over 257 FFT bins leave empty low filters, the very filterbank AST was
-    # trained with, so nothing a user could act on.
-    verbosity = hf_logging.get_verbosity()
-    progress_bars = hf_logging.is_progress_bar_enabled()
-    hf_logging.set_verbosity(logging.ERROR)
-    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
-    try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings(
-                "ignore",
-                message="At least one mel filter has all zero values",
-                category=UserWarning,
-            )
-            yield
-    finally:
-        hf_logging.set_verbosity(verbosity)
-        if progress_bars:
-            hf_logging.enable_progress_bar()  # type: ignore[no-untyped-call]
-
-
-def _model_error(value: str, directory: Path, problem: str) -> ModelLoadError:
-    """``value: problem``, naming the directory when it is not the configured value."""
-    subject = "" if directory == Path(value).expanduser() else f"{directory} "
-    return ModelLoadError(value, subject + problem)
-
-
-def _chain(exc: BaseException) -> Iterator[BaseException]:
-    """An exception and the ones it was raised from, outermost first."""
-    cause: BaseException | None = exc
-    while cause is not None:
-        yield cause
-        cause = cause.__cause__ or cause.__context__
-
-
-def _mentions_torchaudio(exc: BaseException) -> bool:
-    # A torchaudio built for another torch fails in its compiled library
-    # ("Could not load this library: .../_torchaudio.abi3.so"), raised from transformers'
-    # import of torchaudio.compliance.kaldi for the AST feature extractor.
-    return any("torchaudio" in str(cause) for cause in _chain(exc))
-
-
-def _describe(exc: BaseException) -> str:
-    if any("Weights only load failed" in str(cause) for cause in _chain(exc)):
-        return (
-            "its weights are a pickle that could run code; "
-            "only safetensors and tensor-only pickles are loaded"
-        )
-    return _one_line(exc)
-
-
-def _one_line(exc: BaseException) -> str:
-    # Third-party messages can run to pages (transformers lists every model class).
-    lines = str(exc).strip().splitlines() or [""]
-    return f"{type(exc).__name__}: {lines[0]}"
-
-
 def _labels(value: str, directory: Path, id2label: Mapping[int, str]) -> tuple[str, ...]:
     try:
         labels = tuple(str(id2label[index]) for index in range(len(id2label)))
     except KeyError as exc:
-        raise _model_error(
+        raise hub.model_error(
             value, directory, f"has an id2label not numbered 0..{len(id2label) - 1}"
         ) from exc
     if all(label == f"LABEL_{index}" for index, label in enumerate(labels)):
-        raise _model_error(
+        raise hub.model_error(
             value, directory, "names no labels (only LABEL_0, LABEL_1...): not a usable classifier"
         )
     return labels
@@ -500,7 +313,7 @@ def _multi_label(value: str, directory: Path, problem_type: str | None, role: Ro
         return False
     if problem_type is None:
         return role is Role.INSTRUMENTS
-    raise _model_error(value, directory, f"is a {problem_type} model, not a classifier")
+    raise hub.model_error(value, directory, f"is a {problem_type} model, not a classifier")
 
 
 def _instrument_thresholds(labels: Sequence[str]) -> dict[str, float]:
@@ -533,50 +346,3 @@ def _fingerprint(
         )
     payload = json.dumps([value, version, str(dtype), multi_label, window_seconds])
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
-
-
-def fetch_models(values: Sequence[str], cache_dir: str | None) -> list[str]:
-    """Download hub models into the HuggingFace cache: the only network access of genrescore.
-
-    Local directories, embedded model names and ``none`` are skipped. Only configs and
-    safetensors weights are downloaded (:data:`FETCH_PATTERNS`).
-
-    Returns
-    -------
-    list of str
-        The snapshot directory each downloaded model landed in, in the order given.
-
-    Raises
-    ------
-    BackendUnavailable
-        The hub could not be reached, or it has no such model.
-    """
-    landed = []
-    for value in values:
-        if value == NONE or is_embedded(value) or Path(value).expanduser().is_dir():
-            continue
-        try:
-            snapshot = snapshot_download(
-                value, cache_dir=cache_dir, allow_patterns=list(FETCH_PATTERNS)
-            )
-        except RepositoryNotFoundError as exc:
-            raise BackendUnavailable(
-                value, "no such model on the HuggingFace hub (or it is private or gated)"
-            ) from exc
-        except Exception as exc:
-            # The hub client raises its own errors, OSErrors and its HTTP library's errors,
-            # often wrapped in one another; the innermost says what went wrong.
-            *_, root = _chain(exc)
-            raise BackendUnavailable(
-                value, f"could not be downloaded from the HuggingFace hub ({_one_line(root)})"
-            ) from exc
-        if not any(Path(snapshot).glob("*.safetensors")) and not any(
-            Path(snapshot, CHECKPOINT_SUBFOLDER).glob("*.safetensors")
-        ):
-            raise BackendUnavailable(
-                value,
-                "has no safetensors weights on the HuggingFace hub, and pickled weights "
-                "are never downloaded",
-            )
-        landed.append(snapshot)
-    return landed

@@ -1,0 +1,312 @@
+"""Where a HuggingFace checkpoint is, whether it can run, and fetching it: hub plumbing.
+
+A configured model value is a local directory or a hub id already in the HuggingFace cache;
+:func:`fetch_models` is the only code that talks to the network. A model directory can never
+run code: no ``trust_remote_code``, and weights come from safetensors or, failing that, from
+torch's ``weights_only`` unpickler, which refuses anything but tensors.
+
+This module imports neither torch nor transformers until a checkpoint is there to be loaded:
+finding out that a configured model is not downloaded (the usual first run, which then falls
+back to the embedded models) costs a few file-system look-ups, not the 1.5-3 s of importing
+them. The backend class that runs a loaded checkpoint is :mod:`.hf`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import BackendUnavailable, ModelLoadError
+from .base import NONE, Backend, BackendOptions, Role, is_embedded, load_factory
+
+if TYPE_CHECKING:
+    import torch
+
+#: The command that downloads configured models into the cache (``command.py`` owns it).
+FETCH_COMMAND = "beet genrescore --fetch-models"
+
+#: Where Trainer-style repos keep the model: ``danilotpnta/HuBERT-Genre-Clf`` has its
+#: config, preprocessor config and weights only under ``checkpoint/``.
+CHECKPOINT_SUBFOLDER = "checkpoint"
+
+#: What :func:`fetch_models` downloads, at the repo root and in the checkpoint folder:
+#: configs and safetensors weights, never pickles (optimizer.pt, pytorch_model.bin).
+FETCH_PATTERNS: tuple[str, ...] = tuple(
+    prefix + name
+    for prefix in ("", f"{CHECKPOINT_SUBFOLDER}/")
+    for name in (
+        "config.json",
+        "preprocessor_config.json",
+        "model.safetensors",
+        "model.safetensors.index.json",
+        "model-*-of-*.safetensors",
+    )
+)
+
+
+#: The backend module that runs a located checkpoint (imported only then: torch, transformers).
+BACKEND = "beetsplug.genrescore.backends.hf:build"
+
+
+def build(value: str, role: Role, options: BackendOptions) -> Backend:
+    """The registry's factory for checkpoints: find the checkpoint, then load it with :mod:`.hf`.
+
+    Finding comes first and needs neither torch nor transformers, so a model that is not
+    downloaded is reported (and the embedded one used instead) without importing them.
+
+    Raises
+    ------
+    BackendUnavailable
+        The model is not downloaded, or torch/torchaudio/transformers cannot run it here.
+    ModelLoadError
+        The directory is corrupt, unsafe, or not an audio classifier with its head.
+    """
+    locate(value, options.cache_dir)
+    return load_factory(BACKEND)(value, role, options)
+
+
+def locate(value: str, cache_dir: str | None) -> tuple[Path, str | None]:
+    """The directory a model value names, and its hub commit (``None`` for a local one).
+
+    Raises
+    ------
+    BackendUnavailable
+        Neither a directory nor a hub id, or a hub id that is not in the cache.
+    """
+    path = Path(value).expanduser()
+    if path.is_dir():
+        return path, None
+    from huggingface_hub.errors import HFValidationError, LocalEntryNotFoundError
+    from huggingface_hub.utils import validate_repo_id  # type: ignore[attr-defined]
+
+    try:
+        validate_repo_id(value)
+        if not _ref_path(value, cache_dir).is_file():
+            # What snapshot_download(local_files_only=True) concludes from the same missing
+            # file; importing it costs 0.3 s, so the common case of "not downloaded" skips it.
+            raise LocalEntryNotFoundError(f"{value} is not in the HuggingFace cache")
+        from huggingface_hub import snapshot_download
+
+        snapshot = snapshot_download(
+            value, cache_dir=cache_dir, local_files_only=True, allow_patterns=list(FETCH_PATTERNS)
+        )
+    except HFValidationError as exc:
+        raise BackendUnavailable(
+            value, "no such directory, and not a HuggingFace model id either"
+        ) from exc
+    except LocalEntryNotFoundError as exc:
+        raise BackendUnavailable(
+            value,
+            "not downloaded: it is not in the HuggingFace cache",
+            hint=f"run `{FETCH_COMMAND}` once while online",
+        ) from exc
+    # The snapshot folder of the HuggingFace cache is named after the commit it holds.
+    return Path(snapshot), Path(snapshot).name
+
+
+def _ref_path(value: str, cache_dir: str | None) -> Path:
+    """The cache file that names the commit of a hub id's default revision.
+
+    The layout is huggingface_hub's: ``<cache>/models--<owner>--<name>/refs/main``.
+    """
+    from huggingface_hub import constants
+
+    root = Path(cache_dir if cache_dir is not None else constants.HF_HUB_CACHE)
+    folder = constants.REPO_ID_SEPARATOR.join(["models", *value.split("/")])
+    return root.expanduser().resolve() / folder / "refs" / constants.DEFAULT_REVISION
+
+
+def model_directory(value: str, root: Path, *, from_hub: bool) -> Path:
+    for candidate in (root, root / CHECKPOINT_SUBFOLDER):
+        if (candidate / "config.json").is_file():
+            return candidate
+    problem = f"has no config.json, nor has its {CHECKPOINT_SUBFOLDER}/ folder"
+    if from_hub:
+        raise BackendUnavailable(
+            value, f"incompletely downloaded: {root} {problem}", hint=f"run `{FETCH_COMMAND}`"
+        )
+    raise model_error(value, root, problem)
+
+
+def load(value: str, directory: Path, dtype: torch.dtype) -> tuple[Any, Any]:
+    """Load the feature extractor and the model, translating every failure.
+
+    Raises
+    ------
+    BackendUnavailable
+        torchaudio is installed but broken (transformers imports it for AST).
+    ModelLoadError
+        The directory is corrupt, unsafe, or not an audio classifier with its head.
+    """
+    import torch
+    from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
+
+    try:
+        with _quiet_transformers():
+            feature_extractor = AutoFeatureExtractor.from_pretrained(  # type: ignore[no-untyped-call]
+                directory, local_files_only=True, trust_remote_code=False
+            )
+            model, info = AutoModelForAudioClassification.from_pretrained(
+                directory,
+                local_files_only=True,
+                trust_remote_code=False,
+                weights_only=True,
+                # Mismatched shapes are reported by _check_weights, with the shapes.
+                ignore_mismatched_sizes=True,
+                # Cast weights while loading: bf16 weights, not autocast, are what runs fast.
+                dtype=dtype,
+                output_loading_info=True,
+            )
+    except Exception as exc:
+        # Loading fails in many third-party ways (OSError, ValueError, RuntimeError,
+        # SafetensorError, UnpicklingError...); each one means this model cannot run here.
+        if _mentions_torchaudio(exc):
+            raise BackendUnavailable(
+                value,
+                f"torchaudio is installed but cannot load ({one_line(exc)})",
+                hint=f"install the torchaudio built for torch {torch.__version__}, "
+                "or uninstall torchaudio: it is not needed",
+            ) from exc
+        raise model_error(value, directory, f"cannot be loaded ({_describe(exc)})") from exc
+    _check_weights(value, directory, info)
+    return feature_extractor, model
+
+
+def _check_weights(value: str, directory: Path, info: Mapping[str, Any]) -> None:
+    """Refuse a model whose weights transformers had to make up (it only warns)."""
+    mismatched = sorted(info["mismatched_keys"])
+    if mismatched:
+        shapes = ", ".join(
+            f"{key} {list(saved)} in the weights, {list(expected)} from the config"
+            for key, saved, expected in mismatched
+        )
+        raise model_error(
+            value,
+            directory,
+            f"has weights that do not fit its config ({shapes}); "
+            "does id2label list as many labels as the head has outputs?",
+        )
+    missing = sorted(info["missing_keys"])
+    if missing:
+        raise model_error(
+            value,
+            directory,
+            f"has no weights for {', '.join(missing)}; "
+            "is it a base model without a classification head?",
+        )
+
+
+@contextlib.contextmanager
+def _quiet_transformers() -> Iterator[None]:
+    # transformers draws progress bars and logs a load report on stderr; failures are
+    # reported as our own errors instead. The UserWarning is ASTFeatureExtractor's: 128 kaldi
+    # mel bins over 257 FFT bins leave empty low filters, the very filterbank AST was
+    # trained with, so nothing a user could act on.
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    progress_bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity(logging.ERROR)
+    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings(
+                "ignore",
+                message="At least one mel filter has all zero values",
+                category=UserWarning,
+            )
+            yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if progress_bars:
+            hf_logging.enable_progress_bar()  # type: ignore[no-untyped-call]
+
+
+def model_error(value: str, directory: Path, problem: str) -> ModelLoadError:
+    """``value: problem``, naming the directory when it is not the configured value."""
+    subject = "" if directory == Path(value).expanduser() else f"{directory} "
+    return ModelLoadError(value, subject + problem)
+
+
+def chain(exc: BaseException) -> Iterator[BaseException]:
+    """An exception and the ones it was raised from, outermost first."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        yield cause
+        cause = cause.__cause__ or cause.__context__
+
+
+def _mentions_torchaudio(exc: BaseException) -> bool:
+    # A torchaudio built for another torch fails in its compiled library
+    # ("Could not load this library: .../_torchaudio.abi3.so"), raised from transformers'
+    # import of torchaudio.compliance.kaldi for the AST feature extractor.
+    return any("torchaudio" in str(cause) for cause in chain(exc))
+
+
+def _describe(exc: BaseException) -> str:
+    if any("Weights only load failed" in str(cause) for cause in chain(exc)):
+        return (
+            "its weights are a pickle that could run code; "
+            "only safetensors and tensor-only pickles are loaded"
+        )
+    return one_line(exc)
+
+
+def one_line(exc: BaseException) -> str:
+    # Third-party messages can run to pages (transformers lists every model class).
+    lines = str(exc).strip().splitlines() or [""]
+    return f"{type(exc).__name__}: {lines[0]}"
+
+
+def fetch_models(values: Sequence[str], cache_dir: str | None) -> list[str]:
+    """Download hub models into the HuggingFace cache: the only network access of genrescore.
+
+    Local directories, embedded model names and ``none`` are skipped. Only configs and
+    safetensors weights are downloaded (:data:`FETCH_PATTERNS`).
+
+    Returns
+    -------
+    list of str
+        The snapshot directory each downloaded model landed in, in the order given.
+
+    Raises
+    ------
+    BackendUnavailable
+        The hub could not be reached, or it has no such model.
+    """
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import RepositoryNotFoundError
+
+    landed = []
+    for value in values:
+        if value == NONE or is_embedded(value) or Path(value).expanduser().is_dir():
+            continue
+        try:
+            snapshot = snapshot_download(
+                value, cache_dir=cache_dir, allow_patterns=list(FETCH_PATTERNS)
+            )
+        except RepositoryNotFoundError as exc:
+            raise BackendUnavailable(
+                value, "no such model on the HuggingFace hub (or it is private or gated)"
+            ) from exc
+        except Exception as exc:
+            # The hub client raises its own errors, OSErrors and its HTTP library's errors,
+            # often wrapped in one another; the innermost says what went wrong.
+            *_, root = chain(exc)
+            raise BackendUnavailable(
+                value, f"could not be downloaded from the HuggingFace hub ({one_line(root)})"
+            ) from exc
+        if not any(Path(snapshot).glob("*.safetensors")) and not any(
+            Path(snapshot, CHECKPOINT_SUBFOLDER).glob("*.safetensors")
+        ):
+            raise BackendUnavailable(
+                value,
+                "has no safetensors weights on the HuggingFace hub, and pickled weights "
+                "are never downloaded",
+            )
+        landed.append(snapshot)
+    return landed
