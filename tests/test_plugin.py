@@ -16,6 +16,8 @@ from beets.library import Item
 from beets.test.helper import AutotagImportHelper, ImportHelper, PluginMixin, PluginTestHelper
 from mediafile import MediaFile
 
+from beetsplug.genrescore.scoring import traits
+
 from .audio_files import copy, track
 from .conftest import FORMATS
 
@@ -361,6 +363,96 @@ class TestCommand(PluginTestHelper):
         with pytest.raises(UserError, match=r"genrescore.weights.ml: 'high' is not valid"):
             self.run_command("genrescore")
 
+    @pytest.mark.parametrize(
+        ("policy", "existing", "expected"),
+        [
+            ("fill", 0, "detected"),
+            ("fill", 97, 97),
+            ("overwrite", 97, "detected"),
+            ("keep", 0, 0),
+        ],
+    )
+    def test_bpm_policy(self, audio_dir: Path, policy: str, existing: int, expected: Any) -> None:
+        (item,) = self.add_tracks(audio_dir, ["techno.mp3"], bpm=existing)
+        self.configure(bpm_policy=policy)
+        self.run_command("genrescore")
+        item.load()
+        assert item.genrescore_bpm == pytest.approx(128.0, rel=0.02)  # always stored
+        want = round(item.genrescore_bpm) if expected == "detected" else expected
+        assert item.bpm == want
+
+    def test_fill_refreshes_a_bpm_that_genrescore_filled_itself(self, audio_dir: Path) -> None:
+        (item,) = self.add_tracks(audio_dir, ["techno.mp3"])
+        self.configure()
+        self.run_command("genrescore")
+        item.load()
+        item.genrescore_bpm = 64.0  # as if an older analysis had read half the tempo
+        item.bpm = 64
+        item.store()
+        self.run_command("genrescore", "-f")
+        item.load()
+        assert item.bpm == round(item.genrescore_bpm) != 64
+
+    def test_below_min_confidence_genres_are_left_alone_and_counted_uncertain(
+        self, audio_dir: Path, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        items = self.add_tracks(audio_dir, ["techno.mp3", "reel.flac"])
+        self.configure(min_confidence=0.99)
+        with caplog.at_level(logging.INFO):
+            self.run_command("genrescore")
+        assert "uncertain 2 (genres left alone)" in messages(caplog)
+        for item in items:
+            item.load()
+            assert item.genrescore_genre  # the fields are stored all the same
+            assert item.genrescore_confidence < 0.99
+            assert not item.genres
+        assert len(self.lib.items("genrescore_confidence:..0.99")) == 2
+
+    def test_min_confidence_zero_writes_every_result(self, audio_dir: Path) -> None:
+        (item,) = self.add_tracks(audio_dir, ["techno.mp3"])
+        self.configure(min_confidence=0)
+        self.run_command("genrescore")
+        item.load()
+        assert item.genres == item.genrescore_top3
+
+    def test_min_confidence_must_be_a_fraction(self, audio_dir: Path) -> None:
+        self.add_tracks(audio_dir, ["techno.mp3"])
+        self.configure(min_confidence=1.5)
+        with pytest.raises(UserError, match=r"min_confidence: 1\.5 is not valid"):
+            self.run_command("genrescore")
+
+    def test_heuristics_alone_store_a_bpm_but_no_mood_or_vocals(self, audio_dir: Path) -> None:
+        (item,) = self.add_tracks(audio_dir, ["techno.mp3"])
+        self.configure()
+        self.run_command("genrescore")
+        item.load()
+        assert item.genrescore_bpm > 0
+        assert not item.get("genrescore_mood")
+        assert not item.get("genrescore_vocals")
+
+    def test_mood_and_vocals_answer_queries_with_the_embedded_tagger(
+        self, audio_dir: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+    ) -> None:
+        self.add_tracks(audio_dir, ["classical.m4a", "techno.mp3"])
+        self.configure(models={"genre": "none", "instruments": "yamnet"}, jobs=0)
+        report = tmp_path / "report.jsonl"
+        self.run_command("genrescore", "--explain", "--report", str(report))
+        out = capsys.readouterr().out
+        assert "bpm: " in out
+        assert "mood: " in out
+        assert "vocals: instrumental" in out
+        assert len(self.lib.items("genrescore_vocals:instrumental")) == 2
+        assert not self.lib.items("genrescore_vocals:vocal")
+        for item in self.lib.items():
+            assert item.genrescore_vocals_score < 0.5
+            assert item.genrescore_mood_scores.count(",") == 5  # all six moods
+        (classical,) = self.lib.items("genrescore_mood:tender")
+        assert classical.path.endswith(b"classical.m4a")
+        lines = [json.loads(line) for line in report.read_text().splitlines()]
+        assert {line["vocals"]["vocals"] for line in lines} == {"instrumental"}
+        assert all(set(line["mood_scores"]) == set(traits.MOOD_LABELS.values()) for line in lines)
+        assert all(line["bpm"]["bpm"] > 0 for line in lines)
+
 
 class TestTagRoundTrip(PluginTestHelper):
     plugin: ClassVar[str] = "genrescore"
@@ -379,6 +471,11 @@ class TestTagRoundTrip(PluginTestHelper):
                 "genrescore_instruments": ["violin", "harmonica"],
                 "genrescore_method": "hybrid_ml_instrument",
                 "genres": ["Country", "Hip Hop", "Bluegrass"],
+                "bpm": 168,
+                "genrescore_bpm": 168.2,
+                "genrescore_mood": ["happy", "exciting"],
+                "genrescore_vocals": "vocal",
+                "genrescore_vocals_score": 0.7312,
             }
         )
         item.write()
@@ -389,3 +486,9 @@ class TestTagRoundTrip(PluginTestHelper):
         assert back.genrescore_instruments == ["violin", "harmonica"]
         assert back.genrescore_method == "hybrid_ml_instrument"
         assert back.genres == ["Country", "Hip Hop", "Bluegrass"]
+        assert back.bpm == 168
+        assert MediaFile(path).bpm == 168  # the standard tag
+        assert back.genrescore_bpm == pytest.approx(168.2)
+        assert back.genrescore_mood == ["happy", "exciting"]
+        assert back.genrescore_vocals == "vocal"
+        assert back.genrescore_vocals_score == pytest.approx(0.7312)

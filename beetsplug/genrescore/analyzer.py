@@ -27,7 +27,8 @@ from .backends.base import (
 )
 from .errors import BackendUnavailable, UnusableAudio
 from .scoring import features as feature_mod
-from .scoring import heuristics
+from .scoring import heuristics, traits
+from .scoring.heuristics import TempoChoice
 from .scoring.ensemble import (
     EnsembleResult,
     GenreVote,
@@ -41,7 +42,7 @@ from .settings import MIN_SECONDS, Settings
 #: The heuristics' sample rate: librosa's default, which their constants were tuned at.
 HEURISTIC_RATE = 22050
 #: Bumped when the analysis changes in a way that should make stored results stale.
-ANALYSIS_VERSION = "2"
+ANALYSIS_VERSION = "3"  # 3: BPM (octave settled), mood and vocals
 #: Backend families whose weights ship with the plugin.
 EMBEDDED_FAMILIES = frozenset({"musicnn", "yamnet"})
 
@@ -101,6 +102,16 @@ class TrackResult:
     method: str
     components: tuple[ComponentReport, ...]
     heuristics: heuristics.HeuristicResult
+    #: Moods, best first, and every mood's score; ``None`` without an AudioSet tagger.
+    mood: tuple[str, ...] | None = None
+    mood_scores: tuple[tuple[str, float], ...] = ()
+    #: Vocal or instrumental; ``None`` without an AudioSet tagger.
+    vocals: traits.Vocals | None = None
+
+    @property
+    def bpm(self) -> TempoChoice:
+        """The tempo, its octave settled by the heuristics."""
+        return self.heuristics.tempo
 
     @property
     def genre(self) -> str:
@@ -374,6 +385,7 @@ class Analyzer:
             decision = blend(votes, evidence, self.settings.ensemble)
         except NoEvidence as exc:
             raise UnusableAudio(track.path, "no component recognised any genre") from exc
+        audioset = tagger is not None and traits.has_audioset_vocabulary(tagger.labels)
         return TrackResult(
             path=track.path,
             duration=track.duration,
@@ -381,6 +393,9 @@ class Analyzer:
             method=self.models.method,
             components=tuple(reports),
             heuristics=heuristic,
+            mood=tuple(traits.moods(tagger_raw)) if audioset else None,
+            mood_scores=tuple(traits.mood_scores(tagger_raw)) if audioset else (),
+            vocals=traits.vocals(tagger_raw) if audioset else None,
         )
 
 
@@ -410,6 +425,21 @@ def to_json(result: TrackResult) -> dict[str, object]:
         "descriptors": {
             key: round(float(value), 4)
             for key, value in dataclasses.asdict(result.heuristics.descriptors).items()
+        },
+        "bpm": {
+            "bpm": round(result.bpm.bpm, 2),
+            "measured": round(result.bpm.measured, 2),
+            "factor": result.bpm.factor,
+            "why": result.bpm.why,
+        },
+        "mood": None if result.mood is None else list(result.mood),
+        "mood_scores": {mood: round(score, 5) for mood, score in result.mood_scores},
+        "vocals": None
+        if result.vocals is None
+        else {
+            "vocals": result.vocals.kind,
+            "score": round(result.vocals.score, 4),
+            "label": result.vocals.label,
         },
     }
 

@@ -27,7 +27,8 @@ TRACKS = (
     ("Night Piano", "piano", "opus"),
 )
 LIST_FORMAT = (
-    "$title | $genrescore_genre $genrescore_confidence | $genrescore_top3 | $genrescore_instruments"
+    "$title | $genrescore_genre $genrescore_confidence | $genrescore_top3 | "
+    "$genrescore_instruments | $bpm BPM | $genrescore_mood | $genrescore_vocals"
 )
 SECONDS = 30.0
 

@@ -57,4 +57,22 @@ def explain(result: TrackResult) -> list[str]:
     )
     lines.append(f"  weights used: {weights}")
     lines.append(f"  result: {_top(decision.distribution, limit=len(decision.top))}")
+    lines.extend(_traits(result))
+    return lines
+
+
+def _traits(result: TrackResult) -> list[str]:
+    """Tempo (with its octave choice), mood and vocals."""
+    tempo = result.bpm
+    lines = [f"  bpm: {tempo.bpm:.0f} ({tempo.why})" if tempo.bpm else f"  bpm: - ({tempo.why})"]
+    if result.mood is None:
+        lines.append("  mood, vocals: - (no AudioSet tagger ran)")
+        return lines
+    scores = ", ".join(f"{mood} {score:.3f}" for mood, score in result.mood_scores)
+    lines.append(f"  mood: {', '.join(result.mood) or 'none clear'} (scores: {scores})")
+    vocals = result.vocals
+    if vocals is not None:
+        lines.append(
+            f"  vocals: {vocals.kind} {vocals.score:.2f} (strongest voice class: {vocals.label})"
+        )
     return lines

@@ -21,7 +21,7 @@ from beets.library import FileOperationError
 from .errors import display_path
 from .scoring.ensemble import aggregate
 from .scoring.taxonomy import display_name
-from .settings import GenresPolicy
+from .settings import BpmPolicy, GenresPolicy
 
 if TYPE_CHECKING:
     from .analyzer import TrackResult
@@ -33,6 +33,13 @@ INSTRUMENTS = "genrescore_instruments"
 METHOD = "genrescore_method"
 SCORES = "genrescore_scores"
 FINGERPRINT = "genrescore_fingerprint"
+BPM = "genrescore_bpm"
+MOOD = "genrescore_mood"
+MOOD_SCORES = "genrescore_mood_scores"
+VOCALS = "genrescore_vocals"
+VOCALS_SCORE = "genrescore_vocals_score"
+#: beets' own tempo field (an integer); written to the file's standard BPM tag.
+BEETS_BPM = "bpm"
 
 #: Fields stored on items (and on albums, aggregated from their tracks).
 FIELD_TYPES: dict[str, types.Type[Any, Any]] = {
@@ -43,10 +50,27 @@ FIELD_TYPES: dict[str, types.Type[Any, Any]] = {
     METHOD: types.STRING,
     SCORES: types.STRING,
     FINGERPRINT: types.STRING,
+    BPM: types.Float(1),
+    MOOD: types.MULTI_VALUE_DSV,
+    MOOD_SCORES: types.STRING,
+    VOCALS: types.STRING,
+    VOCALS_SCORE: types.Float(4),
 }
 
 #: The fields a result sets (and ``--pretend`` shows).
-RESULT_FIELDS = (GENRE, CONFIDENCE, TOP, INSTRUMENTS, METHOD, SCORES)
+RESULT_FIELDS = (
+    GENRE,
+    CONFIDENCE,
+    TOP,
+    INSTRUMENTS,
+    METHOD,
+    SCORES,
+    BPM,
+    MOOD,
+    MOOD_SCORES,
+    VOCALS,
+    VOCALS_SCORE,
+)
 
 
 def item_fingerprint(analysis: str, item: Any) -> str:
@@ -85,9 +109,19 @@ def parse_scores(text: str) -> dict[str, float]:
     return scores
 
 
+def format_moods(scores: Iterable[tuple[str, float]]) -> str:
+    """``"tender 0.0440, sad 0.0100"``: every mood's score, best first."""
+    return ", ".join(f"{mood} {score:.4f}" for mood, score in scores)
+
+
 def result_values(result: TrackResult, fingerprint: str) -> dict[str, Any]:
-    """The field values a result gives an item."""
+    """The field values a result gives an item.
+
+    ``None`` marks a field to remove: mood and vocals without an AudioSet tagger are absent,
+    not guessed, and an older run's values must not linger.
+    """
     decision = result.decision
+    vocals = result.vocals
     return {
         GENRE: display_name(decision.genre),
         CONFIDENCE: round(decision.confidence, 4),
@@ -95,6 +129,11 @@ def result_values(result: TrackResult, fingerprint: str) -> dict[str, Any]:
         INSTRUMENTS: [name for name, _ in decision.instruments],
         METHOD: result.method,
         SCORES: format_scores(decision.ranking[: len(decision.top)]),
+        BPM: round(result.bpm.bpm, 1),
+        MOOD: None if result.mood is None else list(result.mood),
+        MOOD_SCORES: format_moods(result.mood_scores) if result.mood is not None else None,
+        VOCALS: None if vocals is None else vocals.kind,
+        VOCALS_SCORE: None if vocals is None else round(vocals.score, 4),
         FINGERPRINT: fingerprint,
     }
 
@@ -120,13 +159,59 @@ def new_genres(
     return None
 
 
-def apply_result(obj: Any, values: Mapping[str, Any], policy: GenresPolicy) -> None:
-    """Set a result's values and the policy's ``genres`` on an Item or Album (not stored)."""
-    genres = new_genres(obj.get("genres") or [], values[TOP], obj.get(TOP) or [], policy)
+def new_bpm(current: Any, detected: float, previous: Any, policy: BpmPolicy) -> int | None:
+    """beets' ``bpm`` after applying the policy, or ``None`` to leave it alone.
+
+    Under ``fill``, a ``bpm`` that equals genrescore's own previous tempo counts as empty:
+    it was filled by us. A tempo of 0 (none measured) never replaces anything.
+    """
+    bpm = round(detected)
+    if bpm <= 0 or policy is BpmPolicy.KEEP:
+        return None
+    if policy is BpmPolicy.OVERWRITE:
+        return bpm
+    try:
+        value = int(current or 0)
+    except (TypeError, ValueError):
+        value = 0
+    if value == 0 or (previous and value == round(float(previous))):
+        return bpm
+    return None
+
+
+def is_uncertain(values: Mapping[str, Any], min_confidence: float) -> bool:
+    """Whether a result is too unsure to touch ``genres`` (``min_confidence`` 0: never)."""
+    return float(values[CONFIDENCE]) < min_confidence
+
+
+def apply_result(
+    obj: Any,
+    values: Mapping[str, Any],
+    policy: GenresPolicy,
+    *,
+    bpm_policy: BpmPolicy = BpmPolicy.KEEP,
+    min_confidence: float = 0.0,
+) -> None:
+    """Set a result's values, and the policies' ``genres`` and ``bpm``, on an Item or Album.
+
+    Nothing is stored. Below ``min_confidence`` the ``genrescore_*`` fields are set but
+    ``genres`` is left alone. ``bpm`` is set only when ``values`` has a tempo (items).
+    """
+    genres = None
+    if not is_uncertain(values, min_confidence):
+        genres = new_genres(obj.get("genres") or [], values[TOP], obj.get(TOP) or [], policy)
+    bpm = None
+    if BPM in values:
+        bpm = new_bpm(obj.get(BEETS_BPM), values[BPM], obj.get(BPM), bpm_policy)
     for key, value in values.items():
-        obj[key] = value
+        if value is not None:
+            obj[key] = value
+        elif key in obj.keys():  # stored ones only: a typed field reads as its null
+            del obj[key]
     if genres is not None and genres != list(obj.get("genres") or []):
         obj["genres"] = genres
+    if bpm is not None and bpm != obj.get(BEETS_BPM):
+        obj[BEETS_BPM] = bpm
 
 
 def album_values(items: Iterable[Any], count: int) -> dict[str, Any] | None:

@@ -9,6 +9,7 @@ while it is written, so an interrupted run loses at most what was in flight.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import signal
@@ -27,7 +28,7 @@ from . import library
 from .analyzer import Analyzer, TrackResult, load_models, to_json
 from .audio import AUDIO_EXTENSIONS, check_file
 from .backends.base import check_device
-from .engine import Engine
+from .engine import BATCH_TRACKS, Engine
 from .errors import AudioLoadError, TrackError, display_path
 from .explain import explain
 from .forkserver import start_early
@@ -43,6 +44,8 @@ class Counts:
     skipped: int = 0
     failed: int = 0
     written: int = 0
+    #: Analysed, but below ``min_confidence``: ``genres`` left alone.
+    uncertain: int = 0
     started: float = 0.0
 
     def summary(self) -> str:
@@ -50,6 +53,8 @@ class Counts:
             f"analysed {self.analysed}, skipped {self.skipped}, "
             f"failed {self.failed}, written {self.written}"
         )
+        if self.uncertain:
+            line += f", uncertain {self.uncertain} (genres left alone)"
         if self.analysed and self.started:
             per_track = (time.perf_counter() - self.started) / self.analysed
             line += f" ({per_track:.2f} s per track)"
@@ -139,13 +144,15 @@ class Run:
 
     def __init__(self, settings: Settings, log: Any, options: RunOptions) -> None:
         """Raises :class:`ConfigError` when the device the settings name is not there."""
-        check_device(settings.backend.device)
+        if settings.cluster == "none":
+            check_device(settings.backend.device)  # with a cluster, the device is the actors'
         self.settings = settings
         self.log = log
         self.options = options
         self.counts = Counts()
         self._analyzer: Analyzer | None = None
         self._engine: Engine[tuple[Any, str]] | None = None
+        self._remote: Any = None  # cluster.RayInference, when the models run on a cluster
         self._reported: set[str] = set()
         self._capped = False
         #: Set from a signal handler: finish the file being stored, then stop.
@@ -156,15 +163,33 @@ class Run:
         """Built on first use, so a run with nothing to do never loads a model."""
         if self._analyzer is None:
             start_early(self.settings)
-            models = load_models(self.settings, self.log.warning)
+            settings = self.settings
+            if settings.cluster != "none":
+                # Here the models only name their labels for the blend; the actors run them
+                # on the configured device.
+                settings = settings.replace(
+                    backend=dataclasses.replace(settings.backend, device="cpu")
+                )
+            models = load_models(settings, self.log.warning)
             self._analyzer = Analyzer(self.settings, models)
         return self._analyzer
 
     @property
     def engine(self) -> Engine[tuple[Any, str]]:
         if self._engine is None:
-            self._engine = Engine(self.analyzer, self.jobs())
+            self._engine = self._new_engine(self.jobs())
         return self._engine
+
+    def _new_engine(self, jobs: int) -> Engine[tuple[Any, str]]:
+        if self.settings.cluster != "none" and self._remote is None:
+            from . import cluster  # Ray loads only when a cluster is configured
+
+            self._remote = cluster.build(self.analyzer, self.settings.cluster, BATCH_TRACKS)
+            self.log.info(
+                "models on the Ray cluster at {}: {} actors", self.settings.cluster,
+                len(self._remote.actors),
+            )  # fmt: skip
+        return Engine(self.analyzer, jobs, remote=self._remote)
 
     def jobs(self, tracks: int | None = None) -> int:
         """Worker processes: as configured, but no more than cores, nor than ``tracks``.
@@ -189,6 +214,9 @@ class Run:
         if self._engine is not None:
             self._engine.close()
             self._engine = None
+        if self._remote is not None:
+            self._remote.close()
+            self._remote = None
 
     def check_sources(self, paths: Iterable[bytes | str]) -> None:
         """Report the audio files under ``paths`` that beets will skip or we cannot decode.
@@ -237,7 +265,7 @@ class Run:
         if not self.counts.started:
             self.counts.started = time.perf_counter()
         if self._engine is None and total is not None and self.settings.jobs > 0:
-            self._engine = Engine(self.analyzer, self.jobs(total))
+            self._engine = self._new_engine(self.jobs(total))
         progress = Progress(total, self.log.info) if self.options.progress else None
 
         def finished(item: Any) -> None:
@@ -280,8 +308,10 @@ class Run:
         if self.options.pretend:
             self._show_changes(item, values)
             return
+        if library.is_uncertain(values, self.settings.min_confidence):
+            self.counts.uncertain += 1
         with _hold_interrupts():
-            library.apply_result(item, values, self.settings.genres_policy)
+            self._apply(item, values)
             if self.options.write:
                 if library.write_item(item, self.log):
                     self.counts.written += 1
@@ -293,8 +323,20 @@ class Run:
     def _show_changes(self, obj: Any, values: dict[str, Any]) -> None:
         """``--pretend``: print what would change on an Item or Album, change nothing."""
         pending = obj.copy()
-        library.apply_result(pending, values, self.settings.genres_policy)
-        ui.show_model_changes(pending, obj, fields=[*library.RESULT_FIELDS, "genres"])
+        self._apply(pending, values)
+        # Fields this result leaves unset are not shown: beets cannot diff a list with None.
+        shown = [key for key in library.RESULT_FIELDS if values.get(key) is not None]
+        fields = [*shown, "genres", library.BEETS_BPM]
+        ui.show_model_changes(pending, obj, fields=fields)
+
+    def _apply(self, obj: Any, values: dict[str, Any]) -> None:
+        library.apply_result(
+            obj,
+            values,
+            self.settings.genres_policy,
+            bpm_policy=self.settings.bpm_policy,
+            min_confidence=self.settings.min_confidence,
+        )
 
     def _report(self, item: Any, result: TrackResult) -> None:
         decision = result.decision
@@ -322,6 +364,6 @@ class Run:
             self._show_changes(album, values)
             return
         with _hold_interrupts():
-            library.apply_result(album, values, self.settings.genres_policy)
+            self._apply(album, values)
             # inherit=False: the album's values must not overwrite each track's own.
             album.store(inherit=False)

@@ -36,6 +36,17 @@ class GenresPolicy(enum.Enum):
     KEEP = "keep"
 
 
+class BpmPolicy(enum.Enum):
+    """What happens to beets' own ``bpm`` field (``genrescore_bpm`` is always stored)."""
+
+    #: Only an empty or zero ``bpm`` is filled (and one genrescore filled itself refreshed).
+    FILL = "fill"
+    #: ``bpm`` becomes the detected tempo.
+    OVERWRITE = "overwrite"
+    #: ``bpm`` is never touched.
+    KEEP = "keep"
+
+
 # The instrument rules. "seed" marks the numbers of the original prototype (DESIGN.md);
 # the others follow the same scale: 4.0 for an instrument that nearly names a genre on its
 # own (a fiddle in popular music), about 1 for a hint, below 0.5 for a weak one.
@@ -123,6 +134,10 @@ DEFAULTS: dict[str, Any] = {
     "auto": True,
     "force": False,
     "genres_policy": GenresPolicy.FILL.value,
+    "bpm_policy": BpmPolicy.FILL.value,
+    # Below this confidence beets' genres are left alone (the genrescore_* fields are still
+    # stored and the track counted "uncertain"); 0 writes every result.
+    "min_confidence": 0.0,
     "count": 3,
     # Relative weights; a component that does not run is left out and the rest renormalised.
     # ml/instruments/heuristic: the seed's 20/60/20. tagger_genres: the instrument tagger's
@@ -169,6 +184,9 @@ class Settings:
     auto: bool
     force: bool
     genres_policy: GenresPolicy
+    bpm_policy: BpmPolicy
+    #: Results less confident than this leave ``genres`` alone (0 to 1).
+    min_confidence: float
     count: int
     weights: Weights
     ensemble: EnsembleConfig
@@ -231,6 +249,13 @@ def _number(view: Any, option: str, *, minimum: float, integer: bool = False) ->
         kind = "an integer" if integer else "a number"
         raise _fail(option, value, f"{kind} >= {minimum:g}")
     return value
+
+
+def _fraction(view: Any, option: str) -> float:
+    value = view[option].get()
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        raise _fail(option, value, "a number from 0 to 1")
+    return float(value)
 
 
 def _flag(view: Any, option: str) -> bool:
@@ -400,6 +425,10 @@ def read_settings(view: Any) -> Settings:
         auto=_flag(view, "auto"),
         force=_flag(view, "force"),
         genres_policy=GenresPolicy(_choice(view, "genres_policy", policies)),
+        bpm_policy=BpmPolicy(
+            _choice(view, "bpm_policy", tuple(policy.value for policy in BpmPolicy))
+        ),
+        min_confidence=_fraction(view, "min_confidence"),
         count=int(_number(view, "count", minimum=1, integer=True)),
         weights=weights,
         ensemble=EnsembleConfig(

@@ -38,4 +38,14 @@ def media_fields() -> dict[str, mediafile.MediaField]:
             *_styles("GENRESCORE_INSTRUMENTS", multi=True)
         ),
         "genrescore_method": mediafile.MediaField(*_styles("GENRESCORE_METHOD", multi=False)),
+        # beets' own ``bpm`` goes to the standard tag (TBPM, tmpo, BPM); this keeps the
+        # detected tempo in the file whatever the bpm policy did.
+        "genrescore_bpm": mediafile.MediaField(
+            *_styles("GENRESCORE_BPM", multi=False, float_places=1), out_type=float
+        ),
+        "genrescore_mood": mediafile.ListMediaField(*_styles("GENRESCORE_MOOD", multi=True)),
+        "genrescore_vocals": mediafile.MediaField(*_styles("GENRESCORE_VOCALS", multi=False)),
+        "genrescore_vocals_score": mediafile.MediaField(
+            *_styles("GENRESCORE_VOCALS_SCORE", multi=False, float_places=4), out_type=float
+        ),
     }

@@ -1,0 +1,141 @@
+"""Calibrate the vocals threshold and look at the mood scores, with the embedded YAMNet.
+
+Material (all free, nothing downloaded at run time):
+
+* instrumentals: every ``synth`` style (and the half-time groove), and the development set's
+  clips (``devset/``, all instrumental but the ones named in ``VOCAL_CLIPS``), read from
+  accuracy.py's cache of YAMNet's outputs when it has them;
+* speech: espeak-ng (Debian package) reading a paragraph, mixed over each synth style at
+  several levels (speech RMS relative to the music's) and alone;
+* singing: any recordings passed with ``--singing`` (the calibration used Karissa Hobbs,
+  "Let's Go Fishin'", CC BY 3.0, from github:librosa/data ``audio/Karissa_Hobbs_-_Lets_Go_
+  Fishin.ogg``: a country song sung by a woman).
+
+Each track is analysed as the plugin does (three windows, YAMNet's track scores), and the
+script prints ``scoring.traits``' vocal score and mood list per track, and the gap between
+the loudest instrumental and the quietest vocal.
+
+    .venv/bin/python benchmarks/vocals_mood.py [--singing FILE ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import confuse  # noqa: E402
+import soundfile  # noqa: E402
+
+from beetsplug.genrescore import synth  # noqa: E402
+from beetsplug.genrescore.analyzer import Analyzer, load_models  # noqa: E402
+from beetsplug.genrescore.scoring import traits  # noqa: E402
+from beetsplug.genrescore.settings import DEFAULTS, read_settings  # noqa: E402
+
+TEXT = (
+    "The river runs down past the old mill, and every morning the baker opens his door "
+    "before the sun is up. Nobody in the village remembers when the bridge was built."
+)
+#: Speech level relative to the music, dB (0: as loud as the music).
+LEVELS_DB = (0.0, -6.0, -12.0, -18.0)
+#: Development-set clips that have a voice in them (checked by ear and by the manifest notes).
+VOCAL_CLIPS: frozenset[str] = frozenset()
+RAW_CACHE = ROOT / ".bench-cache" / "accuracy" / "raw"
+SECONDS = 30.0
+
+
+def speech(folder: Path) -> np.ndarray:
+    """espeak-ng reading :data:`TEXT`, at synth's rate, looped to :data:`SECONDS`."""
+    import librosa
+
+    if shutil.which("espeak-ng") is None:
+        raise SystemExit("espeak-ng is missing: scripts/setup installs it")
+    wav = folder / "speech.wav"
+    subprocess.run(["espeak-ng", "-w", str(wav), TEXT], check=True)
+    y, _ = librosa.load(wav, sr=synth.SR)
+    looped: np.ndarray = np.resize(np.asarray(y, dtype=np.float32), int(SECONDS * synth.SR))
+    return looped
+
+
+def mix(music: np.ndarray, voice: np.ndarray, level_db: float) -> np.ndarray:
+    gain = 10.0 ** (level_db / 20.0) * _rms(music) / max(_rms(voice), 1e-9)
+    out: np.ndarray = music + gain * voice[: len(music)]
+    scaled: np.ndarray = (0.9 * out / np.max(np.abs(out))).astype(np.float32)
+    return scaled
+
+
+def _rms(y: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(np.square(y, dtype=np.float64))))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--singing", type=Path, action="append", default=[])
+    args = parser.parse_args(argv)
+    settings = read_settings(
+        confuse.RootView(
+            [
+                confuse.ConfigSource.of({"models": {"genre": "none", "instruments": "yamnet"}}),
+                confuse.ConfigSource.of(DEFAULTS),
+            ]
+        )
+    )
+    models = load_models(settings, print)
+    analyzer = Analyzer(settings, models)
+    assert models.instruments is not None
+    rows: list[tuple[str, str, dict[str, float]]] = []  # (kind, name, raw scores)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        voice = speech(folder)
+
+        def analyse(kind: str, name: str, y: np.ndarray) -> None:
+            path = folder / "track.wav"
+            soundfile.write(path, y, synth.SR)
+            prepared = analyzer.prepare(str(path))
+            raw = analyzer._run(models.instruments, [prepared])[0]
+            rows.append((kind, name, raw))
+
+        generators = {**synth.STYLES, "halftime": synth.halftime}
+        for style, make in generators.items():
+            music = make(SECONDS)
+            analyse("instrumental", f"synth {style}", music)
+            for level in LEVELS_DB:
+                analyse("vocal", f"speech {level:+.0f} dB over {style}", mix(music, voice, level))
+        analyse("vocal", "speech alone", voice)
+        for path in args.singing:
+            raw = analyzer._run(models.instruments, [analyzer.prepare(str(path))])[0]
+            rows.append(("vocal", f"singing {path.name}", raw))
+    cache = RAW_CACHE / models.instruments.fingerprint
+    for path in sorted(cache.glob("*.json")) if cache.is_dir() else []:
+        clip = path.stem.rsplit("-", 1)[0]
+        kind = "vocal" if clip in VOCAL_CLIPS else "instrumental"
+        rows.append((kind, f"devset {clip}", json.loads(path.read_text())))
+
+    print("| kind | track | vocal score | strongest voice class | moods |")
+    print("|---|---|---:|---|---|")
+    worst: dict[str, float] = {"instrumental": 0.0, "vocal": 1.0}
+    for kind, name, raw in sorted(rows, key=lambda row: (row[0], -traits.vocal_score(row[2]))):
+        score = traits.vocal_score(raw)
+        label = traits.vocals(raw).label
+        moods = ", ".join(f"{m} {s:.3f}" for m, s in traits.mood_scores(raw))
+        print(f"| {kind} | {name} | {score:.3f} | {label} | {moods} |")
+        worst[kind] = max(worst[kind], score) if kind == "instrumental" else min(worst[kind], score)
+    print()
+    print(
+        f"loudest instrumental {worst['instrumental']:.3f}, quietest vocal {worst['vocal']:.3f}, "
+        f"decision at {traits.VOCAL_DECISION}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
