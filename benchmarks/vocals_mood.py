@@ -115,10 +115,12 @@ def main(argv: list[str] | None = None) -> int:
             raw = analyzer._run(models.instruments, [analyzer.prepare(str(path))])[0]
             rows.append(("vocal", f"singing {path.name}", raw))
     cache = RAW_CACHE / models.instruments.fingerprint
+    clips: dict[str, dict[str, float]] = {}  # one per clip (the cache may hold older keys)
     for path in sorted(cache.glob("*.json")) if cache.is_dir() else []:
-        clip = path.stem.rsplit("-", 1)[0]
+        clips[path.stem.rsplit("-", 1)[0]] = json.loads(path.read_text())
+    for clip, raw in clips.items():
         kind = "vocal" if clip in VOCAL_CLIPS else "instrumental"
-        rows.append((kind, f"devset {clip}", json.loads(path.read_text())))
+        rows.append((kind, f"devset {clip}", raw))
 
     print("| kind | track | vocal score | strongest voice class | moods |")
     print("|---|---|---:|---|---|")

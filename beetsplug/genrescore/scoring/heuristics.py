@@ -134,6 +134,12 @@ HALVE_MAX_ONSETS_PER_BEAT: Final = 1.3
 #: Only readings at or above this are halved (BPM): a slow melody with one note per beat
 #: (a string quartet at 72) is at its tempo already, and half of 110 is as slow as songs go.
 HALVE_FROM_BPM: Final = 110.0
+#: Above this (BPM) a reading is halved unless it has subdivisions (two onsets per beat or
+#: more): a beat over 200 BPM is rare, eighth notes there common. A reel at 110 encoded as MP3
+#: read 219 BPM with 1.33 onsets per beat, as many as a jazz ride's swing at 180 (1.34).
+FAST_HALVE_FROM_BPM: Final = 200.0
+#: Onsets per beat that show subdivisions under a fast reading.
+SUBDIVIDED_ONSETS_PER_BEAT: Final = 2.0
 #: At least this many onsets per beat of a slow reading, with a driving kit, is a fast
 #: backbeat read at half time (its kick-snare pattern repeats every two beats): it is doubled.
 DOUBLE_MIN_ONSETS_PER_BEAT: Final = 3.5
@@ -561,6 +567,8 @@ def choose_tempo(features: AudioFeatures) -> TempoChoice:
         return TempoChoice(
             measured / 2.0, measured, 0.5, f"{reading}: the notes, not the beat; halved"
         )
+    if measured > FAST_HALVE_FROM_BPM and per_beat < SUBDIVIDED_ONSETS_PER_BEAT:
+        return TempoChoice(measured / 2.0, measured, 0.5, f"{reading}: too fast for a beat; halved")
     percussive = _ramp(features.percussive_ratio, PERCUSSIVE_RAMP)
     if (
         per_beat >= DOUBLE_MIN_ONSETS_PER_BEAT
