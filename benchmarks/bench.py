@@ -9,6 +9,15 @@ test.
     .venv/bin/python benchmarks/bench.py --tracks 50 --modes heuristic,embedded --jobs 1,2
 
 With CUDA present it adds the same rows on the GPU (``--device cuda``).
+
+``--startup`` measures what a new user waits for instead: the whole ``beet`` process, from
+start to exit, for one track with the default config (the HF models not downloaded, so the
+embedded ones run), as ``beet genrescore -f id:1`` and as a one-track ``beet import`` next to
+the same import without the plugin. ``--against REV`` runs the same commands on the code of
+another revision (``git archive``) interleaved with this tree's, so both sides see the same
+machine load:
+
+    .venv/bin/python benchmarks/bench.py --startup --against fd3fb1f --repeats 5
 """
 
 from __future__ import annotations
@@ -16,9 +25,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -187,14 +198,96 @@ def library(
     return beet, env
 
 
+# -- start-up: one track, the whole process ------------------------------------------------
+
+
+def _timed(args: list[str], env: dict[str, str]) -> float:
+    started = time.perf_counter()
+    subprocess.run(args, env=env, check=True, capture_output=True)
+    return time.perf_counter() - started
+
+
+def _startup_library(workdir: Path, plugins: list[str], auto: bool) -> list[str]:
+    """A config for a fresh one-track library; returns the ``beet`` command line."""
+    workdir.mkdir(parents=True)
+    config = workdir / "config.yaml"
+    config.write_text(
+        json.dumps(
+            {
+                "directory": str(workdir / "music"),
+                "library": str(workdir / "library.db"),
+                "plugins": plugins,
+                "import": {"copy": False, "write": False, "autotag": False, "log": None},
+                "genrescore": {"auto": auto},
+            }
+        )
+    )
+    return [sys.executable, "-m", "beets", "-c", str(config)]
+
+
+def startup(track: Path, repeats: int, against: str | None) -> None:
+    """Print the start-up rows: median wall time of whole ``beet`` processes, one track."""
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        # No HuggingFace cache: the configured default models are "not downloaded".
+        base_env = {**os.environ, "HF_HOME": str(root / "hf-home"), "PYTHONPATH": ""}
+        trees = {"this tree": base_env}
+        if against is not None:
+            checkout = root / "against"
+            checkout.mkdir()
+            archive = subprocess.run(
+                ["git", "-C", str(ROOT), "archive", against, "beetsplug"],
+                check=True, capture_output=True,
+            ).stdout  # fmt: skip
+            subprocess.run(["tar", "-x", "-C", str(checkout)], input=archive, check=True)
+            trees[against] = {**base_env, "PYTHONPATH": str(checkout)}
+        times: dict[tuple[str, str], list[float]] = {}
+        for run in range(repeats):
+            for tree, env in trees.items():
+                env = {**env, "BEETSDIR": str(root / f"beetsdir-{run}")}
+                lib = root / f"lib-{tree}-{run}"
+                # The command on a library that holds the track, not yet analysed.
+                beet = _startup_library(lib / "command", ["genrescore"], auto=False)
+                subprocess.run([*beet, "import", "-q", str(track)], env=env, check=True,
+                               capture_output=True)  # fmt: skip
+                command = [*beet, "genrescore", "-f", "id:1"]
+                times.setdefault(("genrescore -f id:1", tree), []).append(_timed(command, env))
+                beet = _startup_library(lib / "import", ["genrescore"], auto=True)
+                imported = [*beet, "import", "-q", str(track)]
+                times.setdefault(("import, 1 track", tree), []).append(_timed(imported, env))
+            plain = _startup_library(root / f"plain-{run}", [], auto=False)
+            env = {**base_env, "BEETSDIR": str(root / f"beetsdir-{run}")}
+            row = ("import, 1 track, no plugin", "-")
+            times.setdefault(row, []).append(_timed([*plain, "import", "-q", str(track)], env))
+            times.setdefault(("ls (beets start-up)", "-"), []).append(_timed([*plain, "ls"], env))
+    print(f"start-up: 1 track ({track.name}), default config, HF models not downloaded;")
+    print(f"median of {repeats} whole processes, interleaved, {os.cpu_count()} CPUs")
+    print(f"{'what':<30}{'code':<14}{'s wall':>8}{'min':>8}{'max':>8}")
+    medians = {key: statistics.median(values) for key, values in times.items()}
+    for (what, tree), values in times.items():
+        print(f"{what:<30}{tree:<14}{medians[what, tree]:>8.2f}{min(values):>8.2f}"
+              f"{max(values):>8.2f}")  # fmt: skip
+    plain_import = medians["import, 1 track, no plugin", "-"]
+    for tree in trees:
+        extra = medians["import, 1 track", tree] - plain_import
+        print(f"{'import: the plugin adds':<30}{tree:<14}{extra:>8.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tracks", type=int, default=50)
     parser.add_argument("--modes", default="heuristic,embedded")
     parser.add_argument("--jobs", default="1,2")
     parser.add_argument("--cache", type=Path, default=ROOT / ".bench-cache")
+    parser.add_argument("--startup", action="store_true", help="only the start-up rows")
+    parser.add_argument("--against", help="start-up rows for this git revision too")
+    parser.add_argument("--repeats", type=int, default=5, help="start-up runs of each")
     args = parser.parse_args()
 
+    if args.startup:
+        (track,) = make_tracks(args.cache / "tracks" / "1", 1)
+        startup(track, args.repeats, args.against)
+        return
     tracks = make_tracks(args.cache / "tracks" / str(args.tracks), args.tracks)
     jobs = [int(j) for j in args.jobs.split(",")]
     devices = ["cpu"]

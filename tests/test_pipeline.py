@@ -83,6 +83,30 @@ def test_pool_and_inline_runs_give_the_same_results(
         )
 
 
+@pytest.mark.parametrize(("count", "in_workers"), [(2, False), (3, True)])
+def test_a_run_of_no_more_tracks_than_workers_runs_the_models_here(
+    tracks: list[Path], count: int, in_workers: bool
+) -> None:
+    # Each worker would load the models for one track: they decode, this process infers.
+    analyzer = Analyzer(EMBEDDED_SETTINGS, load_models(EMBEDDED_SETTINGS, print))
+    work = [(path.name, str(path)) for path in tracks[:count]]
+    inline = {d.key: d.result for d in Engine(analyzer, jobs=0).run(work)}
+    engine = Engine(analyzer, jobs=2)
+    try:
+        pooled = {d.key: d.result for d in engine.run(work)}
+    finally:
+        engine.close()
+    assert engine.infer_in_workers is in_workers
+    assert pooled.keys() == inline.keys()
+    for key, result in inline.items():
+        assert result is not None
+        other = pooled[key]
+        assert other is not None
+        assert dict(other.decision.ranking) == pytest.approx(
+            dict(result.decision.ranking), abs=1e-5
+        )
+
+
 @pytest.mark.parametrize("infer_in_workers", [True, False], ids=["models-in-workers", "batched"])
 def test_a_worker_that_crashes_costs_only_its_file(
     analyzer: Analyzer, tracks: list[Path], tmp_path: Path, infer_in_workers: bool

@@ -181,7 +181,7 @@ def run_command(
         settings = settings.replace(jobs=opts.jobs)
     total = _count(lib, args, opts.album)
     if total:
-        start_early(settings)  # the workers' imports overlap this process's
+        start_early(settings, total)  # the workers' imports overlap this process's
     from .run import Run, RunOptions  # the analysis stack loads only when a run starts
 
     with _report_file(opts.report) as report:

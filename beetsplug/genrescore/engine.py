@@ -13,6 +13,10 @@
     and fought it for the cores when they did not.
   - On a GPU the models run in this process (one CUDA context), on batches of several
     tracks at once, fed by the decoding workers.
+  - A run of no more tracks than workers (one track: ``beet genrescore id:1``, a one-track
+    import) runs them here too: this process has loaded them already, and warms them up
+    while the workers decode, where each worker would import torch and load them for one
+    track (:func:`forkserver.models_here`).
   - On a cluster (:class:`RemoteInference`, :mod:`.cluster`) the batches go to other
     machines and come back as model outputs, blended here; decoding goes on meanwhile.
 * A native crash in a decoder (a worker dies: the pool is "broken") costs one file: the
@@ -24,6 +28,7 @@ The engine knows nothing of beets; it maps keys to results.
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import sys
@@ -36,6 +41,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
+import numpy as np
 import threadpoolctl
 
 from . import forkserver
@@ -58,6 +64,8 @@ K = TypeVar("K")
 BATCH_TRACKS = 8
 #: Tracks queued per worker beyond the one it works on, so that none waits for the next.
 QUEUE_PER_WORKER = 2
+#: Amplitude of the noise the models are warmed up on (quiet, never digital silence).
+WARM_UP_LEVEL = 0.01
 
 
 #: How often (s) a worker checks that the process that started it is still there.
@@ -236,7 +244,13 @@ class Engine(Generic[K]):
         self.infer_in_workers = (
             not analyzer.accelerated if infer_in_workers is None else infer_in_workers
         ) and remote is None
+        #: Left to the engine: then a run of few tracks runs the models here (see :meth:`run`).
+        self._choose = infer_in_workers is None and self.infer_in_workers
         self._pool: ProcessPoolExecutor | None = None
+        #: Whether the pool's workers were started with models.
+        self._pool_infers = False
+        #: Run the models once on a made-up window before the first batch comes in.
+        self._warm = False
 
     # -- pool management --------------------------------------------------------------
 
@@ -244,6 +258,7 @@ class Engine(Generic[K]):
         if self._pool is None:
             settings = self.analyzer.settings if self.infer_in_workers else None
             with_models = bool(settings and self.analyzer.models.backends)
+            self._pool_infers = self.infer_in_workers
             self._pool = ProcessPoolExecutor(
                 max_workers=self.jobs,
                 mp_context=forkserver.context(with_models=with_models),
@@ -279,8 +294,21 @@ class Engine(Generic[K]):
         if self.jobs <= 0:
             yield from self._run_inline(work)
             return
+        work = iter(work)
+        if self._choose and self.analyzer.models.backends:
+            # No more tracks than workers: each worker would import torch and load the models
+            # for one track, which this process has loaded already. Then the workers decode
+            # and the models run here (forkserver.models_here).
+            head = list(itertools.islice(work, self.jobs + 1))
+            self.infer_in_workers = not forkserver.models_here(len(head), self.jobs)
+            if self._pool is not None and self._pool_infers != self.infer_in_workers:
+                self.close()
+            # The models' first call pays librosa's and torch's first-call costs (1-2 s);
+            # paid while the workers decode, it is off the run's critical path.
+            self._warm = not self.infer_in_workers and self._pool is None
+            work = itertools.chain(head, work)
         try:
-            yield from self._run_pool(iter(work))
+            yield from self._run_pool(work)
         except BaseException:
             self.close(now=True)
             raise
@@ -339,6 +367,16 @@ class Engine(Generic[K]):
             else:
                 yield Done(key, prepared.path, result=result)
 
+    def _warm_models(self) -> None:
+        """Run each model once on a quiet noise window (the results are thrown away)."""
+        noise = np.random.default_rng(0).standard_normal
+        for backend in self.analyzer.models.backends:
+            samples = round(backend.window_seconds * backend.sample_rate)
+            try:
+                backend.predict([[(WARM_UP_LEVEL * noise(samples)).astype(np.float32)]])
+            except Exception:  # only a head start: a model that fails says so on real tracks
+                return
+
     def _submit(self, path: str) -> Future[Prepared | TrackResult]:
         task = _analyze_task if self.infer_in_workers else _decode_task
         future: Future[Prepared | TrackResult] = self._get_pool().submit(
@@ -371,6 +409,9 @@ class Engine(Generic[K]):
             if not pending and not remote:
                 yield from self._infer(ready)
                 return
+            if self._warm:
+                self._warm = False
+                self._warm_models()
             finished, _ = wait([*pending, *remote], return_when=FIRST_COMPLETED)
             broken = False
             for future in finished:

@@ -10,7 +10,7 @@ import multiprocessing
 from multiprocessing.context import BaseContext
 
 from .backends.base import NONE
-from .settings import Settings
+from .settings import Settings, default_jobs
 
 #: Imported by the fork server, so that every worker forks with the analysis code loaded.
 WORKER_PRELOAD = ["beetsplug.genrescore.worker"]
@@ -33,15 +33,33 @@ def context(*, with_models: bool) -> BaseContext:
     return forkserver
 
 
-def start_early(settings: Settings) -> None:
+def models_here(tracks: int | None, jobs: int) -> bool:
+    """Whether a run of ``tracks`` (``None``: not known yet) runs the models in this process.
+
+    A run with no more tracks than workers gives each worker one track: a worker that ran the
+    models would first import torch and load them, which this process does anyway (the
+    models' fingerprint decides which tracks are up to date). So the workers only decode, and
+    this process, whose torch import overlaps their librosa warm-up, runs the models: for one
+    track that is about half of the command's start-up on two cores (benchmarks/bench.py,
+    its ``startup`` rows). Longer runs keep the models in the workers, where they scale with
+    the cores (engine.py says why).
+    """
+    return tracks is not None and tracks <= jobs
+
+
+def start_early(settings: Settings, tracks: int | None = None) -> None:
     """Start the fork server now, when a run with workers is about to start.
 
     Its imports (3-4 s with the models) then overlap this process's own start instead of
-    following it. Once started, it serves every pool of this process.
+    following it. Once started, it serves every pool of this process; it preloads the models'
+    code only when the workers will run them (:func:`models_here`).
     """
     if settings.jobs <= 0:
         return
-    with_models = any(value != NONE for value in settings.models.values())
+    jobs = min(settings.jobs, default_jobs())
+    with_models = any(value != NONE for value in settings.models.values()) and not models_here(
+        tracks, jobs
+    )
     if context(with_models=with_models).get_start_method() == "forkserver":
         from multiprocessing import forkserver
 
