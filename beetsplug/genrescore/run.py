@@ -28,7 +28,7 @@ from . import library
 from .analyzer import Analyzer, TrackResult, load_models, to_json
 from .audio import AUDIO_EXTENSIONS, check_file
 from .backends.base import check_device
-from .engine import BATCH_TRACKS, Engine
+from .engine import Engine
 from .errors import AudioLoadError, TrackError, display_path
 from .explain import explain
 from .forkserver import start_early
@@ -44,8 +44,6 @@ class Counts:
     skipped: int = 0
     failed: int = 0
     written: int = 0
-    #: Analysed, but below ``min_confidence``: ``genres`` left alone.
-    uncertain: int = 0
     started: float = 0.0
 
     def summary(self) -> str:
@@ -53,8 +51,6 @@ class Counts:
             f"analysed {self.analysed}, skipped {self.skipped}, "
             f"failed {self.failed}, written {self.written}"
         )
-        if self.uncertain:
-            line += f", uncertain {self.uncertain} (genres left alone)"
         if self.analysed and self.started:
             per_track = (time.perf_counter() - self.started) / self.analysed
             line += f" ({per_track:.2f} s per track)"
@@ -184,12 +180,14 @@ class Run:
         if self.settings.cluster != "none" and self._remote is None:
             from . import cluster  # Ray loads only when a cluster is configured
 
-            self._remote = cluster.build(self.analyzer, self.settings.cluster, BATCH_TRACKS)
+            self._remote = cluster.build(self.analyzer, self.settings.cluster)
             self.log.info(
                 "models on the Ray cluster at {}: {} actors", self.settings.cluster,
                 len(self._remote.actors),
             )  # fmt: skip
-        return Engine(self.analyzer, jobs, remote=self._remote)
+        if self._remote is None:
+            return Engine(self.analyzer, jobs)
+        return Engine(self.analyzer, jobs, self._remote.batch_tracks, remote=self._remote)
 
     def jobs(self, tracks: int | None = None) -> int:
         """Worker processes: as configured, but no more than cores, nor than ``tracks``.
@@ -308,10 +306,8 @@ class Run:
         if self.options.pretend:
             self._show_changes(item, values)
             return
-        if library.is_uncertain(values, self.settings.min_confidence):
-            self.counts.uncertain += 1
         with _hold_interrupts():
-            self._apply(item, values)
+            library.apply_result(item, values, self.settings.genres_policy)
             if self.options.write:
                 if library.write_item(item, self.log):
                     self.counts.written += 1
@@ -323,20 +319,8 @@ class Run:
     def _show_changes(self, obj: Any, values: dict[str, Any]) -> None:
         """``--pretend``: print what would change on an Item or Album, change nothing."""
         pending = obj.copy()
-        self._apply(pending, values)
-        # Fields this result leaves unset are not shown: beets cannot diff a list with None.
-        shown = [key for key in library.RESULT_FIELDS if values.get(key) is not None]
-        fields = [*shown, "genres", library.BEETS_BPM]
-        ui.show_model_changes(pending, obj, fields=fields)
-
-    def _apply(self, obj: Any, values: dict[str, Any]) -> None:
-        library.apply_result(
-            obj,
-            values,
-            self.settings.genres_policy,
-            bpm_policy=self.settings.bpm_policy,
-            min_confidence=self.settings.min_confidence,
-        )
+        library.apply_result(pending, values, self.settings.genres_policy)
+        ui.show_model_changes(pending, obj, fields=[*library.RESULT_FIELDS, "genres"])
 
     def _report(self, item: Any, result: TrackResult) -> None:
         decision = result.decision
@@ -364,6 +348,6 @@ class Run:
             self._show_changes(album, values)
             return
         with _hold_interrupts():
-            self._apply(album, values)
+            library.apply_result(album, values, self.settings.genres_policy)
             # inherit=False: the album's values must not overwrite each track's own.
             album.store(inherit=False)
