@@ -13,7 +13,7 @@ from beets.exceptions import UserError
 from .backends.base import EMBEDDED, NONE
 from .errors import BackendUnavailable, GenreScoreError
 from .forkserver import start_early
-from .settings import Settings
+from .settings import Settings, check_cluster
 
 if TYPE_CHECKING:
     from .run import Run
@@ -29,6 +29,7 @@ class GenreScoreCLIOpts(Protocol):
     fetch_models: bool
     jobs: int | None
     device: str | None
+    cluster: str | None
 
 
 def build_parser() -> ui.CommonOptionsParser:
@@ -88,6 +89,13 @@ def build_parser() -> ui.CommonOptionsParser:
         default=None,
         metavar="DEVICE",
         help="where the models run: auto, cpu, cuda, cuda:N (default: config 'device')",
+    )
+    parser.add_option(
+        "--cluster",
+        default=None,
+        metavar="ADDRESS",
+        help="run the models on a Ray cluster: auto, ray://host:port or none "
+        "(default: config 'cluster'; needs the [ray] extra)",
     )
     parser.add_option(
         "--fetch-models", action="store_true", default=False,
@@ -179,6 +187,11 @@ def run_command(
         if opts.jobs < 0:
             raise UserError("genrescore: --jobs must be 0 or more")
         settings = settings.replace(jobs=opts.jobs)
+    if opts.cluster is not None:
+        try:
+            settings = settings.replace(cluster=check_cluster(opts.cluster, "--cluster"))
+        except GenreScoreError as exc:
+            raise UserError(str(exc)) from exc
     total = _count(lib, args, opts.album)
     if total:
         start_early(settings, total)  # the workers' imports overlap this process's
