@@ -28,7 +28,6 @@ from .backends.base import (
 from .errors import BackendUnavailable, UnusableAudio
 from .scoring import features as feature_mod
 from .scoring import heuristics, traits
-from .scoring.heuristics import TempoChoice
 from .scoring.ensemble import (
     EnsembleResult,
     GenreVote,
@@ -36,6 +35,7 @@ from .scoring.ensemble import (
     NoEvidence,
     blend,
 )
+from .scoring.heuristics import TempoChoice
 from .scoring.taxonomy import genre_distribution, genres_named, instrument_scores
 from .settings import MIN_SECONDS, Settings
 

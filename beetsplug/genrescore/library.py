@@ -206,7 +206,7 @@ def apply_result(
     for key, value in values.items():
         if value is not None:
             obj[key] = value
-        elif key in obj.keys():  # stored ones only: a typed field reads as its null
+        elif key in obj:  # stored ones only: a typed field reads as its null
             del obj[key]
     if genres is not None and genres != list(obj.get("genres") or []):
         obj["genres"] = genres

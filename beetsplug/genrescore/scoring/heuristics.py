@@ -602,7 +602,8 @@ def describe(features: AudioFeatures) -> Descriptors:
     bass = _ramp(features.bass_share, BASS_RAMP)
     dynamics = _ramp(features.rms_db_range, DYNAMICS_RAMP_DB)
     pulse = _ramp(features.beat_strength, PULSE_RAMP)
-    dance_tempo = TempoBand("dance tempo", 0.0, *DANCE_TEMPO_BPM).fit(choose_tempo(features).bpm)[0]
+    tempo = choose_tempo(features).bpm
+    dance_tempo = TempoBand("dance tempo", 0.0, *DANCE_TEMPO_BPM).fit(tempo)[0]
 
     energy = _mix(ENERGY_WEIGHTS, loud=loud, busy=busy, noisy=noisiness)
     acousticness = _mix(
@@ -620,7 +621,7 @@ def describe(features: AudioFeatures) -> Descriptors:
         brightness=_ramp(math.log2(max(features.spectral_centroid, 1.0)), CENTROID_RAMP_LOG2_HZ),
         percussiveness=_ramp(features.percussive_ratio, PERCUSSIVE_RAMP),
         tonality=_ramp(N_CHROMA**features.chroma_entropy, PITCH_CLASSES_RAMP),
-        tempo=choose_tempo(features).bpm,
+        tempo=tempo,
         bass=bass,
         dynamics=dynamics,
         noisiness=noisiness,
