@@ -44,6 +44,8 @@ class Counts:
     skipped: int = 0
     failed: int = 0
     written: int = 0
+    #: Analysed, but below ``min_confidence``: ``genres`` left alone.
+    uncertain: int = 0
     started: float = 0.0
 
     def summary(self) -> str:
@@ -51,6 +53,8 @@ class Counts:
             f"analysed {self.analysed}, skipped {self.skipped}, "
             f"failed {self.failed}, written {self.written}"
         )
+        if self.uncertain:
+            line += f", uncertain {self.uncertain} (genres left alone)"
         if self.analysed and self.started:
             per_track = (time.perf_counter() - self.started) / self.analysed
             line += f" ({per_track:.2f} s per track)"
@@ -306,8 +310,10 @@ class Run:
         if self.options.pretend:
             self._show_changes(item, values)
             return
+        if library.is_uncertain(values, self.settings.min_confidence):
+            self.counts.uncertain += 1
         with _hold_interrupts():
-            library.apply_result(item, values, self.settings.genres_policy)
+            self._apply(item, values)
             if self.options.write:
                 if library.write_item(item, self.log):
                     self.counts.written += 1
@@ -319,8 +325,20 @@ class Run:
     def _show_changes(self, obj: Any, values: dict[str, Any]) -> None:
         """``--pretend``: print what would change on an Item or Album, change nothing."""
         pending = obj.copy()
-        library.apply_result(pending, values, self.settings.genres_policy)
-        ui.show_model_changes(pending, obj, fields=[*library.RESULT_FIELDS, "genres"])
+        self._apply(pending, values)
+        # Fields this result leaves unset are not shown: beets cannot diff a list with None.
+        shown = [key for key in library.RESULT_FIELDS if values.get(key) is not None]
+        fields = [*shown, "genres", library.BEETS_BPM]
+        ui.show_model_changes(pending, obj, fields=fields)
+
+    def _apply(self, obj: Any, values: dict[str, Any]) -> None:
+        library.apply_result(
+            obj,
+            values,
+            self.settings.genres_policy,
+            bpm_policy=self.settings.bpm_policy,
+            min_confidence=self.settings.min_confidence,
+        )
 
     def _report(self, item: Any, result: TrackResult) -> None:
         decision = result.decision
@@ -348,6 +366,6 @@ class Run:
             self._show_changes(album, values)
             return
         with _hold_interrupts():
-            library.apply_result(album, values, self.settings.genres_policy)
+            self._apply(album, values)
             # inherit=False: the album's values must not overwrite each track's own.
             album.store(inherit=False)
