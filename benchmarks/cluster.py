@@ -67,7 +67,7 @@ def main() -> None:
 
         import ray
 
-        ray.init(num_cpus=cores, include_dashboard=False, log_to_driver=False)
+        ray.init(address="local", num_cpus=cores, include_dashboard=False, log_to_driver=False)
         remote = cluster.RayInference(analyzer, "auto", batch_tracks=cluster.BATCH_TRACKS)
         engine: Engine[str] = Engine(
             analyzer, jobs=cores, batch_tracks=remote.batch_tracks, remote=remote

@@ -58,7 +58,11 @@ ray = pytest.importorskip("ray")
 @pytest.fixture(scope="module")
 def local_ray() -> Any:
     if not ray.is_initialized():
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, namespace="test")
+        # address="local": a new instance, never a cluster that happens to run here.
+        ray.init(
+            address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
+            namespace="test",
+        )  # fmt: skip
     yield ray
     ray.shutdown()
 
