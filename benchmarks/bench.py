@@ -13,9 +13,9 @@ With CUDA present it adds the same rows on the GPU (``--device cuda``).
 ``--startup`` measures what a new user waits for instead: the whole ``beet`` process, from
 start to exit, for one track with the default config (the HF models not downloaded, so the
 embedded ones run), as ``beet genrescore -f id:1`` and as a one-track ``beet import`` next to
-the same import without the plugin. ``--against REV`` runs the same commands on the code of
-another revision (``git archive``) interleaved with this tree's, so both sides see the same
-machine load:
+the same import without the plugin. ``--against REV[,REV...]`` runs the same commands on the code
+of other revisions (``git archive``) interleaved with this tree's, so all see the same machine
+load:
 
     .venv/bin/python benchmarks/bench.py --startup --against fd3fb1f --repeats 5
 """
@@ -203,7 +203,10 @@ def library(
 
 def _timed(args: list[str], env: dict[str, str]) -> float:
     started = time.perf_counter()
-    subprocess.run(args, env=env, check=True, capture_output=True)
+    # Run outside the checkout: `python -m` puts the working directory first on sys.path,
+    # where this tree's beetsplug would shadow the revision under test.
+    cwd = Path(env["BEETSDIR"]).parent
+    subprocess.run(args, env=env, check=True, capture_output=True, cwd=cwd)
     return time.perf_counter() - started
 
 
@@ -225,22 +228,23 @@ def _startup_library(workdir: Path, plugins: list[str], auto: bool) -> list[str]
     return [sys.executable, "-m", "beets", "-c", str(config)]
 
 
-def startup(track: Path, repeats: int, against: str | None) -> None:
+def startup(track: Path, repeats: int, against: list[str]) -> None:
     """Print the start-up rows: median wall time of whole ``beet`` processes, one track."""
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         # No HuggingFace cache: the configured default models are "not downloaded".
-        base_env = {**os.environ, "HF_HOME": str(root / "hf-home"), "PYTHONPATH": ""}
+        base_env = {**os.environ, "HF_HOME": str(root / "hf-home")}
+        base_env.pop("PYTHONPATH", None)
         trees = {"this tree": base_env}
-        if against is not None:
-            checkout = root / "against"
+        for revision in against:
+            checkout = root / f"against-{revision}"
             checkout.mkdir()
             archive = subprocess.run(
-                ["git", "-C", str(ROOT), "archive", against, "beetsplug"],
+                ["git", "-C", str(ROOT), "archive", revision, "beetsplug"],
                 check=True, capture_output=True,
             ).stdout  # fmt: skip
             subprocess.run(["tar", "-x", "-C", str(checkout)], input=archive, check=True)
-            trees[against] = {**base_env, "PYTHONPATH": str(checkout)}
+            trees[revision] = {**base_env, "PYTHONPATH": str(checkout)}
         times: dict[tuple[str, str], list[float]] = {}
         for run in range(repeats):
             for tree, env in trees.items():
@@ -248,8 +252,7 @@ def startup(track: Path, repeats: int, against: str | None) -> None:
                 lib = root / f"lib-{tree}-{run}"
                 # The command on a library that holds the track, not yet analysed.
                 beet = _startup_library(lib / "command", ["genrescore"], auto=False)
-                subprocess.run([*beet, "import", "-q", str(track)], env=env, check=True,
-                               capture_output=True)  # fmt: skip
+                _timed([*beet, "import", "-q", str(track)], env)
                 command = [*beet, "genrescore", "-f", "id:1"]
                 times.setdefault(("genrescore -f id:1", tree), []).append(_timed(command, env))
                 beet = _startup_library(lib / "import", ["genrescore"], auto=True)
@@ -280,13 +283,15 @@ def main() -> None:
     parser.add_argument("--jobs", default="1,2")
     parser.add_argument("--cache", type=Path, default=ROOT / ".bench-cache")
     parser.add_argument("--startup", action="store_true", help="only the start-up rows")
-    parser.add_argument("--against", help="start-up rows for this git revision too")
+    parser.add_argument(
+        "--against", default="", help="start-up rows for these git revisions too (a,b,...)"
+    )
     parser.add_argument("--repeats", type=int, default=5, help="start-up runs of each")
     args = parser.parse_args()
 
     if args.startup:
         (track,) = make_tracks(args.cache / "tracks" / "1", 1)
-        startup(track, args.repeats, args.against)
+        startup(track, args.repeats, [r for r in args.against.split(",") if r])
         return
     tracks = make_tracks(args.cache / "tracks" / str(args.tracks), args.tracks)
     jobs = [int(j) for j in args.jobs.split(",")]

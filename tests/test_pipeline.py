@@ -107,6 +107,22 @@ def test_a_run_of_no_more_tracks_than_workers_runs_the_models_here(
         )
 
 
+def test_workers_that_have_the_models_keep_them_for_a_short_run(tracks: list[Path]) -> None:
+    # An import runs the engine once per album: a short album after a long one changes
+    # nothing, a long one after a short one gives the workers the models.
+    analyzer = Analyzer(EMBEDDED_SETTINGS, load_models(EMBEDDED_SETTINGS, print))
+    engine = Engine(analyzer, jobs=2)
+    modes = []
+    try:
+        for count in (1, 3, 1):
+            work = [(path.name, str(path)) for path in tracks[:count]]
+            assert all(d.result is not None for d in engine.run(work))
+            modes.append(engine.infer_in_workers)
+    finally:
+        engine.close()
+    assert modes == [False, True, True]
+
+
 @pytest.mark.parametrize("infer_in_workers", [True, False], ids=["models-in-workers", "batched"])
 def test_a_worker_that_crashes_costs_only_its_file(
     analyzer: Analyzer, tracks: list[Path], tmp_path: Path, infer_in_workers: bool

@@ -299,8 +299,13 @@ class Engine(Generic[K]):
             # No more tracks than workers: each worker would import torch and load the models
             # for one track, which this process has loaded already. Then the workers decode
             # and the models run here (forkserver.models_here).
+            # Workers that have loaded the models keep them, for small runs too (an import
+            # calls this once per album): the pool changes at most once, when a longer run
+            # follows a short one.
             head = list(itertools.islice(work, self.jobs + 1))
-            self.infer_in_workers = not forkserver.models_here(len(head), self.jobs)
+            warm_workers = self._pool is not None and self._pool_infers
+            few = forkserver.models_here(len(head), self.jobs)
+            self.infer_in_workers = warm_workers or not few
             if self._pool is not None and self._pool_infers != self.infer_in_workers:
                 self.close()
             # The models' first call pays librosa's and torch's first-call costs (1-2 s);

@@ -39,10 +39,10 @@ def models_here(tracks: int | None, jobs: int) -> bool:
     A run with no more tracks than workers gives each worker one track: a worker that ran the
     models would first import torch and load them, which this process does anyway (the
     models' fingerprint decides which tracks are up to date). So the workers only decode, and
-    this process, whose torch import overlaps their librosa warm-up, runs the models: for one
-    track that is about half of the command's start-up on two cores (benchmarks/bench.py,
-    its ``startup`` rows). Longer runs keep the models in the workers, where they scale with
-    the cores (engine.py says why).
+    this process, whose torch import overlaps their librosa warm-up, runs the models; the
+    workers stay, so a decoder that crashes still costs only its file. Longer runs keep the
+    models in the workers, where they scale with the cores (engine.py says why). What it
+    saves is measured by ``benchmarks/bench.py --startup``.
     """
     return tracks is not None and tracks <= jobs
 
