@@ -80,6 +80,11 @@ def connect(address: str) -> tuple[Any, bool]:
     A program (or a test) that connected Ray itself keeps its connection.
     """
     ray = import_ray(address)
+    # Ray starts a local instance on any call made while it is not connected: after the
+    # cluster went away, that would hang a run (or quietly start a new cluster) instead of
+    # stopping it. Private, but the only switch (RAY_ENABLE_AUTO_CONNECT is read at import).
+    with contextlib.suppress(Exception):
+        ray._private.auto_init_hook.enable_auto_connect = False
     if ray.is_initialized():
         return ray, False
     try:
@@ -254,6 +259,9 @@ class RayInference:
             _settle(out, error=self._lost("no Ray actor is left to run the models"))
             return
         retry = avoid is not None
+        if not self._ray.is_initialized():
+            _settle(out, error=self._lost("Ray was shut down"))
+            return
         try:
             ref = slot.handle.evidence.remote(tracks)
             # Ray calls this back on its own thread, where calling Ray again deadlocks:
@@ -328,7 +336,7 @@ class RayInference:
             if not slot.alive:
                 return
             slot.alive = False
-            spare = self._spares > 0 and not self._closed
+            spare = self._spares > 0 and not self._closed and self._ray.is_initialized()
             if spare:
                 self._spares -= 1
         with contextlib.suppress(Exception):  # Ray tearing down
