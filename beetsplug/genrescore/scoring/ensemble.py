@@ -198,13 +198,17 @@ class NoEvidence(ValueError):
 INSTRUMENTS = "instruments"
 
 
-def _display_threshold(
-    name: str, evidence: InstrumentEvidence, overrides: Mapping[str, float]
-) -> float | None:
-    if name in overrides:
-        return overrides[name]
+def _scale_for(
+    name: str, evidence: InstrumentEvidence, rule: InstrumentRule | None
+) -> InstrumentScale | None:
+    """How to read ``name``'s score: the tagger's scale, with a rule's ``threshold`` as its
+    display threshold (and, on a yes/no scale, as the score the rule fires from)."""
     scale = evidence.scales.get(name)
-    return None if scale is None else scale.display
+    if rule is None or rule.threshold is None:
+        return scale
+    if scale is None or scale.floor is None:
+        return InstrumentScale(display=rule.threshold, full=None if scale is None else scale.full)
+    return InstrumentScale(display=rule.threshold, floor=scale.floor, full=scale.full)
 
 
 def detect_instruments(
@@ -218,13 +222,13 @@ def detect_instruments(
     (``taxonomy.COFIRING``) was heard much more clearly. An instrument with no threshold is
     never shown, since its score has no known scale.
     """
-    overrides = {rule.instrument: rule.threshold for rule in rules if rule.threshold is not None}
+    by_instrument = {rule.instrument: rule for rule in rules}
     ratios: dict[str, float] = {}
     for name, score in evidence.scores.items():
-        threshold = _display_threshold(name, evidence, overrides)
-        if threshold is None or threshold <= 0.0 or score < threshold:
+        scale = _scale_for(name, evidence, by_instrument.get(name))
+        if scale is None or scale.display <= 0.0 or score < scale.display:
             continue
-        ratios[name] = score / threshold
+        ratios[name] = score / scale.display
     if not ratios:
         return ()
     best = max(ratios.values())
@@ -247,11 +251,11 @@ def strengths(
     result: dict[str, float] = {}
     for rule in rules:
         score = evidence.scores.get(rule.instrument)
-        scale = evidence.scales.get(rule.instrument)
+        # A rule's threshold alone gives no scale: the tagger must know the instrument.
+        known = rule.instrument in evidence.scales
+        scale = _scale_for(rule.instrument, evidence, rule) if known else None
         if score is None or scale is None:
             continue
-        if rule.threshold is not None and scale.floor is None:
-            scale = InstrumentScale(display=rule.threshold, full=scale.full)
         value = scale.strength(score, rule.floor)
         if value > 0.0:
             result[rule.instrument] = value
