@@ -22,7 +22,7 @@ thresholds re-blends without running a model (``--reblend-only`` insists on that
     .venv/bin/python scripts/build_devset
     .venv/bin/python benchmarks/accuracy.py --configs musicnn-only
     .venv/bin/python benchmarks/accuracy.py --reblend-only --override '{"weights": {"ml": 0.5}}'
-    .venv/bin/python benchmarks/accuracy.py --markdown docs/accuracy.md --json /tmp/acc.json
+    .venv/bin/python benchmarks/accuracy.py --markdown docs/accuracy.md --json acc.json
 """
 
 from __future__ import annotations
