@@ -90,10 +90,21 @@ def test_wrong_values_name_the_option_and_the_valid_ones(
 
 
 def test_fingerprint_changes_with_what_changes_results() -> None:
-    base = read_settings(view()).fingerprint()
+    defaults = read_settings(view())
+    base, blend = defaults.fingerprint(), defaults.blend_fingerprint()
     assert read_settings(view()).fingerprint() == base
-    assert read_settings(view({"weights": {"ml": 0.3}})).fingerprint() != base
     assert read_settings(view({"windows": 5})).fingerprint() != base
     assert read_settings(view({"models": {"genre": "none"}})).fingerprint() != base
+    # Weights, rules, prior and count change only the blend: the audio need not be read again.
+    for user in (
+        {"weights": {"ml": 0.3}},
+        {"instrument_prior": 3.0},
+        {"count": 4},
+        {"instrument_rules": {"banjo": {"boost": {"folk": 9.0}}}},
+    ):
+        changed = read_settings(view(user))
+        assert changed.fingerprint() == base, user
+        assert changed.blend_fingerprint() != blend, user
     # Options that do not change results do not invalidate stored ones.
-    assert read_settings(view({"genres_policy": "keep", "device": "cpu"})).fingerprint() == base
+    same = read_settings(view({"genres_policy": "keep", "device": "cpu"}))
+    assert (same.fingerprint(), same.blend_fingerprint()) == (base, blend)

@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from .analyzer import TrackResult
+from .scoring.ensemble import Component
 from .scoring.taxonomy import display_name
 
 _NAMES = {
-    "ml": "genre model",
-    "heuristic": "heuristics",
-    "tagger_genres": "tagger's genre classes",
-    "instruments": "instrument boosts",
+    Component.ML: "genre model",
+    Component.HEURISTIC: "heuristics",
+    Component.TAGGER_GENRES: "tagger's genre classes",
+    Component.INSTRUMENTS: "instrument boosts",
 }
 
 
@@ -29,15 +30,15 @@ def explain(result: TrackResult) -> list[str]:
     decision = result.decision
     lines = [f"  method: {result.method}"]
     for report in result.components:
-        name = _NAMES.get(report.component, report.component)
-        if report.component == "instruments":
+        name = _NAMES[report.component]
+        if report.component is Component.INSTRUMENTS:
             raw = ", ".join(f"{label} {score:.3f}" for label, score in report.raw[:5])
             lines.append(f"  instrument tagger ({report.source}): {raw}")
             if report.genres:
-                lines.append(f"  {_NAMES['tagger_genres']}: {_top(report.genres)}")
+                lines.append(f"  {_NAMES[Component.TAGGER_GENRES]}: {_top(report.genres)}")
             continue
         lines.append(f"  {name} ({report.source}): {_top(report.genres)}")
-        if report.component == "heuristic":
+        if report.component is Component.HEURISTIC:
             why = "; ".join(f"{hit.rule}: {hit.why}" for hit in result.heuristics.hits[:3])
             if why:
                 lines.append(f"    because {why}")
@@ -52,7 +53,7 @@ def explain(result: TrackResult) -> list[str]:
     for instrument, parts in by_instrument.items():
         lines.append(f"  boost {instrument} -> {', '.join(parts)}")
     weights = ", ".join(
-        f"{_NAMES.get(component, component)} {_percent(weight)}"
+        f"{_NAMES[component]} {_percent(weight)}"
         for component, weight in decision.effective_weights.items()
     )
     lines.append(f"  weights used: {weights}")

@@ -19,7 +19,15 @@ from beets.dbcore import types
 from beets.library import FileOperationError
 
 from .errors import display_path
-from .scoring.ensemble import aggregate
+from .scoring import evidence as evidence_codec
+from .scoring.ensemble import (
+    EnsembleConfig,
+    EnsembleResult,
+    Evidence,
+    NoEvidence,
+    aggregate,
+    blend,
+)
 from .scoring.taxonomy import display_name
 from .settings import BpmPolicy, GenresPolicy
 
@@ -38,6 +46,14 @@ MOOD = "genrescore_mood"
 MOOD_SCORES = "genrescore_mood_scores"
 VOCALS = "genrescore_vocals"
 VOCALS_SCORE = "genrescore_vocals_score"
+#: What each component said (compact JSON, ``scoring/evidence.py``): re-blended without audio.
+EVIDENCE = "genrescore_evidence"
+#: The blend settings (weights, rules, prior, count) the stored result was blended with.
+BLEND = "genrescore_blend"
+#: ``genres`` as genrescore last wrote them, and as they were before it first changed them:
+#: together they tell a user's own genres from genrescore's (:func:`user_genres`).
+GENRES_WRITTEN = "genrescore_genres_written"
+GENRES_BEFORE = "genrescore_genres_before"
 #: beets' own tempo field (an integer); written to the file's standard BPM tag.
 BEETS_BPM = "bpm"
 
@@ -55,6 +71,10 @@ FIELD_TYPES: dict[str, types.Type[Any, Any]] = {
     MOOD_SCORES: types.STRING,
     VOCALS: types.STRING,
     VOCALS_SCORE: types.Float(4),
+    EVIDENCE: types.STRING,
+    BLEND: types.STRING,
+    GENRES_WRITTEN: types.MULTI_VALUE_DSV,
+    GENRES_BEFORE: types.MULTI_VALUE_DSV,
 }
 
 #: The fields a result sets (and ``--pretend`` shows).
@@ -89,8 +109,25 @@ def item_fingerprint(analysis: str, item: Any) -> str:
 
 
 def is_current(item: Any, fingerprint: str) -> bool:
-    """Whether the item's stored result came from the same analysis of the same audio."""
+    """Whether the item's stored result came from the same analysis of the same audio
+    (its blend may still be stale: :func:`needs_reblend`)."""
     return bool(item.get(GENRE)) and item.get(FINGERPRINT) == fingerprint
+
+
+def needs_reblend(item: Any, blend_fingerprint: str) -> bool:
+    """Whether a current analysis was blended with other weights or rules than these."""
+    return bool(item.get(BLEND) != blend_fingerprint)
+
+
+def stored_evidence(item: Any) -> Evidence | None:
+    """The item's stored evidence (``None``: none, or unreadable: analyse it again)."""
+    text = item.get(EVIDENCE)
+    if not text:
+        return None
+    try:
+        return evidence_codec.decode(text)
+    except evidence_codec.EvidenceFormatError:
+        return None
 
 
 def format_scores(ranking: Iterable[tuple[str, float]]) -> str:
@@ -120,22 +157,45 @@ def result_values(result: TrackResult, fingerprint: str) -> dict[str, Any]:
     ``None`` marks a field to remove: mood and vocals without an AudioSet tagger are absent,
     not guessed, and an older run's values must not linger.
     """
-    decision = result.decision
     vocals = result.vocals
     return {
-        GENRE: display_name(decision.genre),
-        CONFIDENCE: round(decision.confidence, 4),
-        TOP: [display_name(genre) for genre in decision.top],
-        INSTRUMENTS: [name for name, _ in decision.instruments],
+        **decision_values(result.decision),
         METHOD: result.method,
-        SCORES: format_scores(decision.ranking[: len(decision.top)]),
         BPM: round(result.bpm.bpm, 1),
         MOOD: None if result.mood is None else list(result.mood),
         MOOD_SCORES: format_moods(result.mood_scores) if result.mood is not None else None,
         VOCALS: None if vocals is None else vocals.kind,
         VOCALS_SCORE: None if vocals is None else round(vocals.score, 4),
+        EVIDENCE: result.evidence or None,
+        BLEND: result.blend or None,
         FINGERPRINT: fingerprint,
     }
+
+
+def decision_values(decision: EnsembleResult) -> dict[str, Any]:
+    """The field values that come from the blend alone (what a re-blend changes)."""
+    return {
+        GENRE: display_name(decision.genre),
+        CONFIDENCE: round(decision.confidence, 4),
+        TOP: [display_name(genre) for genre in decision.top],
+        INSTRUMENTS: [name for name, _ in decision.instruments],
+        SCORES: format_scores(decision.ranking[: len(decision.top)]),
+    }
+
+
+def reblend_values(item: Any, config: EnsembleConfig) -> dict[str, Any] | None:
+    """An item's blend-dependent values from its stored evidence blended with ``config``.
+
+    ``None`` when it has no readable evidence (it must be analysed again) or the evidence
+    gives no genre under these weights (every weight of what it has set to 0).
+    """
+    evidence = stored_evidence(item)
+    if evidence is None:
+        return None
+    try:
+        return decision_values(blend(evidence, config))
+    except NoEvidence:
+        return None
 
 
 def new_genres(
@@ -208,27 +268,61 @@ def apply_result(
             obj[key] = value
         elif key in obj:  # stored ones only: a typed field reads as its null
             del obj[key]
-    if genres is not None and genres != list(obj.get("genres") or []):
+    current = list(obj.get("genres") or [])
+    if genres is not None and genres != current:
+        if GENRES_WRITTEN not in obj or current != list(obj.get(GENRES_WRITTEN) or []):
+            obj[GENRES_BEFORE] = current  # the user's (or another plugin's), kept
         obj["genres"] = genres
+        obj[GENRES_WRITTEN] = genres
     if bpm is not None and bpm != obj.get(BEETS_BPM):
         obj[BEETS_BPM] = bpm
 
 
-def album_values(items: Iterable[Any], count: int) -> dict[str, Any] | None:
-    """An album's values from its analysed tracks' stored fields (``None``: none analysed)."""
+def user_genres(item: Any) -> list[str]:
+    """The item's (or album's) ``genres`` that genrescore did not write.
+
+    Its genres as they are, unless genrescore wrote them and nobody changed them since: then
+    the genres they were before genrescore first changed them (empty when it filled empty
+    ones). Results stored before this was tracked count genres equal to genrescore's own top
+    list as genrescore's.
+    """
+    current = list(item.get("genres") or [])
+    if GENRES_WRITTEN not in item:
+        return [] if current and current == list(item.get(TOP) or []) else current
+    if current != list(item.get(GENRES_WRITTEN) or []):
+        return current
+    return list(item.get(GENRES_BEFORE) or [])
+
+
+def _distribution(item: Any, config: EnsembleConfig) -> dict[str, float]:
+    """A track's full genre distribution: its evidence blended again, or (stored before
+    evidence was kept) its stored top scores."""
+    evidence = stored_evidence(item)
+    if evidence is not None:
+        try:
+            return blend(evidence, config).distribution
+        except NoEvidence:
+            pass
+    scores = parse_scores(item.get(SCORES) or "")
+    return scores or {str(item.get(GENRE)).lower(): float(item.get(CONFIDENCE) or 0.0)}
+
+
+def album_values(items: Iterable[Any], config: EnsembleConfig) -> dict[str, Any] | None:
+    """An album's values from its analysed tracks (``None``: none analysed).
+
+    The mean of the tracks' full genre distributions, so a genre that is every track's
+    close second counts as such.
+    """
     tracks = []
     methods = set()
     for item in items:
         if not item.get(GENRE):
             continue
-        scores = parse_scores(item.get(SCORES) or "")
-        if not scores:
-            scores = {item.get(GENRE).lower(): float(item.get(CONFIDENCE) or 0.0)}
-        tracks.append((scores, list(item.get(INSTRUMENTS) or [])))
+        tracks.append((_distribution(item, config), list(item.get(INSTRUMENTS) or [])))
         methods.add(item.get(METHOD))
     if not tracks:
         return None
-    summary = aggregate(tracks, count)
+    summary = aggregate(tracks, config.count)
     return {
         GENRE: display_name(summary.genre),
         CONFIDENCE: round(summary.confidence, 4),

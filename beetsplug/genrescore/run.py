@@ -46,6 +46,10 @@ class Counts:
     written: int = 0
     #: Analysed, but below ``min_confidence``: ``genres`` left alone.
     uncertain: int = 0
+    #: Blended again from stored evidence (weights or rules changed), no audio read.
+    reblended: int = 0
+    #: ``--reblend``: analysed before evidence was kept (analyse them again to re-blend).
+    unblendable: int = 0
     started: float = 0.0
 
     def summary(self) -> str:
@@ -53,6 +57,10 @@ class Counts:
             f"analysed {self.analysed}, skipped {self.skipped}, "
             f"failed {self.failed}, written {self.written}"
         )
+        if self.reblended:
+            line += f", re-blended {self.reblended}"
+        if self.unblendable:
+            line += f"; {self.unblendable} without stored evidence (run without --reblend)"
         if self.uncertain:
             line += f", uncertain {self.uncertain} (genres left alone)"
         if self.analysed and self.started:
@@ -281,9 +289,13 @@ class Run:
                 path = os.fsdecode(item.path)  # here, on the thread that holds the context
                 fingerprint = self.fingerprint(item)
                 if not self.settings.force and library.is_current(item, fingerprint):
-                    self.counts.skipped += 1
-                    finished(item)
-                    continue
+                    if not library.needs_reblend(item, self.blend_fingerprint):
+                        self.counts.skipped += 1
+                        finished(item)
+                        continue
+                    if self.reblend(item):
+                        finished(item)
+                        continue
                 yield (item, fingerprint), path
 
         try:
@@ -304,9 +316,43 @@ class Run:
             if progress is not None:
                 progress.finish()
 
+    @property
+    def blend_fingerprint(self) -> str:
+        return self.settings.blend_fingerprint()
+
+    def reblend(self, item: Any) -> bool:
+        """Blend an item's stored evidence with the configured weights and rules, and store
+        the result; no audio, no model. ``False`` when it has no readable evidence."""
+        values = library.reblend_values(item, self.settings.ensemble)
+        if values is None:
+            return False
+        values[library.BLEND] = self.blend_fingerprint
+        self.counts.reblended += 1
+        self._store(item, values)
+        return True
+
+    def reblend_only(self, items: Iterable[Any]) -> None:
+        """``--reblend``: blend every item with stored evidence again (all of them with
+        ``--force``, else those blended with other settings); analyse nothing."""
+        if not self.counts.started:
+            self.counts.started = time.perf_counter()
+        for item in items:
+            if self.stopping:
+                break
+            if not self.settings.force and not library.needs_reblend(
+                item, self.blend_fingerprint
+            ):
+                self.counts.skipped += 1
+            elif not self.reblend(item):
+                self.counts.skipped += 1
+                self.counts.unblendable += 1
+
     def apply(self, item: Any, result: TrackResult, fingerprint: str) -> None:
         values = library.result_values(result, fingerprint)
         self._report(item, result)
+        self._store(item, values)
+
+    def _store(self, item: Any, values: dict[str, Any]) -> None:
         if self.options.pretend:
             self._show_changes(item, values)
             return
@@ -317,9 +363,11 @@ class Run:
             if self.options.write:
                 if library.write_item(item, self.log):
                     self.counts.written += 1
-                else:
+                elif library.FINGERPRINT in values:
                     # Keep the values but not the fingerprint: the next run tries the file again.
                     del item[library.FINGERPRINT]
+                else:
+                    del item[library.BLEND]  # a re-blend: the next run tries the file again
             item.store()
 
     def _show_changes(self, obj: Any, values: dict[str, Any]) -> None:
@@ -359,7 +407,7 @@ class Run:
 
     def update_album(self, album: Any) -> None:
         """Aggregate an album's values from its tracks, without touching the tracks."""
-        values = library.album_values(album.items(), self.settings.count)
+        values = library.album_values(album.items(), self.settings.ensemble)
         if values is None:
             return
         if self.options.pretend:

@@ -29,6 +29,7 @@ How it decides (``docs/ensemble.md`` tells the same for users):
 
 from __future__ import annotations
 
+import enum
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -36,16 +37,41 @@ from dataclasses import dataclass, field
 from .taxonomy import COFIRING, normalize
 
 
+class Component(enum.StrEnum):
+    """The ensemble's components: the keys of the ``weights`` config, of the evidence stored
+    per track and of every explanation."""
+
+    #: The genre model.
+    ML = "ml"
+    #: The boosts of the instruments the tagger heard.
+    INSTRUMENTS = "instruments"
+    #: The rules on tempo, energy and timbre.
+    HEURISTIC = "heuristic"
+    #: The instrument tagger's own genre classes (AudioSet has "Country", "Jazz"...).
+    TAGGER_GENRES = "tagger_genres"
+
+
+@dataclass(frozen=True)
+class Weights:
+    """The components' relative weights (the ``weights`` config)."""
+
+    ml: float = 0.2
+    instruments: float = 0.6
+    heuristic: float = 0.2
+    tagger_genres: float = 0.1
+
+    def of(self, component: Component) -> float:
+        return float(getattr(self, component.value))
+
+
 @dataclass(frozen=True)
 class GenreVote:
-    """One component's opinion over canonical genres."""
+    """One component's opinion over canonical genres (its weight is the config's)."""
 
-    #: Component key, as in the ``weights`` config (``ml``, ``heuristic``, ``tagger_genres``).
-    component: str
+    #: Which component voted (``ml``, ``heuristic``, ``tagger_genres``).
+    component: Component
     #: What produced it, for explanations (``musicnn-msd``, ``heuristic``...).
     source: str
-    #: Configured (relative) weight.
-    weight: float
     #: Canonical genre -> share, summing to 1.
     distribution: Mapping[str, float]
     #: The genres this component can name at all (``None``: every genre). A model without a
@@ -140,10 +166,23 @@ class InstrumentEvidence:
 
 
 @dataclass(frozen=True)
-class EnsembleConfig:
-    """The knobs of the ensemble (built from the plugin settings)."""
+class Evidence:
+    """What the components said about one track: everything :func:`blend` needs.
 
-    instrument_weight: float = 0.6
+    Stored per track (``scoring/evidence.py`` encodes it), so a track is blended again with
+    other weights or rules without its audio or any model.
+    """
+
+    votes: tuple[GenreVote, ...]
+    instruments: InstrumentEvidence | None = None
+
+
+@dataclass(frozen=True)
+class EnsembleConfig:
+    """The knobs of the ensemble (built from the plugin settings): the one route by which
+    weights, rules and the top list's length reach the blend."""
+
+    weights: Weights = field(default_factory=Weights)
     rules: tuple[InstrumentRule, ...] = ()
     #: Boost units the instruments must add up to before they use half their weight.
     instrument_prior: float = 2.0
@@ -176,7 +215,7 @@ class EnsembleResult:
     instruments: tuple[tuple[str, float], ...]
     boosts: tuple[Boost, ...]
     #: Component -> weight it actually had in the final blend (summing to 1).
-    effective_weights: Mapping[str, float]
+    effective_weights: Mapping[Component, float]
 
     @property
     def genre(self) -> str:
@@ -193,9 +232,6 @@ class EnsembleResult:
 
 class NoEvidence(ValueError):
     """No component said anything about the genre."""
-
-
-INSTRUMENTS = "instruments"
 
 
 def _scale_for(
@@ -273,9 +309,13 @@ def _mix(parts: Sequence[tuple[float, Mapping[str, float]]]) -> dict[str, float]
     return mixed
 
 
-def evidence_for(genre: str, votes: Sequence[GenreVote]) -> float:
-    """The votes' weighted share of ``genre``, among the votes that can name it."""
-    knowing = [(vote.weight, vote.distribution) for vote in votes if vote.knows(genre)]
+#: A vote with the weight it has in a blend.
+Weighted = tuple[float, GenreVote]
+
+
+def evidence_for(genre: str, votes: Sequence[Weighted]) -> float:
+    """The weighted votes' share of ``genre``, among the votes that can name it."""
+    knowing = [(weight, vote.distribution) for weight, vote in votes if vote.knows(genre)]
     return _mix(knowing).get(genre, 0.0)
 
 
@@ -285,7 +325,7 @@ def _fade(value: float, limit: float) -> float:
 
 def _gate(
     rule: InstrumentRule,
-    votes: Sequence[GenreVote],
+    votes: Sequence[Weighted],
     shown: Mapping[str, float],
     scores: Mapping[str, float],
 ) -> float:
@@ -302,7 +342,7 @@ def _gate(
 def instrument_boosts(
     heard: Mapping[str, float],
     rules: Sequence[InstrumentRule],
-    votes: Sequence[GenreVote],
+    votes: Sequence[Weighted],
     shown: Mapping[str, float] | None = None,
     scores: Mapping[str, float] | None = None,
 ) -> tuple[Boost, ...]:
@@ -319,11 +359,7 @@ def instrument_boosts(
     return tuple(boosts)
 
 
-def blend(
-    votes: Sequence[GenreVote],
-    instruments: InstrumentEvidence | None,
-    config: EnsembleConfig,
-) -> EnsembleResult:
+def blend(evidence: Evidence, config: EnsembleConfig) -> EnsembleResult:
     """Blend the components into a ranked decision (see the module docstring).
 
     Raises
@@ -331,7 +367,12 @@ def blend(
     NoEvidence
         Nothing voted and no instrument rule fired.
     """
-    active = [vote for vote in votes if vote.weight > 0.0 and vote.distribution]
+    instruments = evidence.instruments
+    active = [
+        (weight, vote)
+        for vote in evidence.votes
+        if (weight := config.weights.of(vote.component)) > 0.0 and vote.distribution
+    ]
     detected = detect_instruments(instruments, config.rules) if instruments else ()
     heard = strengths(instruments, config.rules) if instruments else {}
     boosts = instrument_boosts(
@@ -342,19 +383,20 @@ def blend(
         boosted[boost.genre] = boosted.get(boost.genre, 0.0) + boost.amount
     total_boost = sum(boosted.values())
 
-    parts: list[tuple[str, float, Mapping[str, float]]] = [
-        (vote.component, vote.weight, vote.distribution) for vote in active
+    parts: list[tuple[Component, float, Mapping[str, float]]] = [
+        (vote.component, weight, vote.distribution) for weight, vote in active
     ]
-    if total_boost > 0.0 and config.instrument_weight > 0.0:
+    instrument_weight = config.weights.instruments
+    if total_boost > 0.0 and instrument_weight > 0.0:
         used = total_boost / (total_boost + max(0.0, config.instrument_prior))
-        parts.append((INSTRUMENTS, config.instrument_weight * used, normalize(boosted)))
+        parts.append((Component.INSTRUMENTS, instrument_weight * used, normalize(boosted)))
     if not parts:
         raise NoEvidence("no component gave any genre evidence")
 
     final = _mix([(weight, distribution) for _, weight, distribution in parts])
     ranking = tuple(sorted(final.items(), key=lambda item: (-item[1], item[0])))
     weight_sum = sum(weight for _, weight, _ in parts)
-    effective: dict[str, float] = {}
+    effective: dict[Component, float] = {}
     for component, weight, _ in parts:
         effective[component] = effective.get(component, 0.0) + weight / weight_sum
     return EnsembleResult(
