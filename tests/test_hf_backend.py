@@ -251,9 +251,9 @@ def test_fingerprint_follows_the_weights_file(tmp_path: Path) -> None:
 
 
 def test_unknown_precision_and_device_are_config_errors(models: dict[str, Path]) -> None:
-    with pytest.raises(ConfigError, match="precision 'fp8'"):
+    with pytest.raises(ConfigError, match="precision: 'fp8'"):
         hf.build(str(models["hubert"]), Role.GENRE, BackendOptions(precision="fp8"))
-    with pytest.raises(ConfigError, match="device 'gpu0'"):
+    with pytest.raises(ConfigError, match="device: 'gpu0'"):
         hf.build(str(models["hubert"]), Role.GENRE, BackendOptions(device="gpu0"))
 
 

@@ -5,6 +5,10 @@ mapping labels onto genres and instruments is the scoring core's job (``scoring.
 Each call is preprocess -> forward -> postprocess, and whether scores are a softmax or
 independent sigmoids is decided once, by :attr:`Backend.multi_label`.
 
+Decided here for every backend: where a model runs and in what precision (the ``device``
+and ``precision`` settings, checked by :class:`BackendOptions` and resolved by
+:class:`Backend`), and that each model is built once per process (:func:`build_backend`).
+
 Backends import torch/transformers inside their own module, which the registry imports only
 when one is built, so ``beet ls`` never pays for them.
 """
@@ -20,10 +24,10 @@ import importlib
 import os
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, Generic, TypeVar
 
 from ..errors import BackendUnavailable, ConfigError, DeviceUnavailable, ModelLoadError
 from ..scoring.ensemble import InstrumentScale
@@ -35,6 +39,24 @@ if TYPE_CHECKING:
 
     Waveform = npt.NDArray[np.float32]
 
+#: The values of the ``device`` setting: ``auto`` (cuda when present, else cpu), ``cpu``,
+#: ``cuda`` or ``cuda:N``.
+DEVICES = "auto, cpu, cuda, cuda:N"
+#: The values of the ``precision`` setting: ``auto`` (what suits the model and the device,
+#: :attr:`Backend.auto_bf16`), ``fp32`` or ``bf16``.
+PRECISIONS = ("auto", "fp32", "bf16")
+#: /proc/cpuinfo flags of CPUs that run bf16 matrix products natively. On an AMX CPU AST in
+#: bf16 weights is 2.9x fp32 (3.7x batched) with logits within ~1 % (perf-anchors); without
+#: these instructions bf16 is emulated and slower than fp32.
+FAST_BF16_CPU_FLAGS = frozenset({"amx_bf16", "avx512_bf16"})
+
+
+def is_device(value: object) -> bool:
+    """Whether ``value`` is one of :data:`DEVICES`."""
+    return isinstance(value, str) and (
+        value in ("auto", "cpu", "cuda") or (value.startswith("cuda:") and value[5:].isdigit())
+    )
+
 
 class Role(enum.Enum):
     """What a model is used for in the ensemble."""
@@ -45,23 +67,53 @@ class Role(enum.Enum):
 
 @dataclass(frozen=True)
 class BackendOptions:
-    """Run-time options shared by all backends (from the plugin settings)."""
+    """Run-time options shared by all backends (from the plugin settings).
 
-    #: ``"auto"`` (cuda when present, else cpu), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+    Raises
+    ------
+    ConfigError
+        A device or precision that is not one of :data:`DEVICES` or :data:`PRECISIONS`;
+        checked here, where the values are held, so no backend meets one it cannot resolve.
+    """
+
+    #: One of :data:`DEVICES`.
     device: str = "auto"
-    #: ``"auto"`` (bf16 where the CPU or GPU runs it fast, else fp32), ``"fp32"`` or ``"bf16"``.
+    #: One of :data:`PRECISIONS`.
     precision: str = "auto"
     #: Directory of the HuggingFace cache (``None``: the library's default).
     cache_dir: str | None = None
     #: Most windows sent through a model in one forward pass.
     batch_size: int = 16
 
+    def __post_init__(self) -> None:
+        if not is_device(self.device):
+            raise ConfigError(
+                f"genrescore.device: {self.device!r} is not valid; expected one of {DEVICES}"
+            )
+        if self.precision not in PRECISIONS:
+            raise ConfigError(
+                f"genrescore.precision: {self.precision!r} is not valid; "
+                f"expected one of {', '.join(PRECISIONS)}"
+            )
+
 
 class Backend(ABC):
     """A model that scores windows of audio.
 
     Subclasses set the class attributes and implement :meth:`predict`. Instances are built
-    once per process (loading weights is their ``__init__``'s job) and then reused.
+    once per process (loading weights is their ``__init__``'s job, after this one's) and then
+    reused.
+
+    Parameters
+    ----------
+    options
+        Resolved here, once: the subclass finds the model's place in :attr:`device`,
+        :attr:`dtype` and :attr:`batch_size`.
+
+    Raises
+    ------
+    DeviceUnavailable
+        A GPU was asked for by name and torch sees none (see :func:`resolve_device`).
     """
 
     #: Registry name (``"musicnn-msd"``) or, for checkpoints, the model id or path.
@@ -77,6 +129,19 @@ class Backend(ABC):
     multi_label: bool
     #: The model's labels, from its own metadata (never hard-coded positions).
     labels: tuple[str, ...]
+    #: What ``precision: auto`` means for this model: bf16 where the device runs it natively
+    #: (:func:`native_bf16`), or float32 everywhere. float32 for the embedded models: bf16
+    #: moves musicnn's tag probabilities by up to 0.016 on the reference clips, and the models
+    #: are small enough that float32 is no burden on a GPU either.
+    auto_bf16: ClassVar[bool] = False
+
+    def __init__(self, options: BackendOptions) -> None:
+        #: Where the model runs.
+        self.device = resolve_device(options.device)
+        #: The dtype of its weights and inputs.
+        self.dtype = resolve_dtype(options.precision, self.device, auto_bf16=self.auto_bf16)
+        #: Most windows sent through the model in one forward pass.
+        self.batch_size = options.batch_size
 
     @abstractmethod
     def predict(self, tracks: Sequence[Sequence[Waveform]]) -> list[dict[str, float]]:
@@ -102,7 +167,7 @@ class Backend(ABC):
     @property
     def accelerated(self) -> bool:
         """Whether the model runs on an accelerator (a GPU) rather than the CPU."""
-        return False
+        return self.device.type != "cpu"
 
     #: Share of the strongest instrument's score-over-threshold another instrument needs to be
     #: shown (``InstrumentEvidence.relative``); 0 shows all over their thresholds.
@@ -123,6 +188,59 @@ class Backend(ABC):
         overrides this.
         """
         return {name: InstrumentScale.step(t) for name, t in self.instrument_thresholds().items()}
+
+
+ModelT = TypeVar("ModelT", bound="torch.nn.Module")
+
+
+class EmbeddedBackend(Backend, Generic[ModelT]):
+    """A model whose weights ship with the plugin (``data/<name>/``), ported to torch.
+
+    This loads the weights file onto the resolved device and precision and hashes it for the
+    fingerprint; a subclass sets :attr:`port_version` and runs :attr:`model`.
+
+    Parameters
+    ----------
+    name
+        The registry name (``base.EMBEDDED``), under which errors are reported.
+    options
+        Device, precision and batch size.
+    weights
+        The safetensors file.
+    load
+        The port's loader: ``load(path=weights, name=name)`` gives the network (float32, on
+        the CPU) and its labels.
+
+    Raises
+    ------
+    ModelLoadError
+        The weights file is missing or corrupt.
+    """
+
+    #: Bumped whenever the port computes different numbers from the same weights
+    #: (preprocessing, patching, averaging); part of :attr:`fingerprint`.
+    port_version: ClassVar[str]
+
+    def __init__(
+        self,
+        name: str,
+        options: BackendOptions,
+        weights: Path,
+        load: Callable[..., tuple[ModelT, tuple[str, ...]]],
+    ) -> None:
+        super().__init__(options)
+        self.name = name
+        model, self.labels = load(path=weights, name=name)
+        self._weights_id = weights_id(weights, name)
+        self.model: ModelT = model.to(device=self.device, dtype=self.dtype)
+
+    @property
+    def fingerprint(self) -> str:
+        """Weights hash, port version, and the precision when it is not float32."""
+        import torch
+
+        precision = "" if self.dtype == torch.float32 else "-bf16"
+        return f"{self._weights_id}-port{self.port_version}{precision}"
 
 
 #: Bytes read at a time when hashing a weights file.
@@ -202,17 +320,54 @@ def is_embedded(value: str) -> bool:
 
 
 def build_backend(value: str, role: Role, options: BackendOptions) -> Backend | None:
-    """Build the backend a configured model value names; ``"none"`` gives ``None``.
+    """The backend a configured model value names, built once per process; ``"none"`` gives
+    ``None``.
 
     Raises
     ------
     BackendUnavailable
-        The model cannot run here (not downloaded, a dependency missing, a bad directory).
+        The model cannot run here (not downloaded, a dependency missing, a bad directory);
+        found out once per process, then raised again without looking.
     """
     if value == NONE:
         return None
     target = EMBEDDED.get(value, CHECKPOINT_FACTORY)
-    return load_factory(target)(value, role, options)
+    return built_once(lambda: load_factory(target)(value, role, options), value, role, options)
+
+
+#: The one cache of backends, by what was asked for: a backend, or why that model cannot run
+#: here. Models are built once per process and reused (the import stage and the command
+#: alike), and a missing one is looked for once.
+_BUILT: dict[tuple[Hashable, ...], Backend | BackendUnavailable] = {}
+
+
+def built_once(
+    build: Callable[[], Backend],
+    value: str,
+    role: Role,
+    options: BackendOptions,
+    *extra: Hashable,
+) -> Backend:
+    """``build()`` the first time a backend is asked for in this process, then the same one.
+
+    ``extra`` is what else a factory called directly takes (``hf.build``'s window length);
+    without it, the key is the registry's, so both ways land on the same backend.
+
+    Raises
+    ------
+    BackendUnavailable
+        What ``build()`` raised the first time.
+    """
+    key = (value, role, options, *extra)
+    if key not in _BUILT:
+        try:
+            _BUILT[key] = build()
+        except BackendUnavailable as exc:
+            _BUILT[key] = exc
+    built = _BUILT[key]
+    if isinstance(built, BackendUnavailable):
+        raise built
+    return built
 
 
 #: The shape of a HuggingFace hub id, ``owner/name``.
@@ -248,8 +403,6 @@ def resolve_device(spec: str) -> torch.device:
 
     Raises
     ------
-    ConfigError
-        Not a device torch knows.
     DeviceUnavailable
         A GPU was asked for by name and torch sees none (or not that one).
     """
@@ -257,10 +410,7 @@ def resolve_device(spec: str) -> torch.device:
 
     if spec == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(spec)
-    except (RuntimeError, ValueError) as exc:
-        raise ConfigError(f"device {spec!r} is not valid; use auto, cpu, cuda or cuda:N") from exc
+    device = torch.device(spec)
     if device.type == "cuda":
         count = torch.cuda.device_count() if torch.cuda.is_available() else 0
         if count == 0 or (device.index is not None and device.index >= count):
@@ -272,25 +422,41 @@ def resolve_device(spec: str) -> torch.device:
     return device
 
 
-def resolve_dtype(precision: str) -> torch.dtype:
-    """Turn the ``precision`` setting into a dtype for the embedded models.
+def resolve_dtype(precision: str, device: torch.device, *, auto_bf16: bool) -> torch.dtype:
+    """Turn the ``precision`` setting into the dtype a model runs in on ``device``.
 
-    ``auto`` is float32 everywhere. bf16 moves tag probabilities by up to 0.016 on the
-    reference clips, but on CPUs without AVX512-BF16/AMX it is emulated: 17x slower than
-    float32 on the 2-core AMD EPYC (AVX2) this was measured on (benchmarks/musicnn_speed.py).
-    The model is small enough that float32 is no burden on a GPU either.
-
-    Raises
-    ------
-    ConfigError
-        Not one of ``auto``, ``fp32``, ``bf16``.
+    ``fp32`` and ``bf16`` are what they say; ``auto`` is bf16 for a model that asks for it
+    (``auto_bf16``) where ``device`` runs it natively, else float32. On CPUs without
+    AVX512-BF16/AMX bf16 is emulated: musicnn ran 17x slower than in float32 on the 2-core
+    AMD EPYC (AVX2) this was measured on (benchmarks/musicnn_speed.py).
     """
     import torch
 
-    choices = {"auto": torch.float32, "fp32": torch.float32, "bf16": torch.bfloat16}
-    if precision not in choices:
-        raise ConfigError(f"precision {precision!r} is not valid; use auto, fp32 or bf16")
-    return choices[precision]
+    if precision == "bf16" or (precision == "auto" and auto_bf16 and native_bf16(device)):
+        return torch.bfloat16
+    return torch.float32
+
+
+def native_bf16(device: torch.device) -> bool:
+    """Whether ``device`` runs bf16 matrix products natively (:data:`FAST_BF16_CPU_FLAGS`)."""
+    import torch
+
+    if device.type == "cuda":
+        return bool(torch.cuda.is_bf16_supported())
+    return device.type == "cpu" and bool(_cpu_flags() & FAST_BF16_CPU_FLAGS)
+
+
+@functools.cache
+def _cpu_flags() -> frozenset[str]:
+    # Linux only; elsewhere (macOS, Windows) no flags, hence fp32, which is never slow.
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return frozenset()
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            return frozenset(line.partition(":")[2].split())
+    return frozenset()
 
 
 def check_device(spec: str) -> None:

@@ -7,7 +7,6 @@ runs a loaded one. Each call is preprocess (pad/crop windows, feature extractor)
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
@@ -20,7 +19,7 @@ import torch
 from ..errors import ConfigError
 from ..scoring import taxonomy
 from . import hub
-from .base import Backend, BackendOptions, Role, resolve_device
+from .base import Backend, BackendOptions, Role, built_once
 
 if TYPE_CHECKING:
     import numpy.typing as npt
@@ -39,13 +38,6 @@ AST_FRAME_SECONDS = 0.010
 
 #: Model types whose feature extractor pads or crops to a fixed number of frames.
 FIXED_WINDOW_MODELS = frozenset({"audio-spectrogram-transformer"})
-
-#: /proc/cpuinfo flags of CPUs that run bf16 matrix products natively. On an AMX CPU AST in
-#: bf16 weights is 2.9x fp32 (3.7x batched) with logits within ~1 % (perf-anchors); without
-#: these instructions bf16 is emulated and slower than fp32.
-FAST_BF16_CPU_FLAGS = frozenset({"amx_bf16", "avx512_bf16"})
-
-PRECISIONS: Mapping[str, torch.dtype] = {"fp32": torch.float32, "bf16": torch.bfloat16}
 
 #: Labels that identify AudioSet's 527-class ontology (``reference/audioset_labels.csv``).
 AUDIOSET_CLASS_COUNT = 527
@@ -118,6 +110,9 @@ def build(
 ) -> Backend:
     """Load a checkpoint once per process and return its backend.
 
+    The registry reaches this through :func:`.hub.build`; called directly (tests,
+    benchmarks), it gives the same backend from the same cache (:func:`.base.built_once`).
+
     Parameters
     ----------
     value
@@ -138,20 +133,22 @@ def build(
     ModelLoadError
         The directory is corrupt, unsafe, or not an audio classifier with its head.
     """
-    return _build_cached(value, role, options, window_seconds)
-
-
-@functools.cache
-def _build_cached(
-    value: str, role: Role, options: BackendOptions, window_seconds: float | None
-) -> HFBackend:
-    return HFBackend(value, role, options, window_seconds=window_seconds)
+    extra = () if window_seconds is None else (window_seconds,)
+    return built_once(
+        lambda: HFBackend(value, role, options, window_seconds=window_seconds),
+        value,
+        role,
+        options,
+        *extra,
+    )
 
 
 class HFBackend(Backend):
     """An ``AutoModelForAudioClassification`` checkpoint and its feature extractor."""
 
     family = "ml"
+    # Large models: bf16 where the CPU or GPU runs it natively (see base.FAST_BF16_CPU_FLAGS).
+    auto_bf16 = True
 
     def __init__(
         self,
@@ -161,11 +158,8 @@ class HFBackend(Backend):
         *,
         window_seconds: float | None = None,
     ) -> None:
+        super().__init__(options)
         self.name = value
-        self.batch_size = options.batch_size
-        self.device = _resolve_device(value, options.device)
-        self.dtype = _resolve_dtype(options.precision, self.device)
-
         root, revision = hub.locate(value, options.cache_dir)
         directory = hub.model_directory(value, root, from_hub=revision is not None)
         self.feature_extractor, self.model = hub.load(value, directory, self.dtype)
@@ -191,10 +185,6 @@ class HFBackend(Backend):
     @property
     def fingerprint(self) -> str:
         return self._fingerprint
-
-    @property
-    def accelerated(self) -> bool:
-        return self.device.type != "cpu"
 
     def instrument_thresholds(self) -> Mapping[str, float]:
         return self._thresholds
@@ -256,39 +246,6 @@ def _natural_window_seconds(model_type: str, feature_extractor: Any) -> float | 
     if model_type in FIXED_WINDOW_MODELS:
         return float(feature_extractor.max_length * AST_FRAME_SECONDS)
     return None
-
-
-def _resolve_device(value: str, device: str) -> torch.device:
-    return resolve_device(device)  # an explicit device that is missing stops the command
-
-
-def _resolve_dtype(precision: str, device: torch.device) -> torch.dtype:
-    if precision == "auto":
-        return torch.bfloat16 if _fast_bf16(device) else torch.float32
-    try:
-        return PRECISIONS[precision]
-    except KeyError:
-        valid = ", ".join(["auto", *PRECISIONS])
-        raise ConfigError(f"precision {precision!r} is not valid: use one of {valid}") from None
-
-
-def _fast_bf16(device: torch.device) -> bool:
-    if device.type == "cuda":
-        return bool(torch.cuda.is_bf16_supported())
-    return device.type == "cpu" and bool(_cpu_flags() & FAST_BF16_CPU_FLAGS)
-
-
-@functools.cache
-def _cpu_flags() -> frozenset[str]:
-    # Linux only; elsewhere (macOS, Windows) no flags, hence fp32, which is never slow.
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return frozenset()
-    for line in text.splitlines():
-        if line.startswith("flags"):
-            return frozenset(line.partition(":")[2].split())
-    return frozenset()
 
 
 def _labels(value: str, directory: Path, id2label: Mapping[int, str]) -> tuple[str, ...]:

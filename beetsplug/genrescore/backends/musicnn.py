@@ -14,20 +14,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 import numpy as np
-import torch
 
 from ..errors import BackendUnavailable
 from . import musicnn_net
-
-# resolve_device and resolve_dtype are shared by every torch backend and live in base; other
-# backends import them from here too.
-from .base import Backend, BackendOptions, Role, resolve_device, resolve_dtype, weights_id
+from .base import Backend, BackendOptions, EmbeddedBackend, Role
 
 if TYPE_CHECKING:
     from .base import Waveform
 
 #: Bumped whenever the port computes different numbers from the same weights (preprocessing,
-#: patching, averaging); part of :attr:`MusicnnBackend.fingerprint`.
+#: patching, averaging); part of the backend's fingerprint.
 PORT_VERSION: Final = "1"
 #: Where the converted weights ship (``tools/convert_musicnn.py`` writes them).
 WEIGHTS_DIR: Final = Path(__file__).resolve().parent.parent / "data" / "musicnn"
@@ -91,7 +87,7 @@ MTT_INSTRUMENT_THRESHOLDS: Final[Mapping[str, float]] = {
 }
 
 
-class MusicnnBackend(Backend):
+class MusicnnBackend(EmbeddedBackend[musicnn_net.MusicnnNet]):
     """One embedded musicnn tagger.
 
     Parameters
@@ -113,30 +109,15 @@ class MusicnnBackend(Backend):
     sample_rate = musicnn_net.SAMPLE_RATE
     window_seconds = WINDOW_SECONDS
     multi_label = True
+    port_version = PORT_VERSION
 
     def __init__(self, name: str, options: BackendOptions, weights: Path | None = None) -> None:
-        self.name = name
         path = weights if weights is not None else WEIGHTS_DIR / WEIGHT_FILES[name]
-        self.device = resolve_device(options.device)
-        self.dtype = resolve_dtype(options.precision)
-        model, labels = musicnn_net.load_musicnn(path=path, name=name)
-        self._weights_id = weights_id(path, name)
-        self.model = model.to(device=self.device, dtype=self.dtype)
-        self.labels = labels
+        super().__init__(name, options, path, musicnn_net.load_musicnn)
         patches_per_window = int(self.window_seconds // musicnn_net.PATCH_SECONDS)
-        self.max_batch = max(1, options.batch_size * patches_per_window)
+        self.max_batch = max(1, self.batch_size * patches_per_window)
         if self.device.type == "cpu":
             self.max_batch = min(self.max_batch, CPU_MAX_PATCHES)
-
-    @property
-    def fingerprint(self) -> str:
-        """Weights hash, port version, and the precision when it is not float32."""
-        precision = "" if self.dtype == torch.float32 else "-bf16"
-        return f"{self._weights_id}-port{PORT_VERSION}{precision}"
-
-    @property
-    def accelerated(self) -> bool:
-        return self.device.type != "cpu"
 
     def predict(self, tracks: Sequence[Sequence[Waveform]]) -> list[dict[str, float]]:
         """Mean tag probabilities over all patches of each track, all tracks in one batch.

@@ -21,14 +21,14 @@ import torch
 from ..errors import BackendUnavailable
 from ..scoring.ensemble import InstrumentScale
 from . import yamnet_net
-from .base import Backend, BackendOptions, Role, resolve_device, resolve_dtype, weights_id
+from .base import Backend, BackendOptions, EmbeddedBackend, Role
 
 if TYPE_CHECKING:
     from .base import Waveform
 
 NAME: Final = "yamnet"
 #: Bumped whenever the port computes different numbers from the same weights (front end,
-#: padding, averaging); part of :attr:`YamnetBackend.fingerprint`.
+#: padding, averaging); part of the backend's fingerprint.
 PORT_VERSION: Final = "2"
 #: The converted weights (``tools/convert_yamnet.py`` writes them).
 WEIGHTS_PATH: Final = (
@@ -137,7 +137,7 @@ YAMNET_INSTRUMENT_THRESHOLDS: Final[Mapping[str, float]] = {
 }
 
 
-class YamnetBackend(Backend):
+class YamnetBackend(EmbeddedBackend[yamnet_net.YamnetNet]):
     """The embedded YAMNet tagger.
 
     Parameters
@@ -153,36 +153,21 @@ class YamnetBackend(Backend):
         The weights file is missing, corrupt or of another architecture.
     """
 
-    name = NAME
     family = "yamnet"
     sample_rate = yamnet_net.SAMPLE_RATE
     window_seconds = WINDOW_SECONDS
     multi_label = True
+    port_version = PORT_VERSION
 
     def __init__(self, options: BackendOptions, weights: Path | None = None) -> None:
         path = weights if weights is not None else WEIGHTS_PATH
-        self.device = resolve_device(options.device)
-        self.dtype = resolve_dtype(options.precision)
-        model, labels = yamnet_net.load_yamnet(path=path, name=self.name)
-        self._weights_id = weights_id(path, self.name)
+        super().__init__(NAME, options, path, yamnet_net.load_yamnet)
         self.channels_last = CHANNELS_LAST and self.device.type == "cpu"
-        self.model = model.to(device=self.device, dtype=self.dtype)
         if self.channels_last:
             for parameter in self.model.parameters():
                 if parameter.ndim == 4:
                     parameter.data = parameter.data.contiguous(memory_format=torch.channels_last)
-        self.labels = labels
         self.max_batch = MAX_PATCHES
-
-    @property
-    def fingerprint(self) -> str:
-        """Weights hash, port version, and the precision when it is not float32."""
-        precision = "" if self.dtype == torch.float32 else "-bf16"
-        return f"{self._weights_id}-port{PORT_VERSION}{precision}"
-
-    @property
-    def accelerated(self) -> bool:
-        return self.device.type != "cpu"
 
     def window_patches(self, tracks: Sequence[Sequence[Waveform]]) -> list[list[np.ndarray]]:
         """Scores of every patch, per window, per track; all tracks in one batch.

@@ -1,0 +1,112 @@
+"""What every backend gets from the base: options checked, device and precision resolved once,
+one cache of built backends, and the embedded models' fingerprints."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+import torch
+
+from beetsplug.genrescore.backends import base, musicnn, yamnet
+from beetsplug.genrescore.backends.base import (
+    BackendOptions,
+    EmbeddedBackend,
+    Role,
+    build_backend,
+    resolve_device,
+    resolve_dtype,
+)
+from beetsplug.genrescore.errors import BackendUnavailable, ConfigError, DeviceUnavailable
+
+CPU = torch.device("cpu")
+
+
+@pytest.mark.parametrize("device", ["auto", "cpu", "cuda", "cuda:1"])
+def test_options_take_every_device_setting(device: str) -> None:
+    assert BackendOptions(device=device).device == device
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"device": "gpu0"}, "genrescore.device: 'gpu0' is not valid; expected one of auto, cpu"),
+        ({"device": "cuda:"}, "expected one of auto, cpu, cuda, cuda:N"),
+        ({"precision": "fp8"}, "genrescore.precision: 'fp8' is not valid; expected one of auto"),
+    ],
+)
+def test_options_refuse_what_no_backend_could_resolve(
+    options: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        BackendOptions(**options)
+
+
+@pytest.mark.parametrize(
+    ("precision", "auto_bf16", "native", "expected"),
+    [
+        pytest.param("fp32", True, True, torch.float32, id="fp32-is-fp32"),
+        pytest.param("bf16", False, False, torch.bfloat16, id="bf16-even-emulated"),
+        pytest.param("auto", False, True, torch.float32, id="auto-embedded-fp32-everywhere"),
+        pytest.param("auto", True, True, torch.bfloat16, id="auto-checkpoint-native-bf16"),
+        pytest.param("auto", True, False, torch.float32, id="auto-checkpoint-emulated-fp32"),
+    ],
+)
+def test_precision_resolves_per_model_and_cpu(
+    monkeypatch: pytest.MonkeyPatch,
+    precision: str,
+    auto_bf16: bool,
+    native: bool,
+    expected: torch.dtype,
+) -> None:
+    flags = frozenset({"avx2", "amx_bf16"} if native else {"avx2"})
+    monkeypatch.setattr(base, "_cpu_flags", lambda: flags)
+
+    assert resolve_dtype(precision, CPU, auto_bf16=auto_bf16) == expected
+
+
+@pytest.mark.parametrize("spec", ["cuda", "cuda:0", "cuda:1"])
+def test_a_gpu_asked_for_by_name_must_be_there(monkeypatch: pytest.MonkeyPatch, spec: str) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+
+    assert resolve_device("auto") == CPU
+    with pytest.raises(DeviceUnavailable, match=f"'{spec}' was asked for, but torch sees no GPU"):
+        resolve_device(spec)
+
+
+@pytest.mark.parametrize(
+    ("name", "weights", "port"),
+    [
+        ("musicnn-msd", musicnn.WEIGHTS_DIR / musicnn.WEIGHT_FILES["musicnn-msd"], "1"),
+        ("musicnn-mtt", musicnn.WEIGHTS_DIR / musicnn.WEIGHT_FILES["musicnn-mtt"], "1"),
+        ("yamnet", yamnet.WEIGHTS_PATH, "2"),
+    ],
+)
+@pytest.mark.parametrize(("precision", "suffix"), [("fp32", ""), ("auto", ""), ("bf16", "-bf16")])
+def test_embedded_fingerprints_keep_their_form(
+    name: str, weights: Path, port: str, precision: str, suffix: str
+) -> None:
+    # Stored results carry these strings: a new form would have every library re-analysed.
+    backend = build_backend(name, Role.INSTRUMENTS, BackendOptions("cpu", precision))
+
+    assert isinstance(backend, EmbeddedBackend)
+    digest = hashlib.sha256(weights.read_bytes()).hexdigest()[:12]
+    assert backend.fingerprint == f"{digest}-port{port}{suffix}"
+    assert backend.dtype == (torch.bfloat16 if suffix else torch.float32)
+    assert next(backend.model.parameters()).dtype == backend.dtype
+    assert not backend.accelerated
+
+
+def test_a_model_is_built_once_and_a_missing_one_looked_for_once(tmp_path: Path) -> None:
+    options = BackendOptions(device="cpu")
+    built = build_backend("yamnet", Role.INSTRUMENTS, options)
+    assert build_backend("yamnet", Role.INSTRUMENTS, BackendOptions(device="cpu")) is built
+
+    absent = BackendOptions(cache_dir=str(tmp_path))
+    with pytest.raises(BackendUnavailable, match="not downloaded") as first:
+        build_backend("genrescore-test/absent", Role.GENRE, absent)
+    with pytest.raises(BackendUnavailable) as again:
+        build_backend("genrescore-test/absent", Role.GENRE, absent)
+
+    assert again.value is first.value
