@@ -21,7 +21,6 @@ from .backends.base import (
     EMBEDDED_DEFAULTS,
     NONE,
     Backend,
-    BackendOptions,
     Role,
     build_backend,
 )
@@ -191,33 +190,13 @@ class Models:
         return hashlib.sha256("|".join(parts).encode()).hexdigest()[:12]
 
 
-# Backends are built once per process and reused (the import stage and the command alike).
-_BACKENDS: dict[tuple[str, Role, BackendOptions], Backend | BackendUnavailable] = {}
-
-
-def _cached_build(value: str, role: Role, options: BackendOptions) -> Backend | None:
-    key = (value, role, options)
-    if key not in _BACKENDS:
-        try:
-            built = build_backend(value, role, options)
-        except BackendUnavailable as exc:
-            _BACKENDS[key] = exc
-            raise
-        if built is None:
-            return None
-        _BACKENDS[key] = built
-    cached = _BACKENDS[key]
-    if isinstance(cached, BackendUnavailable):
-        raise cached
-    return cached
-
-
 def load_models(settings: Settings, warn: Callable[[str], None]) -> Models:
     """Build the configured backends, falling back when one cannot run here.
 
     A configured model that is not available is replaced by the role's embedded model; if
     that cannot run either, the role is left out (heuristics alone at worst). Each fallback
-    is reported once through ``warn``, with the command that fixes it.
+    is reported once through ``warn``, with the command that fixes it. Backends are built
+    once per process (:func:`.backends.base.build_backend`).
     """
     chosen: dict[Role, Backend | None] = {}
     notes: list[str] = []
@@ -231,7 +210,7 @@ def load_models(settings: Settings, warn: Callable[[str], None]) -> Models:
         failures: list[BackendUnavailable] = []
         for candidate in candidates:
             try:
-                chosen[role] = _cached_build(candidate, role, settings.backend)
+                chosen[role] = build_backend(candidate, role, settings.backend)
                 break
             except BackendUnavailable as exc:
                 failures.append(exc)

@@ -164,7 +164,6 @@ DEFAULTS: dict[str, Any] = {
 }
 
 WEIGHT_KEYS = ("ml", "instruments", "heuristic", "tagger_genres")
-PRECISIONS = ("auto", "fp32", "bf16")
 #: Shortest track worth analysing; the embedded model's patches are 3 s long.
 MIN_SECONDS = 3.0
 
@@ -360,13 +359,6 @@ def _weights(view: Any) -> Weights:
     return Weights(**values)
 
 
-def _device(view: Any) -> str:
-    value = str(view["device"].get())
-    if value in ("auto", "cpu", "cuda") or (value.startswith("cuda:") and value[5:].isdigit()):
-        return value
-    raise _fail("device", value, "one of auto, cpu, cuda, cuda:N")
-
-
 def default_jobs() -> int:
     """One worker process per core this process may use."""
     try:
@@ -440,9 +432,10 @@ def read_settings(view: Any) -> Settings:
         models=models,
         windows=int(_number(view, "windows", minimum=1, integer=True)),
         window_seconds=float(_number(view, "window_seconds", minimum=MIN_SECONDS)),
+        # BackendOptions checks the device and the precision against the values it knows.
         backend=BackendOptions(
-            device=_device(view),
-            precision=_choice(view, "precision", PRECISIONS),
+            device=str(view["device"].get()),
+            precision=view["precision"].get(),
             cache_dir=os.path.expanduser(cache_dir) if cache_dir else None,
             batch_size=int(_number(view, "batch_size", minimum=1, integer=True)),
         ),
