@@ -27,6 +27,8 @@ class GenreScoreCLIOpts(Protocol):
     explain: bool
     report: str | None
     fetch_models: bool
+    evaluate: bool
+    html: str | None
     jobs: int | None
     device: str | None
     cluster: str | None
@@ -96,6 +98,18 @@ def build_parser() -> ui.CommonOptionsParser:
         metavar="ADDRESS",
         help="run the models on a Ray cluster: auto, ray://host:port or none "
         "(default: config 'cluster'; needs the [ray] extra)",
+    )
+    parser.add_option(
+        "--evaluate",
+        action="store_true",
+        default=False,
+        help="compare the stored genres with the items' own genres (read-only)",
+    )
+    parser.add_option(
+        "--html",
+        metavar="FILE",
+        default=None,
+        help="write a self-contained HTML report of the items' results to FILE (read-only)",
     )
     parser.add_option(
         "--fetch-models", action="store_true", default=False,
@@ -181,6 +195,14 @@ def run_command(
 ) -> None:
     if opts.fetch_models:
         fetch_models(settings, log)
+        return
+    if opts.evaluate or opts.html:
+        from . import insight  # read-only: no model, no audio, matplotlib only for --html
+
+        if opts.evaluate:
+            insight.evaluate_command(lib, args, log)
+        if opts.html:
+            insight.html_command(lib, args, opts.html, log)
         return
     settings = _device(opts.device, settings.replace(force=settings.force or opts.force))
     if opts.jobs is not None:

@@ -173,9 +173,7 @@ def heatmap_chart(summary: Summary) -> str:
     """Share of each genre's tracks on which each instrument was heard."""
     genres = [g for g, _ in summary.genres.most_common()]
     instruments = [i for i, _ in summary.instruments.most_common(INSTRUMENTS_SHOWN)]
-    shares = [
-        [summary.pairs[(g, i)] / summary.genres[g] for i in instruments] for g in genres
-    ]
+    shares = [[summary.pairs[(g, i)] / summary.genres[g] for i in instruments] for g in genres]
     figure = _figure(0.3 * len(genres) + 1.8)
     axes = figure.add_subplot()
     mesh = axes.pcolormesh(shares, cmap="Blues", vmin=0.0, vmax=1.0, edgecolors="white")
@@ -298,17 +296,18 @@ def render(summary: Summary, evaluation: Evaluation | None = None, *, query: str
             if summary.analysed > len(tracks)
             else f"all {len(tracks)}"
         )
+        none = "<p>No instrument was detected (no instrument tagger ran).</p>"
+        instruments = instrument_chart(summary) if summary.instruments else none
+        heatmap = heatmap_chart(summary) if summary.instruments else none
         body = f"""
 <p class="numbers">{summary.analysed} of {summary.items} tracks of {scope} analysed.</p>
 <section><h2>Genres</h2><figure id="chart-genres">{genre_chart(summary)}</figure></section>
 <section><h2>Confidence</h2>
 <figure id="chart-confidence">{confidence_chart(summary)}</figure></section>
 <section><h2>Instruments</h2>
-<figure id="chart-instruments">{instrument_chart(summary) if summary.instruments else
-    "<p>No instrument was detected (no instrument tagger ran).</p>"}</figure></section>
+<figure id="chart-instruments">{instruments}</figure></section>
 <section><h2>Instruments by genre</h2>
-<figure id="chart-heatmap">{heatmap_chart(summary) if summary.instruments else
-    "<p>No instrument was detected.</p>"}</figure></section>
+<figure id="chart-heatmap">{heatmap}</figure></section>
 <section><h2>Methods (which models decided)</h2>
 <figure id="chart-methods">{method_chart(summary)}</figure></section>
 <section id="agreement"><h2>Agreement with your own genres</h2>

@@ -1,0 +1,118 @@
+"""``beet genrescore --evaluate`` and ``--html``: what genrescore found, read-only.
+
+Items are read a chunk at a time (``command._chunks``) and folded into the pure
+accumulators (``scoring/evaluate.Evaluator``, ``report.Summary``), so memory stays bounded
+whatever the library's size. Nothing is stored or written to any track.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+from beets import ui
+from beets.exceptions import UserError
+
+from .command import _chunks
+from .library import CONFIDENCE, GENRE, INSTRUMENTS, METHOD, TOP, user_genres
+from .report import Summary, render
+from .scoring.evaluate import Evaluation, Evaluator, GenreTree, Labelled, format_evaluation
+
+#: lastgenre's data files, read from the beets installation (lastgenre itself is not
+#: imported: it needs pylast).
+TREE_FILE = "genres-tree.yaml"
+ALIASES_FILE = "aliases.yaml"
+
+
+@functools.cache
+def lastgenre_tree() -> GenreTree:
+    """The genre tree and aliases of the lastgenre plugin installed with beets.
+
+    Without them (a beets packaged without lastgenre's data), the canonical genres' own
+    parents alone: fewer user genres reach the vocabulary, and the report says how many.
+    """
+    spec = importlib.util.find_spec("beetsplug.lastgenre")
+    folders = list(spec.submodule_search_locations or []) if spec else []
+    for folder in map(Path, folders):
+        if (folder / TREE_FILE).is_file():
+            aliases = folder / ALIASES_FILE
+            return GenreTree.from_data(
+                yaml.safe_load((folder / TREE_FILE).read_text(encoding="utf-8")),
+                yaml.safe_load(aliases.read_text(encoding="utf-8")) if aliases.is_file() else None,
+            )
+    return GenreTree.from_data()
+
+
+def _name(item: Any) -> str:
+    return f"{item.get('artist') or '?'} - {item.get('title') or '?'} (id {item.id})"
+
+
+def labelled(item: Any) -> Labelled:
+    """An item as the evaluation sees it: the user's genres against genrescore's ranking."""
+    top: tuple[str, ...] = ()
+    if item.get(GENRE):
+        top = tuple(genre.lower() for genre in item.get(TOP) or [item.get(GENRE)])
+    return Labelled(
+        name=_name(item),
+        user_genres=tuple(user_genres(item)),
+        top=top,
+        confidence=float(item.get(CONFIDENCE) or 0.0),
+    )
+
+
+def _items(lib: Any, args: list[str]) -> Any:
+    for chunk in _chunks(lib, args, False):
+        yield from chunk
+
+
+def collect(lib: Any, args: list[str], *, summary: Summary | None = None) -> Evaluation:
+    """One pass over the query's items: the evaluation, and the report's counts if asked."""
+    evaluator = Evaluator(lastgenre_tree())
+    for item in _items(lib, args):
+        entry = labelled(item)
+        evaluator.add(entry)
+        if summary is not None:
+            summary.add(
+                genre=item.get(GENRE) or "",
+                confidence=entry.confidence,
+                top=list(item.get(TOP) or []),
+                instruments=list(item.get(INSTRUMENTS) or []),
+                method=item.get(METHOD) or "",
+                item_id=item.id,
+                artist=item.get("artist") or "",
+                title=item.get("title") or "",
+                album=item.get("album") or "",
+            )
+    return evaluator.result()
+
+
+def evaluate_command(lib: Any, args: list[str], log: Any) -> None:
+    """Print how often genrescore agrees with the items' own genres."""
+    for line in format_evaluation(collect(lib, args)):
+        ui.print_(line)
+
+
+def html_command(lib: Any, args: list[str], path: str, log: Any) -> None:
+    """Write the report page for the query's items to ``path``."""
+    summary = Summary()
+    evaluation = collect(lib, args, summary=summary)
+    page = render(summary, evaluation, query=" ".join(args))
+    # Written next to its final name and renamed: a half-written report never replaces one.
+    temporary = f"{path}.genrescore-tmp"
+    try:
+        with open(temporary, "w", encoding="utf-8") as handle:
+            handle.write(page)
+        os.replace(temporary, path)
+    except OSError as exc:
+        raise UserError(f"genrescore: cannot write the report {path}: {exc.strerror}") from exc
+    log.info(
+        "report of {} tracks ({} analysed) written to {} ({} kB)",
+        summary.items,
+        summary.analysed,
+        path,
+        len(page.encode()) // 1024,
+    )
