@@ -1,0 +1,200 @@
+"""Stored evidence, re-blending and tuning: the core (evidence codec, the vectorised blend,
+the search) and the real ``beet genrescore --reblend`` / ``--tune`` on a real library."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import random
+from typing import Any, ClassVar
+
+import numpy as np
+import pytest
+from beets.library import Item
+from beets.test.helper import PluginTestHelper
+
+from beetsplug.genrescore import library
+from beetsplug.genrescore.scoring import evidence as codec
+from beetsplug.genrescore.scoring import tune
+from beetsplug.genrescore.scoring.ensemble import (
+    Component,
+    EnsembleConfig,
+    InstrumentRule,
+    Weights,
+    blend,
+)
+from beetsplug.genrescore.scoring.taxonomy import display_name
+from beetsplug.genrescore.settings import DEFAULT_RULES
+
+from .evidence_fixtures import tracks
+
+RULES = tuple(
+    InstrumentRule(
+        name,
+        body["boost"],
+        body.get("unless", {}),
+        body.get("unless_heard", {}),
+        body.get("threshold"),
+        body.get("floor"),
+    )
+    for name, body in DEFAULT_RULES.items()
+)
+DEFAULT = EnsembleConfig(rules=RULES)
+
+
+def test_evidence_reads_back_as_it_was_written() -> None:
+    for track in tracks(30, seed=1):
+        text, read = codec.stored(track.evidence)
+        assert len(text) < 2500  # compact enough for a flexible field on every track
+        assert codec.encode(read) == text  # stable: a stored text re-encodes to itself
+        original, again = blend(track.evidence, DEFAULT), blend(read, DEFAULT)
+        assert again.top == original.top
+        for (g1, s1), (g2, s2) in zip(original.ranking[:3], again.ranking[:3], strict=True):
+            assert g1 == g2
+            assert s1 == pytest.approx(s2, abs=2e-3)
+    with pytest.raises(codec.EvidenceFormatError):
+        codec.decode('{"v": 99, "votes": []}')
+    with pytest.raises(codec.EvidenceFormatError):
+        codec.decode("not json")
+
+
+def test_vectorised_blend_equals_the_blend() -> None:
+    """The tuner's numpy blend computes the same scores as ``ensemble.blend`` for any knobs."""
+    evidence = [codec.stored(t.evidence)[1] for t in tracks(200, seed=2)]
+    matrix = tune.EvidenceMatrix(evidence, DEFAULT)
+    rng = random.Random(3)
+    for _ in range(6):
+        knobs = tune.Knobs(
+            Weights(*(rng.choice(tune.WEIGHT_GRID) or 0.05 for _ in range(4))),
+            rng.choice(tune.PRIOR_GRID),
+            tuple((rule.instrument, rng.choice(tune.SCALE_GRID)) for rule in RULES),
+        )
+        scores = matrix.scores(knobs)
+        config = knobs.config(DEFAULT)
+        for row, item in enumerate(evidence):
+            expected = blend(item, config).distribution
+            got = {g: s for g, s in zip(matrix.genres, scores[row], strict=True) if s > 0}
+            assert got.keys() == expected.keys()
+            for genre, share in expected.items():
+                assert got[genre] == pytest.approx(share, abs=1e-9)
+
+
+def test_tuning_repairs_deliberately_bad_weights_out_of_sample() -> None:
+    """Heuristics that are mostly wrong, weighted far above a genre model that is mostly
+    right: the tuner moves the weight, and the held-out folds agree more."""
+    data = tracks(400, seed=4, ml_right=0.8, heuristic_right=0.1)
+    bad = dataclasses.replace(DEFAULT, weights=Weights(ml=0.05, instruments=0.1, heuristic=1.0))
+    accepted = [frozenset({t.truth}) for t in data]
+    result = tune.tune([t.evidence for t in data], accepted, bad, folds=5)
+    assert result.held_out_after > result.held_out_before + 0.15
+    assert result.knobs.weights.ml > result.knobs.weights.heuristic
+    # And a good start is not "improved" into a worse one out of sample.
+    good = dataclasses.replace(DEFAULT, weights=Weights(ml=1.0, instruments=0.6, heuristic=0.05))
+    kept = tune.tune([t.evidence for t in data], accepted, good, folds=5)
+    assert kept.held_out_after >= kept.held_out_before - 0.03
+
+
+def test_yaml_sets_the_tuned_weights_and_scales_rules() -> None:
+    knobs = tune.Knobs(
+        Weights(ml=0.45, instruments=0.3, heuristic=0.05, tagger_genres=0.0),
+        3.0,
+        tuple((rule.instrument, 2.0 if rule.instrument == "banjo" else 1.0) for rule in RULES),
+    )
+    result = tune.TuneResult(10, 2, 0.5, 0.6, 0.5, 0.6, knobs, tune.Knobs.of(DEFAULT))
+    lines = tune.as_yaml(result, DEFAULT)
+    text = "\n".join(lines)
+    assert "weights: {ml: 0.45, instruments: 0.3, heuristic: 0.05, tagger_genres: 0}" in text
+    assert "instrument_prior: 3" in text
+    assert "banjo: {boost: {bluegrass: 6, country: 4, folk: 2}}" in text
+    assert "violin" not in text
+
+
+class TestCommands(PluginTestHelper):
+    """``--reblend`` and ``--tune`` through the real ``beet`` command and library. The items'
+    files do not exist: neither command reads audio or loads a model."""
+
+    plugin: ClassVar[str] = "genrescore"
+    preload_plugin = False
+
+    def add(self, count: int, seed: int, **kwargs: Any) -> list[tuple[Item, str]]:
+        added = []
+        for n, track in enumerate(tracks(count, seed=seed, **kwargs)):
+            text, read = codec.stored(track.evidence)
+            item = Item(path=str(self.lib_path / f"gone-{n}.mp3"), title=f"t{n}", format="MP3")
+            item.update(library.decision_values(blend(read, DEFAULT)))
+            item[library.EVIDENCE] = text
+            item[library.BLEND] = "old-settings"
+            item.add(self.lib)
+            added.append((item, track.truth))
+        return added
+
+    def configure(self, **options: Any) -> None:
+        self.config["genrescore"].set(options)
+        self.config["import"]["write"] = False
+        self.load_plugins()
+
+    def test_reblend_recomputes_stored_results_from_the_evidence(
+        self, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        self.configure(
+            weights={"ml": 1.0, "instruments": 0.0, "heuristic": 0.0, "tagger_genres": 0.0}
+        )
+        added = self.add(12, seed=5)
+        with caplog.at_level(logging.INFO):
+            self.run_command("genrescore", "--reblend")
+        assert "re-blended 12" in "\n".join(r.getMessage() for r in caplog.records)
+        for item, _ in added:
+            item.load()
+            ml = next(
+                vote
+                for vote in codec.decode(item[library.EVIDENCE]).votes
+                if vote.component is Component.ML
+            )
+            assert item.genrescore_genre == display_name(
+                max(ml.distribution, key=ml.distribution.__getitem__)
+            )
+            assert item.genres == item.genrescore_top3  # fill: empty genres filled
+        # Blended with these settings now: a second run has nothing to do.
+        caplog.clear()
+        with caplog.at_level(logging.INFO):
+            self.run_command("genrescore", "--reblend")
+        assert "skipped 12" in "\n".join(r.getMessage() for r in caplog.records)
+
+    def test_tune_prints_better_weights_and_changes_nothing(
+        self, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        self.configure(weights={"ml": 0.05, "instruments": 0.05, "heuristic": 1.0})
+        added = self.add(150, seed=6, ml_right=0.85, heuristic_right=0.1)
+        for item, truth in added:
+            item.genres = [display_name(truth)]  # the user's own, e.g. from lastgenre
+            item.store()
+        before = {item.id: dict(item) for item in self.lib.items()}
+        self.run_command("genrescore", "--tune", "--folds", "3")
+        out = capsys.readouterr().out
+        assert "150 with their own genres and stored evidence" in out
+        assert "held-out agreement (3-fold cross-validation)" in out
+        figures = out.split("cross-validation): ")[1].split(" tuned")[0].replace("%", "")
+        now, tuned = (float(x) for x in figures.split(" now -> "))
+        assert tuned > now + 10
+        assert "genrescore:\n  weights: {ml: " in out
+        assert {item.id: dict(item) for item in self.lib.items()} == before
+        assert self.config["genrescore"]["weights"]["heuristic"].get() == 1.0
+
+    def test_tune_says_when_there_is_nothing_to_learn_from(
+        self, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        self.configure()
+        self.add(5, seed=7)
+        self.run_command("genrescore", "--tune")
+        out = capsys.readouterr().out
+        assert "5 without genres of their own" in out
+        assert "nothing to tune" in out
+
+
+def test_the_numpy_top_breaks_ties_like_the_ranking() -> None:
+    evidence = [codec.stored(t.evidence)[1] for t in tracks(50, seed=8)]
+    matrix = tune.EvidenceMatrix(evidence, DEFAULT)
+    top = matrix.top(tune.Knobs.of(DEFAULT))
+    expected = [blend(e, DEFAULT).genre for e in evidence]
+    assert [matrix.genres[i] for i in top] == expected
+    assert np.all(top >= 0)
