@@ -1,0 +1,134 @@
+"""--html: the report of a generated beets library, rendered in a real headless Chromium."""
+
+from __future__ import annotations
+
+import io
+import re
+import shutil
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+from beets.test.helper import PluginTestHelper
+
+from beetsplug.genrescore import report
+from benchmarks.report import CHROMIUM, fill_library
+
+#: The charts the page must show, by their figure's id.
+CHARTS = ("genres", "confidence", "instruments", "heatmap", "methods", "agreement")
+#: Items in the generated library: enough for every genre and instrument to appear, and for
+#: the table to be cut to its bound.
+ITEMS = 400
+
+
+def _pixels(png: bytes) -> Any:
+    from matplotlib import image
+
+    return image.imread(io.BytesIO(png), format="png")
+
+
+def _browser() -> Any:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"the report test needs Debian's chromium at {CHROMIUM} (scripts/setup)")
+    from playwright.sync_api import sync_playwright
+
+    return sync_playwright()
+
+
+class TestHtmlReport(PluginTestHelper):
+    plugin: ClassVar[str] = "genrescore"
+
+    @pytest.fixture
+    def page_file(self) -> Path:
+        fill_library(self.lib, ITEMS)
+        path = self.temp_path / "report.html"
+        self.run_command("genrescore", "--html", str(path))
+        return path
+
+    def test_renders_in_chromium_with_every_chart_and_no_network(self, page_file: Path) -> None:
+        requests: list[str] = []
+        with _browser() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
+            try:
+                page = browser.new_page(viewport={"width": 1200, "height": 900})
+                page.on("request", lambda request: requests.append(request.url))
+                page.goto(page_file.as_uri(), wait_until="load")
+                counts = {
+                    chart: (
+                        page.locator(f"#chart-{chart} svg").count(),
+                        page.locator(f"#chart-{chart} svg path").count(),
+                        page.locator(f"#chart-{chart} svg text").count(),
+                    )
+                    for chart in CHARTS
+                }
+                boxes = {
+                    chart: page.locator(f"#chart-{chart} svg").bounding_box() for chart in CHARTS
+                }
+                rows = page.locator("#least-confident tbody tr")
+                row_count = rows.count()
+                first = float(rows.nth(0).locator("td").nth(0).get_attribute("data-value") or 0)
+                last = float(rows.nth(-1).locator("td").nth(0).get_attribute("data-value") or 0)
+                page.locator("#least-confident th").nth(0).click()  # now most confident first
+                resorted = float(rows.nth(0).locator("td").nth(0).get_attribute("data-value") or 0)
+                screenshot = page.locator("#chart-genres").screenshot()
+                whole = page.screenshot(full_page=True)
+            finally:
+                browser.close()
+
+        assert requests == [page_file.as_uri()]  # the page itself, nothing else
+        for chart, (svgs, paths, texts) in counts.items():
+            assert svgs == 1, chart
+            assert paths >= 5, (chart, paths)  # bars, cells, axes: drawn, not an empty frame
+            assert texts >= 3, (chart, texts)  # tick labels at least
+            box = boxes[chart]
+            assert box is not None
+            assert box["width"] > 300
+            assert box["height"] > 100
+        assert counts["genres"][1] >= 20  # one bar per canonical genre, at least
+        assert row_count == report.LEAST_CONFIDENT_ROWS
+        assert first <= last
+        assert resorted >= last
+        for png in (screenshot, whole):
+            pixels = _pixels(png)
+            drawn = (pixels[..., :3] < 0.9).any(axis=-1).mean()
+            assert 0.02 < drawn < 0.9  # neither blank nor a solid block
+            assert len({tuple(p) for p in pixels[::7, ::7, :3].reshape(-1, 3).tolist()}) > 20
+
+    def test_the_file_names_nothing_to_fetch(self, page_file: Path) -> None:
+        text = page_file.read_text()
+        # No script, style, font or image from anywhere: only the SVG namespaces are URLs.
+        assert not re.search(r"""(src|href)\s*=\s*["'](https?:)?//""", text)
+        assert "@import" not in text
+        assert "url(http" not in text
+        assert f"{ITEMS} of {ITEMS} tracks" in text
+
+    def test_a_query_and_an_unanalysed_library_are_said(self) -> None:
+        self.add_item(title="waiting", artist="Someone")
+        path = self.temp_path / "empty.html"
+        self.run_command("genrescore", "--html", str(path), "title:waiting")
+        text = path.read_text()
+        assert "None of the 1 tracks of query <code>title:waiting</code>" in text
+        assert "<svg" not in text
+
+
+def test_the_summary_keeps_the_least_confident_rows_in_bounded_memory() -> None:
+    summary = report.Summary(rows=3)
+    for index in range(100):
+        summary.add(
+            genre="Rock",
+            confidence=(index * 37 % 100) / 100,
+            top=["Rock"],
+            instruments=["drums", "drums"],
+            method="heuristic",
+            item_id=index,
+            artist="a",
+            title=str(index),
+            album="b",
+        )
+    assert [t.confidence for t in summary.least_confident()] == [0.0, 0.01, 0.02]
+    assert summary.instruments["drums"] == 100  # counted once per track
+    assert sum(summary.confidence) == 100
+
+
+def test_chromium_is_the_debian_one_and_playwright_downloads_nothing() -> None:
+    assert shutil.which("chromium") == CHROMIUM
