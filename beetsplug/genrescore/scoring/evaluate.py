@@ -207,8 +207,9 @@ class GenreScore:
     """Top-1 precision and recall of one canonical genre.
 
     ``predicted``: items genrescore put first in this genre; ``right`` of them the user's
-    labels accept. ``labelled``: items whose labels imply this genre; ``found`` of them got a
-    top-1 on its line (itself, an ancestor or a descendant, by the same rule as accepted).
+    labels accept. ``labelled``: items whose labels say this genre most precisely (a
+    ``Bluegrass`` track counts for bluegrass, not for country too); ``found`` of them got a
+    top-1 on its line (itself, an ancestor or a descendant, the rule of :func:`accepted`).
     """
 
     genre: str
@@ -325,7 +326,8 @@ class Evaluator:
         self.compared += 1
         first = item.top[0]
         self.predicted[first] += 1
-        for genre in says:
+        leaves = _most_specific(says, self._lineages)
+        for genre in leaves:
             self.labelled_as[genre] += 1
             if first in self._line.get(genre, ()):
                 self.found[genre] += 1
@@ -333,7 +335,7 @@ class Evaluator:
             self.top1 += 1
             self.right[first] += 1
         else:
-            self.confusions[(_most_specific(says, self._lineages), first)] += 1
+            self.confusions[(", ".join(sorted(leaves)), first)] += 1
             entry = (item.confidence, next(self._order))
             disagreement = Disagreement(item.name, labels, first, item.confidence)
             if len(self._heap) < self.shown:
@@ -376,10 +378,9 @@ class Evaluator:
         )
 
 
-def _most_specific(genres: frozenset[str], lineages: Mapping[str, frozenset[str]]) -> str:
-    """``{"bluegrass", "country"}`` -> ``"bluegrass"``; unrelated ones joined: ``"jazz, rock"``."""
-    leaves = [g for g in genres if not any(g != o and g in lineages[o] for o in genres)]
-    return ", ".join(sorted(leaves))
+def _most_specific(genres: frozenset[str], lineages: Mapping[str, frozenset[str]]) -> set[str]:
+    """The genres no other one lies below: ``{"bluegrass", "country"}`` -> ``{"bluegrass"}``."""
+    return {g for g in genres if not any(g != o and g in lineages[o] for o in genres)}
 
 
 def evaluate(
