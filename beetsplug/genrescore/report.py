@@ -273,7 +273,7 @@ def _agreement(evaluation: Evaluation | None) -> str:
     return (
         f'<p class="numbers">Top-1 agreement <b>{100.0 * (evaluation.top1_rate or 0):.1f} %</b>'
         f", top-3 <b>{100.0 * (evaluation.top3_rate or 0):.1f} %</b> over "
-        f"{evaluation.compared} tracks with genres of their own.</p>"
+        f"{evaluation.compared:,} tracks with genres of their own.</p>"
         f'<figure id="chart-agreement">{agreement_chart(evaluation)}</figure>'
         f"<details><summary>The whole evaluation (as <code>beet genrescore --evaluate"
         f"</code> prints it)</summary><pre>{text}</pre></details>"
@@ -292,7 +292,7 @@ def render(summary: Summary, evaluation: Evaluation | None = None, *, query: str
     else:
         tracks = summary.least_confident()
         bound = (
-            f"the {len(tracks)} least confident of {summary.analysed}"
+            f"the {len(tracks)} least confident of {summary.analysed:,}"
             if summary.analysed > len(tracks)
             else f"all {len(tracks)}"
         )
@@ -300,7 +300,7 @@ def render(summary: Summary, evaluation: Evaluation | None = None, *, query: str
         instruments = instrument_chart(summary) if summary.instruments else none
         heatmap = heatmap_chart(summary) if summary.instruments else none
         body = f"""
-<p class="numbers">{summary.analysed} of {summary.items} tracks of {scope} analysed.</p>
+<p class="numbers">{summary.analysed:,} of {summary.items:,} tracks of {scope} analysed.</p>
 <section><h2>Genres</h2><figure id="chart-genres">{genre_chart(summary)}</figure></section>
 <section><h2>Confidence</h2>
 <figure id="chart-confidence">{confidence_chart(summary)}</figure></section>
