@@ -242,9 +242,54 @@ class EmbeddedBackend(Backend, Generic[ModelT]):
         precision = "" if self.dtype == torch.float32 else "-bf16"
         return f"{self._weights_id}-port{self.port_version}{precision}"
 
+    @staticmethod
+    def check_tracks(tracks: Sequence[Sequence[Waveform]]) -> None:
+        """Refuse what no port can cut into patches.
 
+        Raises
+        ------
+        ValueError
+            A track has no windows, or a window is not one-dimensional.
+        """
+        import numpy as np
+
+        for index, windows in enumerate(tracks):
+            if not windows:
+                raise ValueError(f"track {index} has no windows")
+            if any(np.ndim(window) != 1 for window in windows):
+                raise ValueError(f"track {index}: windows must be mono, 1-D arrays")
+
+
+#: What to do about a shipped weights file that cannot be used.
+REINSTALL_HINT = "reinstall beets-genrescore to restore it"
 #: Bytes read at a time when hashing a weights file.
 _HASH_CHUNK = 1 << 20
+
+
+def read_weights(
+    path: Path, name: str, *, kind: str, title: str, version: str
+) -> tuple[Mapping[str, str], dict[str, torch.Tensor]]:
+    """The metadata and tensors of a shipped safetensors file, of format ``genrescore-<kind>``
+    at ``version`` (``tools/convert_<kind>.py`` writes them).
+
+    Raises
+    ------
+    ModelLoadError
+        The file cannot be read, or it is not of that format and version (``title`` names the
+        model in the message).
+    """
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as weights:
+            metadata = weights.metadata() or {}
+            tensors = {key: weights.get_tensor(key) for key in weights.keys()}  # noqa: SIM118
+    except (OSError, SafetensorError) as exc:
+        raise ModelLoadError(name, f"cannot read {path}: {exc}", REINSTALL_HINT) from exc
+    if metadata.get("format") != f"genrescore-{kind}" or metadata.get("format_version") != version:
+        reason = f"{path} is not a {title} weights file of format {version}"
+        raise ModelLoadError(name, reason, REINSTALL_HINT)
+    return metadata, tensors
 
 
 def weights_id(path: Path, name: str) -> str:

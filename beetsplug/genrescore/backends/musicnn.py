@@ -127,13 +127,10 @@ class MusicnnBackend(EmbeddedBackend[musicnn_net.MusicnnNet]):
         ValueError
             A track has no windows, or a window is not one-dimensional.
         """
+        self.check_tracks(tracks)
         per_window = []
         patches_per_track = []
-        for index, windows in enumerate(tracks):
-            if not windows:
-                raise ValueError(f"track {index} has no windows")
-            if any(np.ndim(window) != 1 for window in windows):
-                raise ValueError(f"track {index}: windows must be mono, 1-D arrays")
+        for windows in tracks:
             track_patches = [musicnn_net.window_patches(audio=window) for window in windows]
             per_window.extend(track_patches)
             patches_per_track.append(sum(len(patches) for patches in track_patches))

@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ModelLoadError
+from .base import REINSTALL_HINT, read_weights
 
 # Signal processing, from musicnn/configuration.py (SR, FFT_SIZE, FFT_HOP, N_MELS).
 SAMPLE_RATE: Final = 16000  # Hz
@@ -320,48 +321,30 @@ def _linear(tensors: dict[str, torch.Tensor], name: str) -> nn.Linear:
 
 
 def load_musicnn(*, path: Path, name: str = "musicnn") -> tuple[MusicnnNet, tuple[str, ...]]:
-    """Build a musicnn model from a converted safetensors file.
-
-    Parameters
-    ----------
-    path
-        A file written by ``tools/convert_musicnn.py``.
-    name
-        The backend name that errors are reported under.
-
-    Returns
-    -------
-    model
-        The network in eval mode, float32, on the CPU.
-    labels
-        The tag of each output, from the file's metadata.
+    """Build a musicnn model from a file ``tools/convert_musicnn.py`` wrote: the network (eval
+    mode, float32, on the CPU) and the tag of each output, from the file's metadata. Errors
+    name the backend ``name``.
 
     Raises
     ------
     ModelLoadError
         The file is missing or corrupt, of another format version, or lacks a tensor.
     """
-    from safetensors import SafetensorError, safe_open
-
-    hint = "reinstall beets-genrescore to restore it"
-    try:
-        with safe_open(str(path), framework="pt") as weights:
-            metadata = weights.metadata() or {}
-            tensors = {key: weights.get_tensor(key) for key in weights.keys()}  # noqa: SIM118
-    except (OSError, SafetensorError) as exc:
-        raise ModelLoadError(name, f"cannot read {path}: {exc}", hint) from exc
-    version = metadata.get("format_version")
-    if metadata.get("format") != "genrescore-musicnn" or version != FORMAT_VERSION:
-        reason = f"{path} is not a musicnn weights file of format {FORMAT_VERSION}"
-        raise ModelLoadError(name, reason, hint)
+    metadata, tensors = read_weights(
+        path, name, kind="musicnn", title="musicnn", version=FORMAT_VERSION
+    )
     try:
         labels = tuple(json.loads(metadata["labels"]))
         model = MusicnnNet({key: tensor.float() for key, tensor in tensors.items()})
     except (KeyError, ValueError, RuntimeError) as exc:
-        raise ModelLoadError(name, f"{path} holds unusable weights ({exc})", hint) from exc
+        raise ModelLoadError(
+            name, f"{path} holds unusable weights ({exc})", REINSTALL_HINT
+        ) from exc
     outputs = model.output.out_features
     if len(labels) != outputs:
-        raise ModelLoadError(name, f"{path} has {len(labels)} labels for {outputs} outputs", hint)
+        raise ModelLoadError(
+            name, f"{path} has {len(labels)} labels for {outputs} outputs", REINSTALL_HINT
+        )
     return model.eval(), labels
 
 

@@ -187,13 +187,10 @@ class YamnetBackend(EmbeddedBackend[yamnet_net.YamnetNet]):
         ValueError
             A track has no windows, or a window is not one-dimensional.
         """
+        self.check_tracks(tracks)
         per_window: list[np.ndarray] = []
         windows_per_track = []
-        for index, windows in enumerate(tracks):
-            if not windows:
-                raise ValueError(f"track {index} has no windows")
-            if any(np.ndim(window) != 1 for window in windows):
-                raise ValueError(f"track {index}: windows must be mono, 1-D arrays")
+        for windows in tracks:
             per_window.extend(yamnet_net.waveform_patches(audio=window) for window in windows)
             windows_per_track.append(len(windows))
         scores = yamnet_net.predict_patches(

@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ModelLoadError
+from .base import REINSTALL_HINT, read_weights
 
 # Front end, params.py.
 SAMPLE_RATE: Final = 16000  # Hz
@@ -343,21 +344,9 @@ def check_tensors(tensors: dict[str, torch.Tensor]) -> None:
 
 
 def load_yamnet(*, path: Path, name: str = "yamnet") -> tuple[YamnetNet, tuple[str, ...]]:
-    """Build YAMNet from a converted safetensors file.
-
-    Parameters
-    ----------
-    path
-        A file written by ``tools/convert_yamnet.py``.
-    name
-        The backend name that errors are reported under.
-
-    Returns
-    -------
-    model
-        The network in eval mode, float32, on the CPU.
-    labels
-        The AudioSet display name of each output, from the file's metadata.
+    """Build YAMNet from a file ``tools/convert_yamnet.py`` wrote: the network (eval mode,
+    float32, on the CPU) and the AudioSet display name of each output, from the file's
+    metadata. Errors name the backend ``name``.
 
     Raises
     ------
@@ -365,26 +354,18 @@ def load_yamnet(*, path: Path, name: str = "yamnet") -> tuple[YamnetNet, tuple[s
         The file is missing or corrupt, of another format, or holds weights of another
         architecture (a tensor missing, extra, of another shape or dtype).
     """
-    from safetensors import SafetensorError, safe_open
-
-    hint = "reinstall beets-genrescore to restore it"
-    try:
-        with safe_open(str(path), framework="pt") as weights:
-            metadata = weights.metadata() or {}
-            tensors = {key: weights.get_tensor(key) for key in weights.keys()}  # noqa: SIM118
-    except (OSError, SafetensorError) as exc:
-        raise ModelLoadError(name, f"cannot read {path}: {exc}", hint) from exc
-    version = metadata.get("format_version")
-    if metadata.get("format") != "genrescore-yamnet" or version != FORMAT_VERSION:
-        reason = f"{path} is not a YAMNet weights file of format {FORMAT_VERSION}"
-        raise ModelLoadError(name, reason, hint)
+    metadata, tensors = read_weights(
+        path, name, kind="yamnet", title="YAMNet", version=FORMAT_VERSION
+    )
     try:
         check_tensors(tensors)
         labels = tuple(str(label) for label in json.loads(metadata["labels"]))
     except (KeyError, ValueError, TypeError) as exc:
-        raise ModelLoadError(name, f"{path} holds unusable weights: {exc}", hint) from exc
+        raise ModelLoadError(name, f"{path} holds unusable weights: {exc}", REINSTALL_HINT) from exc
     if len(labels) != N_CLASSES:
-        raise ModelLoadError(name, f"{path} has {len(labels)} labels for {N_CLASSES} outputs", hint)
+        raise ModelLoadError(
+            name, f"{path} has {len(labels)} labels for {N_CLASSES} outputs", REINSTALL_HINT
+        )
     model = YamnetNet({key: tensor.float().contiguous() for key, tensor in tensors.items()})
     return model.eval(), labels
 
