@@ -9,7 +9,7 @@ Its size does not grow with the library: every chart is drawn from counts
 the :data:`LEAST_CONFIDENT_ROWS` least confident tracks. ``benchmarks/report.py`` measures
 size, build and render time at 50,000 tracks.
 
-This module knows nothing of beets: ``insight.py`` reads the items and feeds the summary.
+Beets stays out of it: ``insight.py`` reads the items and feeds the summary.
 """
 
 from __future__ import annotations
