@@ -288,7 +288,9 @@ class Evaluator:
             )
             for genre in GENRES
         }
-        self._cache: dict[tuple[str, ...], tuple[frozenset[str], frozenset[str]]] = {}
+        self._cache: dict[
+            tuple[str, ...], tuple[frozenset[str], frozenset[str], tuple[str, ...]]
+        ] = {}
         self.items = self.labelled = self.not_analysed = self.unmappable = 0
         self.compared = self.top1 = self.top3 = 0
         self.predicted: Counter[str] = Counter()
@@ -300,11 +302,18 @@ class Evaluator:
         self._heap: list[tuple[float, int, Disagreement]] = []
         self._order = itertools.count()
 
-    def _sets(self, labels: tuple[str, ...]) -> tuple[frozenset[str], frozenset[str]]:
+    def _sets(
+        self, labels: tuple[str, ...]
+    ) -> tuple[frozenset[str], frozenset[str], tuple[str, ...]]:
+        """What the labels imply, what they accept, and which of them are unknown (cached)."""
         if labels not in self._cache:
             if len(self._cache) > 10_000:  # bounded whatever the library's label variety
                 self._cache.clear()
-            self._cache[labels] = (implied(labels, self.tree), accepted(labels, self.tree))
+            self._cache[labels] = (
+                implied(labels, self.tree),
+                accepted(labels, self.tree),
+                tuple(label.strip().lower() for label in unknown(labels, self.tree)),
+            )
         return self._cache[labels]
 
     def add(self, item: Labelled) -> None:
@@ -313,10 +322,8 @@ class Evaluator:
         if not labels:
             return
         self.labelled += 1
-        says, ok = self._sets(labels)
-        for label in labels:
-            if not implied([label], self.tree):
-                self.unknown[label.strip().lower()] += 1
+        says, ok, unknown_labels = self._sets(labels)
+        self.unknown.update(unknown_labels)
         if not item.top:
             self.not_analysed += 1
             return
