@@ -183,21 +183,21 @@ class TestCommand(PluginTestHelper):
     ) -> None:
         self.add([copy(format_sources["mp3"], self.lib_path / "one.mp3")])
         self.configure(jobs=999)
-        from beetsplug.genrescore import run as run_module
+        from beetsplug.genrescore import engine as engine_module
 
         engines: list[int] = []
-        original = run_module.Engine.__init__
+        original = engine_module.Engine.__init__
 
-        def spy(engine: Any, analyzer: Any, jobs: int, *args: Any, **kwargs: Any) -> None:
-            engines.append(jobs)
-            original(engine, analyzer, jobs, *args, **kwargs)
+        def spy(engine: Any, *args: Any, **kwargs: Any) -> None:
+            original(engine, *args, **kwargs)
+            engines.append(engine.jobs)
 
-        run_module.Engine.__init__ = spy  # type: ignore[method-assign]
+        engine_module.Engine.__init__ = spy  # type: ignore[method-assign]
         try:
             with caplog.at_level(logging.INFO):
                 self.run_command("genrescore")
         finally:
-            run_module.Engine.__init__ = original  # type: ignore[method-assign]
+            engine_module.Engine.__init__ = original  # type: ignore[method-assign]
         cores = default_jobs()
         if cores < 999:
             assert f"jobs: 999 is more than the {cores} cores" in messages(caplog)

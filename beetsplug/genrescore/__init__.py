@@ -23,7 +23,6 @@ from mediafile import MediaFile
 from . import library, tags
 from .command import INTERRUPTED_STATUS
 from .errors import ConfigError, display_path
-from .forkserver import start_early
 from .settings import DEFAULTS, Settings, read_settings
 
 
@@ -84,13 +83,18 @@ class GenreScorePlugin(BeetsPlugin):
         return self._import_run
 
     def import_begin(self, session: Any) -> None:
+        from .run import source_files
+
         self._import_run = None
-        start_early(self.settings)  # the workers' imports overlap beets' first lookups
         run = self._run()  # validates the settings before any file is touched
         self._catch_interrupt()
-        # beets skips files it cannot read without a word; say which and why.
         try:
-            run.check_sources(session.paths or [])
+            files = list(source_files(session.paths or []))
+            # Planned for that many tracks (one track: the models run here, so the fork
+            # server does not import them), started now: its imports overlap beets' lookups.
+            run.start(len(files))
+            # beets skips files it cannot read without a word; say which and why.
+            run.check_files(files)
         except Exception:  # a report, never a reason to stop the import
             self._log.debug("checking the files to import failed:\n{}", traceback.format_exc())
 

@@ -12,7 +12,6 @@ from beets.exceptions import UserError
 
 from .backends.base import EMBEDDED, NONE
 from .errors import BackendUnavailable, GenreScoreError
-from .forkserver import start_early
 from .settings import Settings, check_cluster
 
 if TYPE_CHECKING:
@@ -215,9 +214,9 @@ def run_command(
         except GenreScoreError as exc:
             raise UserError(str(exc)) from exc
     total = _count(lib, args, opts.album)
-    if total:
-        start_early(settings, total)  # the workers' imports overlap this process's
-    from .run import Run, RunOptions  # the analysis stack loads only when a run starts
+    # Cheap: the run plans its workers for `total` tracks and starts their fork server
+    # before it imports the analysis stack, which loads only when a run starts.
+    from .run import Run, RunOptions
 
     with _report_file(opts.report) as report:
         options = RunOptions(

@@ -1,24 +1,14 @@
-"""The pipeline: decode in worker processes, run the models where they run fastest.
+"""The pipeline: decode in worker processes, run the models where the worker plan says.
 
 * Decoding, resampling and the heuristic features (:func:`analyzer.prepare`) run in a pool
   of worker processes, a few tracks ahead at most, so memory stays flat however long the
   library or the tracks are.
-* Where the models run depends on the device:
-
-  - On the CPU each worker also runs the models on its own track, with its share of the
-    cores as threads (one each with a worker per core), and sends back only the small
-    result. Batching buys nothing there (musicnn costs 41 ms a
-    patch one at a time, 49 ms in threes, 77 ms in 24s on a 2-core AVX2 EPYC), while
-    inference in this process made it the bottleneck: the workers sat idle while it ran
-    and fought it for the cores when they did not.
-  - On a GPU the models run in this process (one CUDA context), on batches of several
-    tracks at once, fed by the decoding workers.
-  - A run of no more tracks than workers (one track: ``beet genrescore id:1``, a one-track
-    import) runs them here too: this process has loaded them already, and warms them up
-    while the workers decode, where each worker would import torch and load them for one
-    track (:func:`forkserver.models_here`).
-  - On a cluster (:class:`RemoteInference`, :mod:`.cluster`) the batches go to other
-    machines and come back as model outputs, blended here; decoding goes on meanwhile.
+* The models run where the run's :class:`~.workers.WorkerPlan` puts them (:mod:`.workers`
+  decides, and says why): in each worker on the CPU, sending back only the small result; in
+  this process, on batches of several tracks, on a GPU or for a run of few tracks (then
+  warmed up while the workers decode); or on a cluster (:class:`RemoteInference`,
+  :mod:`.cluster`), whose batches come back as model outputs, blended here while decoding
+  goes on.
 * A native crash in a decoder (a worker dies: the pool is "broken") costs one file: the
   tracks that were in flight are retried one by one in a fresh pool, the one that kills its
   worker again is reported, and the run goes on in parallel.
@@ -28,13 +18,9 @@ The engine knows nothing of beets; it maps keys to results.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import os
-import signal
-import sys
-import threading
-import time
-import traceback
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -42,20 +28,18 @@ from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
 import numpy as np
-import threadpoolctl
 
-from . import forkserver
+from . import workers
 from .analyzer import (
     Analyzer,
     DecodePlan,
     ModelOutputs,
     Prepared,
     TrackResult,
-    load_models,
     prepare,
 )
-from .errors import AnalysisError, AudioLoadError, GenreScoreError, TrackError
-from .settings import Settings, default_jobs
+from .errors import AudioLoadError, GenreScoreError, TrackError
+from .workers import Where, WorkerPlan, track_error
 
 K = TypeVar("K")
 
@@ -66,130 +50,6 @@ BATCH_TRACKS = 8
 QUEUE_PER_WORKER = 2
 #: Amplitude of the noise the models are warmed up on (quiet, never digital silence).
 WARM_UP_LEVEL = 0.01
-
-
-#: How often (s) a worker checks that the process that started it is still there.
-ORPHAN_CHECK_SECONDS = 1.0
-
-
-def _alive(pid: int) -> bool:
-    """Whether a process runs; a dead one nobody has reaped yet (a zombie) does not."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            # "pid (name) state ...": the state letter follows the last ")".
-            return handle.read().rpartition(b")")[2].split()[0] != b"Z"
-    except FileNotFoundError:
-        return False
-    except OSError:  # no /proc here: ask the kernel
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        return True
-
-
-def _exit_when_orphaned(main_pid: int) -> None:
-    # A killed `beet` cannot shut its pool down, and a worker blocked on its task queue would
-    # wait forever (and keep the fork server alive): it leaves once the main process is gone.
-    while True:
-        time.sleep(ORPHAN_CHECK_SECONDS)
-        if not _alive(main_pid):
-            os._exit(1)
-
-
-def _worker_init(
-    main_pid: int,
-    decode: Callable[[str, DecodePlan], Prepared],
-    settings: Settings | None,
-    fingerprint: str,
-    threads: int,
-) -> None:
-    # Each worker gets its share of the cores for BLAS and torch: more threads only fight
-    # over them. The fork server loaded numpy before this runs, so its BLAS pool already
-    # exists and environment variables are too late: threadpoolctl resizes it. (Left at
-    # two threads each, two workers on two cores ran 1.25x one worker, not 2x.)
-    # Ctrl-C is the parent's to handle; the workers just stop.
-    threadpoolctl.threadpool_limits(limits=threads)  # stays until restored (never)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    threading.Thread(target=_exit_when_orphaned, args=(main_pid,), daemon=True).start()
-    # Decoder libraries print to the C stderr (mpg123: "part2_3_length too large" after a
-    # seek into a bit reservoir); their real failures come back as exceptions with a reason.
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 2)
-    os.close(devnull)
-    _WORKER.decode = decode
-    if settings is not None:
-        _WORKER.analyzer = _worker_analyzer(settings, fingerprint, threads)
-
-
-class _WorkerState:
-    """What a worker process keeps between tasks (set by :func:`_worker_init`)."""
-
-    decode: Callable[[str, DecodePlan], Prepared] = prepare
-    #: The worker's own models (CPU inference), or the error that stopped them loading.
-    analyzer: Analyzer | GenreScoreError | None = None
-
-
-_WORKER = _WorkerState()
-
-
-def _worker_analyzer(
-    settings: Settings, fingerprint: str, threads: int
-) -> Analyzer | GenreScoreError:
-    try:
-        analyzer = Analyzer(settings, load_models(settings, lambda note: None))
-    except GenreScoreError as exc:
-        return exc
-    if analyzer.fingerprint != fingerprint:
-        # The same settings load other models here (a file changed under the run): results
-        # would not be what the fingerprint stored with them says.
-        return GenreScoreError("the models in a worker process differ from the main process's")
-    if "torch" in sys.modules:
-        sys.modules["torch"].set_num_threads(threads)
-    return analyzer
-
-
-def track_error(path: str, exc: BaseException) -> TrackError:
-    """Any failure while one file is read, decoded or analysed, as that file's error.
-
-    A :class:`TrackError` is kept (with the traceback of what caused it, for ``-v``);
-    anything else a library raises becomes an :class:`AnalysisError` naming the exception.
-    """
-    detail = "".join(traceback.format_exception(exc))
-    if isinstance(exc, TrackError):
-        if not exc.detail and exc.__cause__ is not None:
-            exc.detail = detail
-        return exc
-    return AnalysisError(path, f"analysis failed: {type(exc).__name__}: {exc}", detail)
-
-
-def _guarded(path: str, step: Callable[[], Any]) -> Any:
-    # In the worker, so the traceback is still there to be sent back with the reason, and
-    # an exception that does not pickle cannot turn into an error about pickling.
-    try:
-        return step()
-    except TrackError as exc:
-        raise track_error(path, exc) from None
-    except GenreScoreError:
-        raise  # not this file's fault (the worker's models did not load): the run's
-    except Exception as exc:
-        raise track_error(path, exc) from None
-
-
-def _decode_task(path: str, plan: DecodePlan) -> Prepared:
-    """Worker task: decode a track for the models in the main process."""
-    prepared: Prepared = _guarded(path, lambda: _WORKER.decode(path, plan))
-    return prepared
-
-
-def _analyze_task(path: str, plan: DecodePlan) -> TrackResult:
-    """Worker task: decode a track and run the worker's own models on it."""
-    analyzer = _WORKER.analyzer
-    if not isinstance(analyzer, Analyzer):
-        raise analyzer or GenreScoreError("worker started without models")
-    prepared = _guarded(path, lambda: _WORKER.decode(path, plan))
-    result: TrackResult = _guarded(path, lambda: analyzer.infer([prepared])[0])
-    return result
 
 
 class RemoteInference(Protocol):
@@ -218,57 +78,77 @@ class Done(Generic[K]):
 
 
 class Engine(Generic[K]):
-    """Runs an :class:`Analyzer` over many files with ``jobs`` worker processes.
+    """Runs an :class:`Analyzer` over many files, with workers as a :class:`WorkerPlan` says.
 
-    ``jobs=0`` does everything in this process (no pool): slower, but simplest to debug.
-    ``infer_in_workers`` says where the models run with a pool (default: in the workers
-    unless a model is on a GPU).
+    ``plan`` comes from the run (:func:`workers.plan`); each call of :meth:`run` plans again
+    with the number of tracks it was given, which may move the models into this process or
+    into the workers. Tests and benchmarks may give ``jobs`` instead (``0`` does everything in
+    this process, no pool: slower, but simplest to debug), and pin where the models run with
+    ``infer_in_workers``.
     """
 
     def __init__(
         self,
         analyzer: Analyzer,
-        jobs: int,
+        jobs: int | None = None,
         batch_tracks: int = BATCH_TRACKS,
         decode: Callable[[str, DecodePlan], Prepared] = prepare,
         infer_in_workers: bool | None = None,
         remote: RemoteInference | None = None,
+        *,
+        plan: WorkerPlan | None = None,
     ) -> None:
         self.analyzer = analyzer
-        self.jobs = jobs
+        if plan is None:
+            plan = workers.plan(
+                analyzer.settings,
+                jobs=jobs,
+                loaded=analyzer.models.backends,
+                remote=remote is not None,
+            )
+        if infer_in_workers is not None and plan.models is not Where.CLUSTER:
+            plan = dataclasses.replace(
+                plan, models=Where.WORKERS if infer_in_workers else Where.HERE
+            )
+        self.plan = plan
         self.batch_tracks = max(1, batch_tracks)
         #: The decoding step run in the workers (a module-level function, so it pickles).
         self.decode = decode
         #: Where the models run when not here: the workers then only decode.
         self.remote = remote
-        self.infer_in_workers = (
-            not analyzer.accelerated if infer_in_workers is None else infer_in_workers
-        ) and remote is None
-        #: Left to the engine: then a run of few tracks runs the models here (see :meth:`run`).
-        self._choose = infer_in_workers is None and self.infer_in_workers
+        #: Where the models run is left to the plan, with each run's number of tracks.
+        self._replan = infer_in_workers is None
         self._pool: ProcessPoolExecutor | None = None
-        #: Whether the pool's workers were started with models.
-        self._pool_infers = False
+        #: The plan the pool's workers were started with.
+        self._pool_plan = plan
         #: Run the models once on a made-up window before the first batch comes in.
         self._warm = False
+
+    @property
+    def jobs(self) -> int:
+        return self.plan.jobs
+
+    @property
+    def infer_in_workers(self) -> bool:
+        """Whether the workers run the models (else they only decode)."""
+        return self.plan.models_in_workers
 
     # -- pool management --------------------------------------------------------------
 
     def _get_pool(self) -> ProcessPoolExecutor:
         if self._pool is None:
             settings = self.analyzer.settings if self.infer_in_workers else None
-            with_models = bool(settings and self.analyzer.models.backends)
-            self._pool_infers = self.infer_in_workers
+            self._pool_plan = self.plan
             self._pool = ProcessPoolExecutor(
                 max_workers=self.jobs,
-                mp_context=forkserver.context(with_models=with_models),
-                initializer=_worker_init,
+                mp_context=workers.context(self.plan),
+                initializer=workers.worker_init,
                 initargs=(
                     os.getpid(),
                     self.decode,
                     settings,
                     self.analyzer.fingerprint,
-                    max(1, default_jobs() // self.jobs),
+                    self.plan.threads,
                 ),
             )
         return self._pool
@@ -295,22 +175,24 @@ class Engine(Generic[K]):
             yield from self._run_inline(work)
             return
         work = iter(work)
-        if self._choose and self.analyzer.models.backends:
-            # No more tracks than workers: each worker would import torch and load the models
-            # for one track, which this process has loaded already. Then the workers decode
-            # and the models run here (forkserver.models_here).
-            # Workers that have loaded the models keep them, for small runs too (an import
-            # calls this once per album): the pool changes at most once, when a longer run
-            # follows a short one.
+        if self._replan:
+            # Plan again with this run's tracks (up to one more than workers tells "few"):
+            # few tracks run the models here, unless the workers have them already.
             head = list(itertools.islice(work, self.jobs + 1))
-            warm_workers = self._pool is not None and self._pool_infers
-            few = forkserver.models_here(len(head), self.jobs)
-            self.infer_in_workers = warm_workers or not few
-            if self._pool is not None and self._pool_infers != self.infer_in_workers:
+            warm_workers = self._pool is not None and self._pool_plan.models_in_workers
+            self.plan = workers.plan(
+                self.analyzer.settings,
+                len(head),
+                jobs=self.jobs,
+                loaded=self.analyzer.models.backends,
+                workers_have_models=warm_workers,
+                remote=self.remote is not None,
+            )
+            if self._pool is not None and self._pool_plan.models != self.plan.models:
                 self.close()
             # The models' first call pays librosa's and torch's first-call costs (1-2 s);
             # paid while the workers decode, it is off the run's critical path.
-            self._warm = not self.infer_in_workers and self._pool is None
+            self._warm = self.plan.models is Where.HERE and self._pool is None
             work = itertools.chain(head, work)
         try:
             yield from self._run_pool(work)
@@ -383,7 +265,7 @@ class Engine(Generic[K]):
                 return
 
     def _submit(self, path: str) -> Future[Prepared | TrackResult]:
-        task = _analyze_task if self.infer_in_workers else _decode_task
+        task = workers.analyze_task if self.infer_in_workers else workers.decode_task
         future: Future[Prepared | TrackResult] = self._get_pool().submit(
             task, path, self.analyzer.plan
         )
@@ -482,3 +364,7 @@ class Engine(Generic[K]):
             batch.append((key, value))
         else:
             yield Done(key, path, result=value)
+
+
+# track_error is the workers' (it runs there); cluster.py takes it from here too.
+__all__ = ["BATCH_TRACKS", "Done", "Engine", "RemoteInference", "track_error"]

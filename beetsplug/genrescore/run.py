@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import json
 import os
 import signal
@@ -17,23 +18,27 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from beets import config as beets_config
 from beets import ui
 from beets.util import sorted_walk
 from mediafile import FileTypeError, MediaFile, UnreadableFileError
 
-from . import library
-from .analyzer import Analyzer, TrackResult, load_models, to_json
+from . import library, workers
 from .audio import AUDIO_EXTENSIONS, check_file
 from .backends.base import check_device
-from .engine import Engine
 from .errors import AudioLoadError, TrackError, display_path
-from .explain import explain
-from .forkserver import start_early
 from .progress import Progress
-from .settings import Settings, default_jobs
+from .settings import Settings
+
+if TYPE_CHECKING:
+    from .analyzer import Analyzer, TrackResult
+    from .engine import Engine
+
+# The analysis stack (analyzer, engine, explain: librosa, scipy) is imported when the first
+# item is analysed, so that the import hook can count the files and start the workers' fork
+# server before this process pays for it.
 
 
 @dataclass
@@ -162,6 +167,8 @@ class Run:
         self._engine: Engine[tuple[Any, str]] | None = None
         self._remote: Any = None  # cluster.RayInference, when the models run on a cluster
         self._reported: set[str] = set()
+        #: Where this run's work happens; planned again once the number of tracks is known.
+        self.plan = workers.plan(settings)
         self._capped = False
         #: Set from a signal handler: finish the file being stored, then stop.
         self.stopping = False
@@ -170,7 +177,9 @@ class Run:
     def analyzer(self) -> Analyzer:
         """Built on first use, so a run with nothing to do never loads a model."""
         if self._analyzer is None:
-            start_early(self.settings)
+            self.start()  # the fork server's imports overlap the models' loading
+            from .analyzer import Analyzer, load_models
+
             settings = self.settings
             if settings.cluster != "none":
                 # Here the models only name their labels for the blend; the actors run them
@@ -182,13 +191,35 @@ class Run:
             self._analyzer = Analyzer(self.settings, models)
         return self._analyzer
 
+    def start(self, tracks: int | None = None) -> None:
+        """Plan the workers for ``tracks`` tracks (when known) and start their fork server.
+
+        Called as soon as the tracks are counted (the import hook, before beets' first
+        lookups), and at the latest when the models load; what the server preloads is decided
+        by the plan it is first started with.
+        """
+        if tracks is not None:
+            self.plan = workers.plan(self.settings, tracks)
+        workers.start(self.plan)
+
     @property
     def engine(self) -> Engine[tuple[Any, str]]:
         if self._engine is None:
-            self._engine = self._new_engine(self.jobs())
+            self._engine = self._new_engine()
         return self._engine
 
-    def _new_engine(self, jobs: int) -> Engine[tuple[Any, str]]:
+    def _new_engine(self) -> Engine[tuple[Any, str]]:
+        from .engine import Engine
+
+        if self.settings.jobs > self.plan.cores and not self._capped:
+            # A worker beyond the cores only competes for them (workers.plan caps them).
+            self._capped = True
+            self.log.warning(
+                "jobs: {} is more than the {} cores this process may use; using {}",
+                self.settings.jobs,
+                self.plan.cores,
+                self.plan.cores,
+            )
         if self.settings.cluster != "none" and self._remote is None:
             from . import cluster  # Ray loads only when a cluster is configured
 
@@ -198,26 +229,11 @@ class Run:
                 len(self._remote.actors),
             )  # fmt: skip
         if self._remote is None:
-            return Engine(self.analyzer, jobs)
-        return Engine(self.analyzer, jobs, self._remote.batch_tracks, remote=self._remote)
-
-    def jobs(self, tracks: int | None = None) -> int:
-        """Worker processes: as configured, but no more than cores, nor than ``tracks``.
-
-        A worker beyond the cores only competes for them (999 workers made each track
-        2.7x slower and took 4.7 GB); said once per run.
-        """
-        jobs, cores = self.settings.jobs, default_jobs()
-        if jobs > cores and not self._capped:
-            self._capped = True
-            self.log.warning(
-                "jobs: {} is more than the {} cores this process may use; using {}",
-                jobs,
-                cores,
-                cores,
-            )
-        jobs = min(jobs, cores)
-        return jobs if tracks is None else min(jobs, max(1, tracks))
+            return Engine(self.analyzer, plan=self.plan)
+        return Engine(
+            self.analyzer, batch_tracks=self._remote.batch_tracks, remote=self._remote,
+            plan=self.plan,
+        )  # fmt: skip
 
     def close(self) -> None:
         """Stop the decoder processes (a later run starts new ones)."""
@@ -228,14 +244,15 @@ class Run:
             self._remote.close()
             self._remote = None
 
-    def check_sources(self, paths: Iterable[bytes | str]) -> None:
-        """Report the audio files under ``paths`` that beets will skip or we cannot decode.
+    def check_files(self, files: Iterable[str]) -> None:
+        """Report the audio files (:func:`source_files`) that beets will skip or we cannot
+        decode.
 
         beets' importer drops a file it cannot read without a word; this names each one
         with the reason. Cheap: a stat and a few bytes per file, then the tag read beets
         itself does (mediafile).
         """
-        for path in source_files(paths):
+        for path in files:
             try:
                 check_file(path)
                 check_importable(path)
@@ -274,8 +291,8 @@ class Run:
         """Analyse every item that is not up to date; ``on_item`` sees each finished item."""
         if not self.counts.started:
             self.counts.started = time.perf_counter()
-        if self._engine is None and total is not None and self.settings.jobs > 0:
-            self._engine = self._new_engine(self.jobs(total))
+        if self._engine is None and total is not None:
+            self.plan = workers.plan(self.settings, total)
         progress = Progress(total, self.log.info) if self.options.progress else None
 
         def finished(item: Any) -> None:
@@ -316,8 +333,9 @@ class Run:
             if progress is not None:
                 progress.finish()
 
-    @property
+    @functools.cached_property
     def blend_fingerprint(self) -> str:
+        """The blend settings' fingerprint (computed once: it is checked for every item)."""
         return self.settings.blend_fingerprint()
 
     def reblend(self, item: Any) -> bool:
@@ -339,9 +357,7 @@ class Run:
         for item in items:
             if self.stopping:
                 break
-            if not self.settings.force and not library.needs_reblend(
-                item, self.blend_fingerprint
-            ):
+            if not self.settings.force and not library.needs_reblend(item, self.blend_fingerprint):
                 self.counts.skipped += 1
             elif not self.reblend(item):
                 self.counts.skipped += 1
@@ -398,10 +414,14 @@ class Run:
             ", ".join(decision.top),
         )
         if self.options.explain:
+            from .explain import explain
+
             ui.print_(f"{item}:")
             for line in explain(result):
                 ui.print_(line)
         if self.options.report is not None:
+            from .analyzer import to_json
+
             self.options.report.write(json.dumps(to_json(result)) + "\n")
             self.options.report.flush()
 

@@ -1,0 +1,367 @@
+"""Where the work of a run happens, decided once: the worker plan, and the workers' own code.
+
+:func:`plan` turns the settings (and the number of tracks, once known) into a frozen
+:class:`WorkerPlan`: how many worker processes decode, where the models run, what the fork
+server the workers start from preloads, and how many threads each worker gets. The run, the
+engine, the command and the import hook take that plan; no other module decides anything
+about processes.
+
+Where the models run:
+
+* On the CPU each worker runs them on its own track, with its share of the cores as threads.
+  Batching buys nothing there (musicnn costs 41 ms a patch one at a time, 49 ms in threes,
+  77 ms in 24s on a 2-core AVX2 EPYC), while inference in the main process made it the
+  bottleneck: the workers sat idle while it ran and fought it for the cores when they did not.
+* On a GPU they run in the main process (one CUDA context), on batches of several tracks,
+  fed by the decoding workers.
+* A run of no more tracks than workers runs them in the main process too: each worker would
+  import torch and load the models for one track, while the main process imports torch while
+  the fork server imports the decoding stack, and warms the models up while the workers
+  decode (``benchmarks/bench.py --startup`` measures it). Workers that have the models keep
+  them for the following short runs (an import runs once per album).
+* On a cluster (:mod:`.cluster`) they run on other machines; the workers only decode.
+
+This module stays cheap to import (the command and the import hook plan and start the fork
+server before they load anything heavy): the analysis modules are imported by the functions
+that run in the workers, which the fork server has preloaded.
+"""
+
+from __future__ import annotations
+
+import enum
+import multiprocessing
+import os
+import signal
+import threading
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from multiprocessing.context import BaseContext
+from typing import TYPE_CHECKING, Any
+
+from .backends.base import EMBEDDED, EMBEDDED_DEFAULTS, NONE, is_embedded
+from .errors import AnalysisError, GenreScoreError, TrackError
+from .settings import Settings, default_jobs
+
+if TYPE_CHECKING:
+    from .analyzer import Analyzer, DecodePlan, Prepared, TrackResult
+    from .backends.base import Backend
+
+
+class Where(enum.Enum):
+    """Where the models run."""
+
+    #: In each worker, on its own track (the CPU).
+    WORKERS = "workers"
+    #: In the main process, on batches the workers decoded (a GPU, few tracks, no workers).
+    HERE = "here"
+    #: On a Ray cluster; the workers decode, the main process blends.
+    CLUSTER = "cluster"
+
+
+#: The analysis modules, imported by the fork server so that every worker forks with them
+#: loaded; importing this module there also warms them up (:func:`warm_up`).
+WORKER_PRELOAD: tuple[str, ...] = (__name__, "beetsplug.genrescore.analyzer")
+#: Set in the fork server's environment while this process starts it, to the pid of this
+#: process: the server's import of this module then warms the analysis stack up.
+_WARM_UP_FOR = "GENRESCORE_WARM_UP_FOR"
+
+
+@dataclass(frozen=True)
+class WorkerPlan:
+    """How a run uses processes (built by :func:`plan`)."""
+
+    #: Worker processes (0: everything in the main process, no pool).
+    jobs: int
+    #: Where the models run.
+    models: Where
+    #: Modules the fork server imports once, before it forks any worker.
+    preload: tuple[str, ...]
+    #: BLAS and torch threads in each worker: its share of the cores.
+    threads: int
+    #: Cores this process may use (the cap on ``jobs``).
+    cores: int
+
+    @property
+    def models_in_workers(self) -> bool:
+        return self.models is Where.WORKERS
+
+
+def plan(
+    settings: Settings,
+    tracks: int | None = None,
+    *,
+    jobs: int | None = None,
+    loaded: Sequence[Backend] | None = None,
+    workers_have_models: bool = False,
+    remote: bool | None = None,
+) -> WorkerPlan:
+    """The worker plan for a run of ``tracks`` tracks (``None``: not known yet).
+
+    Parameters
+    ----------
+    settings
+        ``jobs``, ``models``, ``device`` and ``cluster`` decide.
+    tracks
+        Tracks to analyse: with no more than workers, the models run in the main process.
+    jobs
+        Workers already decided (a running pool, or a count given outright); default: the
+        configured ``jobs``, capped at the cores and at ``tracks`` (a worker beyond the cores
+        only competes for them: 999 workers made each track 2.7x slower and took 4.7 GB).
+    loaded
+        The backends once they are loaded (``None``: judged from the settings): whether one
+        is on a GPU, and whether any model runs at all.
+    workers_have_models
+        The running workers have loaded the models: they keep them, for a short run too, so
+        the pool changes at most once.
+    remote
+        The models run on a cluster (default: the ``cluster`` setting).
+    """
+    cores = default_jobs()
+    if jobs is None:
+        jobs = min(settings.jobs, cores)
+        if tracks is not None:
+            jobs = min(jobs, max(1, tracks))
+    if loaded is None:
+        any_model = any(value != NONE for value in settings.models.values())
+        # "auto" is taken for the CPU until the models are loaded (finding out imports torch).
+        gpu = settings.backend.device not in ("auto", "cpu")
+    else:
+        any_model = bool(loaded)
+        gpu = any(backend.accelerated for backend in loaded)
+    if remote is None:
+        remote = settings.cluster != "none"
+    # No more tracks than workers: each would load the models for one track (module docstring).
+    few = any_model and not workers_have_models and tracks is not None and tracks <= jobs
+    if remote:
+        where = Where.CLUSTER
+    elif jobs <= 0 or gpu or few:
+        where = Where.HERE
+    else:
+        where = Where.WORKERS
+    preload = WORKER_PRELOAD
+    if where is Where.WORKERS and any_model:
+        preload += model_modules(settings)
+    return WorkerPlan(
+        jobs=max(0, jobs),
+        models=where,
+        preload=preload,
+        threads=max(1, cores // jobs) if jobs > 0 else cores,
+        cores=cores,
+    )
+
+
+def model_modules(settings: Settings) -> tuple[str, ...]:
+    """The backend modules the workers will import for the configured models.
+
+    A checkpoint counts as its role's embedded fallback: loading it needs torch, which the
+    fallback's module imports, and a checkpoint that is not downloaded is replaced by it.
+    """
+    names = {
+        value if is_embedded(value) else EMBEDDED_DEFAULTS[role]
+        for role, value in settings.models.items()
+        if value != NONE
+    }
+    return tuple(sorted({EMBEDDED[name].partition(":")[0] for name in names}))
+
+
+# -- the fork server ------------------------------------------------------------------------
+
+
+def context(worker_plan: WorkerPlan) -> BaseContext:
+    """The context the pool's workers start in.
+
+    forkserver: workers fork from a clean server that has imported the analysis code (and
+    the model code they run) once, never from the main process (whose torch threads would not
+    survive a fork). Where there is no fork server, spawn. The first plan that starts the
+    server decides what it preloads; later pools fork from the same server.
+    """
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    forkserver = multiprocessing.get_context("forkserver")
+    forkserver.set_forkserver_preload(list(worker_plan.preload))
+    return forkserver
+
+
+def start(worker_plan: WorkerPlan) -> None:
+    """Start the fork server now, so that its imports overlap the main process's own start.
+
+    Its imports and warm-up take 2-4 s; once started, it serves every pool of this process.
+    """
+    if worker_plan.jobs <= 0 or context(worker_plan).get_start_method() != "forkserver":
+        return
+    from multiprocessing import forkserver
+
+    previous = os.environ.get(_WARM_UP_FOR)
+    os.environ[_WARM_UP_FOR] = str(os.getpid())
+    try:
+        forkserver.ensure_running()
+    finally:
+        if previous is None:
+            del os.environ[_WARM_UP_FOR]
+        else:
+            os.environ[_WARM_UP_FOR] = previous
+
+
+#: Seconds of noise the decoding stack is warmed up on.
+_WARM_UP_SECONDS = 2
+
+
+def warm_up() -> None:
+    """Run one feature extraction, paying librosa's and scipy's first-call costs (about
+    1.5 s) once in the fork server instead of once per worker."""
+    import numpy as np
+    import soundfile  # noqa: F401 - imported here so that workers fork with it loaded
+    import soxr  # noqa: F401
+
+    from .analyzer import HEURISTIC_RATE
+    from .scoring.features import extract_features
+
+    noise = np.random.default_rng(0).standard_normal(HEURISTIC_RATE * _WARM_UP_SECONDS)
+    extract_features(y=noise.astype(np.float32), sr=HEURISTIC_RATE)
+
+
+# -- in the workers -------------------------------------------------------------------------
+
+#: How often (s) a worker checks that the process that started it is still there.
+ORPHAN_CHECK_SECONDS = 1.0
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process runs; a dead one nobody has reaped yet (a zombie) does not."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            # "pid (name) state ...": the state letter follows the last ")".
+            return handle.read().rpartition(b")")[2].split()[0] != b"Z"
+    except FileNotFoundError:
+        return False
+    except OSError:  # no /proc here: ask the kernel
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+
+
+def _exit_when_orphaned(main_pid: int) -> None:
+    # A killed `beet` cannot shut its pool down, and a worker blocked on its task queue would
+    # wait forever (and keep the fork server alive): it leaves once the main process is gone.
+    while True:
+        time.sleep(ORPHAN_CHECK_SECONDS)
+        if not _alive(main_pid):
+            os._exit(1)
+
+
+class _WorkerState:
+    """What a worker process keeps between tasks (set by :func:`worker_init`)."""
+
+    decode: Callable[[str, DecodePlan], Prepared] | None = None
+    #: The worker's own models (CPU inference), or the error that stopped them loading.
+    analyzer: Analyzer | GenreScoreError | None = None
+
+
+_WORKER = _WorkerState()
+
+
+def worker_init(
+    main_pid: int,
+    decode: Callable[[str, DecodePlan], Prepared],
+    settings: Settings | None,
+    fingerprint: str,
+    threads: int,
+) -> None:
+    """Set a worker up: its share of the cores, and its models when it runs them."""
+    import threadpoolctl
+
+    # The fork server loaded numpy before this runs, so its BLAS pool already exists and
+    # environment variables are too late: threadpoolctl resizes it. (Left at two threads
+    # each, two workers on two cores ran 1.25x one worker, not 2x.)
+    threadpoolctl.threadpool_limits(limits=threads)  # stays until restored (never)
+    # Ctrl-C is the parent's to handle; the workers just stop.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_exit_when_orphaned, args=(main_pid,), daemon=True).start()
+    # Decoder libraries print to the C stderr (mpg123: "part2_3_length too large" after a
+    # seek into a bit reservoir); their real failures come back as exceptions with a reason.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    os.close(devnull)
+    _WORKER.decode = decode
+    if settings is not None:
+        _WORKER.analyzer = _worker_analyzer(settings, fingerprint, threads)
+
+
+def _worker_analyzer(
+    settings: Settings, fingerprint: str, threads: int
+) -> Analyzer | GenreScoreError:
+    import sys
+
+    from .analyzer import Analyzer, load_models
+
+    try:
+        analyzer = Analyzer(settings, load_models(settings, lambda note: None))
+    except GenreScoreError as exc:
+        return exc
+    if analyzer.fingerprint != fingerprint:
+        # The same settings load other models here (a file changed under the run): results
+        # would not be what the fingerprint stored with them says.
+        return GenreScoreError("the models in a worker process differ from the main process's")
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(threads)
+    return analyzer
+
+
+def track_error(path: str, exc: BaseException) -> TrackError:
+    """Any failure while one file is read, decoded or analysed, as that file's error.
+
+    A :class:`TrackError` is kept (with the traceback of what caused it, for ``-v``);
+    anything else a library raises becomes an :class:`AnalysisError` naming the exception.
+    """
+    detail = "".join(traceback.format_exception(exc))
+    if isinstance(exc, TrackError):
+        if not exc.detail and exc.__cause__ is not None:
+            exc.detail = detail
+        return exc
+    return AnalysisError(path, f"analysis failed: {type(exc).__name__}: {exc}", detail)
+
+
+def _guarded(path: str, step: Callable[[], Any]) -> Any:
+    # In the worker, so the traceback is still there to be sent back with the reason, and
+    # an exception that does not pickle cannot turn into an error about pickling.
+    try:
+        return step()
+    except TrackError as exc:
+        raise track_error(path, exc) from None
+    except GenreScoreError:
+        raise  # not this file's fault (the worker's models did not load): the run's
+    except Exception as exc:
+        raise track_error(path, exc) from None
+
+
+def _decode(path: str, decode_plan: DecodePlan) -> Prepared:
+    decode = _WORKER.decode
+    if decode is None:
+        from .analyzer import prepare
+
+        decode = prepare
+    prepared: Prepared = _guarded(path, lambda: decode(path, decode_plan))
+    return prepared
+
+
+def decode_task(path: str, decode_plan: DecodePlan) -> Prepared:
+    """Worker task: decode a track for the models in the main process."""
+    return _decode(path, decode_plan)
+
+
+def analyze_task(path: str, decode_plan: DecodePlan) -> TrackResult:
+    """Worker task: decode a track and run the worker's own models on it."""
+    analyzer = _WORKER.analyzer
+    if analyzer is None or isinstance(analyzer, GenreScoreError):
+        raise analyzer or GenreScoreError("worker started without models")
+    prepared = _decode(path, decode_plan)
+    result: TrackResult = _guarded(path, lambda: analyzer.infer([prepared])[0])
+    return result
+
+
+if os.environ.get(_WARM_UP_FOR) == str(os.getppid()):
+    warm_up()  # this is the fork server, started by start(): every worker forks warm
