@@ -16,7 +16,16 @@ from beets.library import Item
 from beets.test.helper import AutotagImportHelper, ImportHelper, PluginMixin, PluginTestHelper
 from mediafile import MediaFile
 
+from beetsplug.genrescore import library
+from beetsplug.genrescore.scoring import evidence as codec
 from beetsplug.genrescore.scoring import traits
+from beetsplug.genrescore.scoring.ensemble import (
+    Component,
+    EnsembleConfig,
+    Evidence,
+    GenreVote,
+    blend,
+)
 
 from .audio_files import copy, track
 from .conftest import FORMATS
@@ -300,6 +309,11 @@ class TestCommand(PluginTestHelper):
         if expected == ["Polka", "+top"]:
             want = ["Polka", *top]
         assert item.genres == want
+        # Whatever the policy wrote, the user's own genres are known (--evaluate, --tune).
+        assert library.user_genres(item) == existing
+        item.genres = ["Bebop"]  # the user edits them afterwards: those are theirs now
+        item.store()
+        assert library.user_genres(item) == ["Bebop"]
 
     def test_fill_refreshes_genres_that_genrescore_filled_itself(self, audio_dir: Path) -> None:
         (item,) = self.add_tracks(audio_dir, ["techno.mp3"])
@@ -313,6 +327,55 @@ class TestCommand(PluginTestHelper):
         self.run_command("genrescore", "-f")
         item.load()
         assert item.genres == item.genrescore_top3 != ["Old", "Guess", "Here"]
+
+    def test_a_weights_change_reblends_without_reading_the_audio(
+        self, audio_dir: Path, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        (item,) = self.add_tracks(audio_dir, ["reel.flac"])
+        self.configure(models={"genre": "musicnn-msd", "instruments": "yamnet"}, jobs=0)
+        self.run_command("genrescore")
+        item.load()
+        analysed = item.genrescore_scores
+        assert item.genrescore_evidence.startswith('{"v":1')
+        Path(item.filepath).unlink()  # nothing left to decode: only the evidence can serve
+        self.unload_plugins()  # settings are read once per plugin instance
+        self.config["genrescore"]["weights"].set(
+            {"ml": 1.0, "instruments": 0.0, "heuristic": 0.0, "tagger_genres": 0.0}
+        )
+        self.load_plugins()
+        with caplog.at_level(logging.INFO):
+            self.run_command("genrescore")
+        assert "analysed 0, skipped 0, failed 0, written 0, re-blended 1" in messages(caplog)
+        item.load()
+        assert item.genrescore_scores != analysed
+        genre_model = json.loads(item.genrescore_evidence)["votes"][1]
+        assert genre_model[:2] == ["ml", "musicnn-msd"]
+        best = max(genre_model[2].items(), key=lambda pair: pair[1])
+        assert item.genrescore_genre.lower() == best[0]
+        assert item.genrescore_confidence == pytest.approx(best[1], abs=1e-4)
+
+    def test_album_aggregate_reads_the_tracks_full_distributions(self, audio_dir: Path) -> None:
+        """Each track's top genre differs, but one genre is every track's close second: the
+        album's genre is that one (the stored top-1 strings alone would not show it)."""
+        items = self.add_tracks(audio_dir, ["techno.mp3", "rock.ogg"])
+        album = self.lib.add_album(items)
+        self.configure(count=1)
+        heuristic = {"jazz": 0.45}
+        for item, top in zip(items, ("rock", "pop"), strict=True):
+            said = Evidence(
+                (GenreVote(Component.HEURISTIC, "heuristic", {top: 0.55, **heuristic}),)
+            )
+            item.update(library.decision_values(blend(said, EnsembleConfig(count=1))))
+            item[library.EVIDENCE] = codec.encode(said)
+            item.store()
+        assert {item.genrescore_scores for item in self.lib.items()} == {
+            "Rock 0.5500",
+            "Pop 0.5500",
+        }
+        self.run_command("genrescore", "-a")  # the tracks are done; only the album is aggregated
+        album.load()
+        assert album.genrescore_genre == "Jazz"
+        assert album.genrescore_confidence == pytest.approx(0.45)
 
     def test_album_values_do_not_overwrite_track_values(self, audio_dir: Path) -> None:
         items = self.add_tracks(audio_dir, ["techno.mp3", "reel.flac", "rock.ogg"])
