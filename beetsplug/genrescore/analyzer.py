@@ -28,12 +28,15 @@ from .errors import BackendUnavailable, UnusableAudio
 from .scoring import features as feature_mod
 from .scoring import heuristics, traits
 from .scoring.ensemble import (
+    Component,
     EnsembleResult,
+    Evidence,
     GenreVote,
     InstrumentEvidence,
     NoEvidence,
     blend,
 )
+from .scoring.evidence import stored
 from .scoring.heuristics import TempoChoice
 from .scoring.taxonomy import genre_distribution, genres_named, instrument_scores
 from .settings import MIN_SECONDS, Settings
@@ -41,7 +44,7 @@ from .settings import MIN_SECONDS, Settings
 #: The heuristics' sample rate: librosa's default, which their constants were tuned at.
 HEURISTIC_RATE = 22050
 #: Bumped when the analysis changes in a way that should make stored results stale.
-ANALYSIS_VERSION = "3"  # 3: BPM (octave settled), mood and vocals
+ANALYSIS_VERSION = "4"  # 3: BPM (octave settled), mood and vocals; 4: evidence stored
 #: Backend families whose weights ship with the plugin.
 EMBEDDED_FAMILIES = frozenset({"musicnn", "yamnet"})
 
@@ -83,7 +86,7 @@ class ModelOutputs:
 class ComponentReport:
     """One component's output, kept for ``--explain`` and ``--report``."""
 
-    component: str
+    component: Component
     source: str
     #: The model's own labels (or the heuristic rule names) -> score, best first.
     raw: tuple[tuple[str, float], ...]
@@ -101,6 +104,11 @@ class TrackResult:
     method: str
     components: tuple[ComponentReport, ...]
     heuristics: heuristics.HeuristicResult
+    #: What the components said, as stored (``scoring/evidence.py``): blended again on a
+    #: change of weights or rules without the audio.
+    evidence: str = ""
+    #: The blend settings' fingerprint (``Settings.blend_fingerprint``) it was blended with.
+    blend: str = ""
     #: Moods, best first, and every mood's score; ``None`` without an AudioSet tagger.
     mood: tuple[str, ...] | None = None
     mood_scores: tuple[tuple[str, float], ...] = ()
@@ -176,6 +184,7 @@ class Models:
             return "heuristic"
         embedded = [b.family in EMBEDDED_FAMILIES for b in backends]
         prefix = "embedded_" if all(embedded) else ("mixed_" if any(embedded) else "")
+        # The stored format names the roles "ml" and "instrument" (not component keys).
         roles = [name for name, b in (("ml", self.genre), ("instrument", self.instruments)) if b]
         names = "+".join(b.name.rstrip("/").rsplit("/", 1)[-1] for b in backends)
         return f"{prefix}hybrid_{'_'.join(roles)}:{names}"
@@ -259,6 +268,7 @@ class Analyzer:
         self.plan = DecodePlan(
             rates=tuple(sorted(rates)), windows=settings.windows, window_seconds=seconds
         )
+        self.blend_fingerprint = settings.blend_fingerprint()
         self.fingerprint = hashlib.sha256(
             f"{ANALYSIS_VERSION}|{settings.fingerprint()}|{models.fingerprint()}".encode()
         ).hexdigest()[:16]
@@ -305,20 +315,15 @@ class Analyzer:
     def _decide(
         self, track: Prepared, genre_raw: Mapping[str, float], tagger_raw: Mapping[str, float]
     ) -> TrackResult:
-        weights = self.settings.weights
         heuristic = heuristics.score(track.features)
         votes = [
             GenreVote(
-                "heuristic",
-                "heuristic",
-                weights.heuristic,
-                heuristic.distribution,
-                heuristics.VOCABULARY,
+                Component.HEURISTIC, "heuristic", heuristic.distribution, heuristics.VOCABULARY
             )
         ]
         reports = [
             ComponentReport(
-                "heuristic",
+                Component.HEURISTIC,
                 "heuristic",
                 tuple((hit.rule, hit.score) for hit in heuristic.hits),
                 heuristic.distribution,
@@ -329,39 +334,41 @@ class Analyzer:
             distribution = genre_distribution(genre_raw, multi_label=genre_model.multi_label)
             votes.append(
                 GenreVote(
-                    "ml",
+                    Component.ML,
                     genre_model.name,
-                    weights.ml,
                     distribution,
                     genres_named(genre_model.labels),
                 )
             )
             reports.append(
-                ComponentReport("ml", genre_model.name, _ranked(genre_raw), distribution)
+                ComponentReport(Component.ML, genre_model.name, _ranked(genre_raw), distribution)
             )
-        evidence = None
+        instruments = None
         if tagger is not None:
             tagger_genres = genre_distribution(tagger_raw, multi_label=tagger.multi_label)
             votes.append(
                 GenreVote(
-                    "tagger_genres",
+                    Component.TAGGER_GENRES,
                     tagger.name,
-                    weights.tagger_genres,
                     tagger_genres,
                     genres_named(tagger.labels),
                 )
             )
-            evidence = InstrumentEvidence(
+            instruments = InstrumentEvidence(
                 tagger.name,
                 instrument_scores(tagger_raw),
                 tagger.instrument_scales(),
                 tagger.instrument_relative,
             )
             reports.append(
-                ComponentReport("instruments", tagger.name, _ranked(tagger_raw), tagger_genres)
+                ComponentReport(
+                    Component.INSTRUMENTS, tagger.name, _ranked(tagger_raw), tagger_genres
+                )
             )
+        # Blend what is stored, so that blending the stored evidence again gives this result.
+        stored_text, evidence = stored(Evidence(tuple(votes), instruments))
         try:
-            decision = blend(votes, evidence, self.settings.ensemble)
+            decision = blend(evidence, self.settings.ensemble)
         except NoEvidence as exc:
             raise UnusableAudio(track.path, "no component recognised any genre") from exc
         audioset = tagger is not None and traits.has_audioset_vocabulary(tagger.labels)
@@ -372,6 +379,8 @@ class Analyzer:
             method=self.models.method,
             components=tuple(reports),
             heuristics=heuristic,
+            evidence=stored_text,
+            blend=self.blend_fingerprint,
             mood=tuple(traits.moods(tagger_raw)) if audioset else None,
             mood_scores=tuple(traits.mood_scores(tagger_raw)) if audioset else (),
             vocals=traits.vocals(tagger_raw) if audioset else None,

@@ -31,6 +31,9 @@ class GenreScoreCLIOpts(Protocol):
     jobs: int | None
     device: str | None
     cluster: str | None
+    reblend: bool
+    tune: bool
+    folds: int
 
 
 def build_parser() -> ui.CommonOptionsParser:
@@ -97,6 +100,27 @@ def build_parser() -> ui.CommonOptionsParser:
         metavar="ADDRESS",
         help="run the models on a Ray cluster: auto, ray://host:port or none "
         "(default: config 'cluster'; needs the [ray] extra)",
+    )
+    parser.add_option(
+        "--reblend",
+        action="store_true",
+        default=False,
+        help="blend the stored evidence again with the configured weights and rules; "
+        "reads no audio and loads no model (with -f: every item, not only changed blends)",
+    )
+    parser.add_option(
+        "--tune",
+        action="store_true",
+        default=False,
+        help="search weights that agree best with the items' own genres (cross-validated) "
+        "and print them as config YAML; changes nothing",
+    )
+    parser.add_option(
+        "--folds",
+        type="int",
+        default=5,
+        metavar="K",
+        help="--tune: cross-validation folds (default 5)",
     )
     parser.add_option(
         "--evaluate",
@@ -204,6 +228,14 @@ def run_command(
             insight.html_command(lib, args, opts.html, log)
         return
     settings = _device(opts.device, settings.replace(force=settings.force or opts.force))
+    if opts.tune:
+        from .tuning import tune_command  # numpy only: no model, no audio
+
+        tune_command(lib, args, settings, log, folds=opts.folds, albums=opts.album)
+        return
+    if opts.reblend:
+        _reblend(lib, opts, args, settings, log)
+        return
     if opts.jobs is not None:
         if opts.jobs < 0:
             raise UserError("genrescore: --jobs must be 0 or more")
@@ -244,6 +276,32 @@ def run_command(
         finally:
             run.close()
             log.info("{}", run.counts.summary())
+
+
+def _reblend(
+    lib: Any, opts: GenreScoreCLIOpts, args: list[str], settings: Settings, log: Any
+) -> None:
+    """``--reblend``: every item's stored evidence blended again, albums aggregated again."""
+    from .run import Run, RunOptions
+
+    options = RunOptions(write=ui.should_write(opts.write) and not opts.pretend,
+                         pretend=opts.pretend)  # fmt: skip
+    run = Run(settings, log, options)
+    try:
+        for chunk in _chunks(lib, args, opts.album):
+            # One commit per chunk, not per item: a re-blend is cheap to redo, so Ctrl-C may
+            # lose a chunk's worth (each item stays either as it was or fully re-blended).
+            with lib.transaction():
+                if opts.album:
+                    for album in chunk:
+                        run.reblend_only(album.items())
+                        run.update_album(album)
+                else:
+                    run.reblend_only(chunk)
+    except KeyboardInterrupt:
+        raise SystemExit(INTERRUPTED_STATUS) from None
+    finally:
+        log.info("{}", run.counts.summary())
 
 
 def _process_albums(run: Run, albums: list[Any], total: int) -> None:

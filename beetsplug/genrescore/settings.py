@@ -19,7 +19,7 @@ from typing import Any
 
 from .backends.base import NONE, BackendOptions, Role, validate_model_value
 from .errors import ConfigError
-from .scoring.ensemble import EnsembleConfig, InstrumentRule
+from .scoring.ensemble import Component, EnsembleConfig, InstrumentRule, Weights
 from .scoring.taxonomy import GENRES, INSTRUMENTS, unknown_names
 
 
@@ -142,7 +142,7 @@ DEFAULTS: dict[str, Any] = {
     # Relative weights; a component that does not run is left out and the rest renormalised.
     # ml/instruments/heuristic: the seed's 20/60/20. tagger_genres: the instrument tagger's
     # own genre classes (AudioSet's Country, Bluegrass...), a second opinion from the same pass.
-    "weights": {"ml": 0.2, "instruments": 0.6, "heuristic": 0.2, "tagger_genres": 0.1},
+    "weights": dataclasses.asdict(Weights()),
     "instrument_prior": 2.0,
     "instrument_rules": DEFAULT_RULES,
     "models": {
@@ -163,17 +163,9 @@ DEFAULTS: dict[str, Any] = {
     "cluster": "none",
 }
 
-WEIGHT_KEYS = ("ml", "instruments", "heuristic", "tagger_genres")
+WEIGHT_KEYS = tuple(component.value for component in Component)
 #: Shortest track worth analysing; the embedded model's patches are 3 s long.
 MIN_SECONDS = 3.0
-
-
-@dataclass(frozen=True)
-class Weights:
-    ml: float
-    instruments: float
-    heuristic: float
-    tagger_genres: float
 
 
 @dataclass(frozen=True)
@@ -186,8 +178,7 @@ class Settings:
     bpm_policy: BpmPolicy
     #: Results less confident than this leave ``genres`` alone (0 to 1).
     min_confidence: float
-    count: int
-    weights: Weights
+    #: Weights, instrument rules, prior and the top list's length: everything the blend uses.
     ensemble: EnsembleConfig
     models: Mapping[Role, str]
     windows: int
@@ -202,8 +193,28 @@ class Settings:
         """A copy with some values overlaid (CLI flags)."""
         return dataclasses.replace(self, **changes)
 
+    @property
+    def weights(self) -> Weights:
+        return self.ensemble.weights
+
+    @property
+    def count(self) -> int:
+        """How many genres the top list holds."""
+        return self.ensemble.count
+
     def fingerprint(self) -> str:
-        """Hash of everything in the settings that can change a result."""
+        """Hash of everything in the settings that can change what the models and the
+        heuristics say about a track (a change means: analyse the audio again)."""
+        payload = {
+            "models": {role.value: value for role, value in self.models.items()},
+            "windows": [self.windows, self.window_seconds],
+        }
+        blob = json.dumps(payload, sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+    def blend_fingerprint(self) -> str:
+        """Hash of everything in the settings that changes only how the stored evidence is
+        blended (a change means: blend again, no audio needed)."""
         payload = {
             "weights": dataclasses.asdict(self.weights),
             "count": self.count,
@@ -219,8 +230,6 @@ class Settings:
                 ]
                 for r in self.ensemble.rules
             ],
-            "models": {role.value: value for role, value in self.models.items()},
-            "windows": [self.windows, self.window_seconds],
         }
         blob = json.dumps(payload, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
@@ -421,10 +430,8 @@ def read_settings(view: Any) -> Settings:
             _choice(view, "bpm_policy", tuple(policy.value for policy in BpmPolicy))
         ),
         min_confidence=_fraction(view, "min_confidence"),
-        count=int(_number(view, "count", minimum=1, integer=True)),
-        weights=weights,
         ensemble=EnsembleConfig(
-            instrument_weight=weights.instruments,
+            weights=weights,
             rules=_rules(view["instrument_rules"].flatten()),
             instrument_prior=float(_number(view, "instrument_prior", minimum=0.0)),
             count=int(_number(view, "count", minimum=1, integer=True)),
