@@ -228,14 +228,17 @@ def _startup_library(workdir: Path, plugins: list[str], auto: bool) -> list[str]
     return [sys.executable, "-m", "beets", "-c", str(config)]
 
 
-def startup(track: Path, repeats: int, against: list[str]) -> None:
-    """Print the start-up rows: median wall time of whole ``beet`` processes, one track."""
+def startup(track: Path, repeats: int, against: list[str], *, tree: bool = True) -> None:
+    """Print the start-up rows: median wall time of whole ``beet`` processes, one track.
+
+    ``tree``: measure this working tree too (else only the ``against`` revisions).
+    """
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         # No HuggingFace cache: the configured default models are "not downloaded".
         base_env = {**os.environ, "HF_HOME": str(root / "hf-home")}
         base_env.pop("PYTHONPATH", None)
-        trees = {"this tree": base_env}
+        trees = {"this tree": base_env} if tree else {}
         for revision in against:
             checkout = root / f"against-{revision}"
             checkout.mkdir()
@@ -287,11 +290,16 @@ def main() -> None:
         "--against", default="", help="start-up rows for these git revisions too (a,b,...)"
     )
     parser.add_argument("--repeats", type=int, default=5, help="start-up runs of each")
+    parser.add_argument(
+        "--no-tree", action="store_true", help="start-up rows for the --against revisions only"
+    )
     args = parser.parse_args()
 
     if args.startup:
         (track,) = make_tracks(args.cache / "tracks" / "1", 1)
-        startup(track, args.repeats, [r for r in args.against.split(",") if r])
+        startup(
+            track, args.repeats, [r for r in args.against.split(",") if r], tree=not args.no_tree
+        )
         return
     tracks = make_tracks(args.cache / "tracks" / str(args.tracks), args.tracks)
     jobs = [int(j) for j in args.jobs.split(",")]

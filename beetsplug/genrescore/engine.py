@@ -139,6 +139,7 @@ class Engine(Generic[K]):
         if self._pool is None:
             settings = self.analyzer.settings if self.infer_in_workers else None
             self._pool_plan = self.plan
+            workers.start(self.plan)  # started by the run already, unless used on its own
             self._pool = ProcessPoolExecutor(
                 max_workers=self.jobs,
                 mp_context=workers.context(self.plan),

@@ -1,0 +1,134 @@
+"""The worker plan: one function decides how many workers run, where the models run, what
+the fork server preloads and how many threads each worker gets."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any
+
+import confuse
+import pytest
+
+from beetsplug.genrescore import workers
+from beetsplug.genrescore.backends.base import EMBEDDED, EMBEDDED_DEFAULTS
+from beetsplug.genrescore.settings import DEFAULTS, Settings, default_jobs, read_settings
+from beetsplug.genrescore.workers import WORKER_PRELOAD, Where
+
+#: The embedded models' modules: what the fork server preloads when the workers run them.
+EMBEDDED_MODULES = tuple(
+    sorted({EMBEDDED[name].partition(":")[0] for name in EMBEDDED_DEFAULTS.values()})
+)
+HEURISTICS_ONLY = {"models": {"genre": "none", "instruments": "none"}}
+
+
+def settings(**user: Any) -> Settings:
+    sources = [confuse.ConfigSource.of(user), confuse.ConfigSource.of(DEFAULTS)]
+    return read_settings(confuse.RootView(sources))
+
+
+CORES = default_jobs()
+
+
+@pytest.mark.parametrize(
+    ("config", "tracks", "models", "model_preload"),
+    [
+        # The default (checkpoints, or their embedded fallbacks): tracks not known yet.
+        ({}, None, Where.WORKERS, True),
+        # One track: the workers decode, this process runs the models; no torch in the server.
+        ({}, 1, Where.HERE, False),
+        ({"jobs": 1}, 1, Where.HERE, False),
+        # More tracks than workers: the models run in the workers.
+        ({"jobs": 1}, 2, Where.WORKERS, True),
+        ({}, 1000, Where.WORKERS, True),
+        # No model: the workers do everything, whatever the count.
+        (HEURISTICS_ONLY, 1, Where.WORKERS, False),
+        (HEURISTICS_ONLY, 1000, Where.WORKERS, False),
+        # No workers: everything here.
+        ({"jobs": 0}, 1000, Where.HERE, False),
+        # A GPU named: batches here.
+        ({"device": "cuda"}, 1000, Where.HERE, False),
+        # A cluster runs the models; the workers only decode.
+        ({"cluster": "auto"}, 1000, Where.CLUSTER, False),
+        ({"cluster": "auto"}, 1, Where.CLUSTER, False),
+    ],
+)
+def test_where_the_models_run(
+    config: dict[str, Any], tracks: int | None, models: Where, model_preload: bool
+) -> None:
+    plan = workers.plan(settings(**config), tracks)
+    assert plan.models is models
+    assert plan.models_in_workers is (models is Where.WORKERS)
+    assert plan.preload == WORKER_PRELOAD + (EMBEDDED_MODULES if model_preload else ())
+
+
+def test_the_model_preload_is_the_registrys_module_of_each_configured_model() -> None:
+    plan = workers.plan(settings(models={"genre": "musicnn-mtt", "instruments": "none"}))
+    assert plan.preload == (*WORKER_PRELOAD, EMBEDDED["musicnn-mtt"].partition(":")[0])
+
+
+@pytest.mark.parametrize(
+    ("jobs", "tracks", "expected"),
+    [
+        (999, None, CORES),  # capped at the cores
+        (999, 1, 1),  # and at the tracks
+        (1, None, 1),
+        (0, 5, 0),
+    ],
+)
+def test_jobs_are_capped_at_the_cores_and_the_tracks(
+    jobs: int, tracks: int | None, expected: int
+) -> None:
+    plan = workers.plan(settings(jobs=jobs), tracks)
+    assert plan.jobs == expected
+    assert plan.cores == CORES
+    assert plan.threads == (max(1, CORES // expected) if expected else CORES)
+
+
+def test_workers_that_have_the_models_keep_them_for_a_short_run() -> None:
+    plan = workers.plan(settings(jobs=2), 1, jobs=2, workers_have_models=True)
+    assert plan.models is Where.WORKERS
+
+
+def test_loaded_models_decide_over_the_settings() -> None:
+    # Nothing loaded (every model unavailable, no fallback): the workers run the heuristics.
+    assert workers.plan(settings(), 1, loaded=[]).models is Where.WORKERS
+
+    class OnGpu:
+        accelerated = True
+
+    plan = workers.plan(settings(), 1000, loaded=[OnGpu()])  # type: ignore[list-item]
+    assert plan.models is Where.HERE
+
+
+def test_planning_and_starting_import_nothing_heavy() -> None:
+    # The command and the import hook plan and start the fork server before this process
+    # loads the analysis stack: none of it may come in through run.py or workers.py.
+    code = (
+        "import sys\n"
+        "import beetsplug.genrescore.run, beetsplug.genrescore.workers as w\n"
+        "from beetsplug.genrescore.settings import DEFAULTS, read_settings\n"
+        "import confuse\n"
+        "w.plan(read_settings(confuse.RootView([confuse.ConfigSource.of(DEFAULTS)])), 1)\n"
+        "print(sorted(m for m in ('torch', 'librosa', 'scipy') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def _warm() -> tuple[bool, bool]:
+    """In a worker: whether it forked with the analysis stack loaded and warmed up."""
+    return "beetsplug.genrescore.analyzer" in sys.modules, "librosa.feature" in sys.modules
+
+
+def test_workers_fork_from_a_warm_fork_server() -> None:
+    plan = workers.plan(settings(**HEURISTICS_ONLY), 1)
+    workers.start(plan)
+    assert workers._WARM_UP_FOR not in os.environ  # set only while the server starts
+    context = workers.context(plan)
+    if context.get_start_method() != "forkserver":
+        pytest.skip("no fork server on this platform")
+    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+        assert pool.submit(_warm).result() == (True, True)
