@@ -51,15 +51,16 @@ def _name(item: Any) -> str:
     return f"{item.get('artist') or '?'} - {item.get('title') or '?'} (id {item.id})"
 
 
-def labelled(item: Any) -> Labelled:
-    """An item as the evaluation sees it: the user's genres against genrescore's ranking."""
-    top: tuple[str, ...] = ()
-    if item.get(GENRE):
-        top = tuple(genre.lower() for genre in item.get(TOP) or [item.get(GENRE)])
+def labelled(item: Any, top: list[str]) -> Labelled:
+    """An item as the evaluation sees it: the user's genres against genrescore's ranking.
+
+    ``top`` is the item's stored ``genrescore_top3`` (display names), empty when the item
+    has not been analysed.
+    """
     return Labelled(
         name=_name(item),
         user_genres=tuple(user_genres(item)),
-        top=top,
+        top=tuple(genre.lower() for genre in top),
         confidence=float(item.get(CONFIDENCE) or 0.0),
     )
 
@@ -70,16 +71,22 @@ def _items(lib: Any, args: list[str]) -> Any:
 
 
 def collect(lib: Any, args: list[str], *, summary: Summary | None = None) -> Evaluation:
-    """One pass over the query's items: the evaluation, and the report's counts if asked."""
+    """One pass over the query's items: the evaluation, and the report's counts if asked.
+
+    Each field is read once per item: at 50,000 items, beets' field access is most of the
+    time the report takes.
+    """
     evaluator = Evaluator(lastgenre_tree())
     for item in _items(lib, args):
-        entry = labelled(item)
+        genre = item.get(GENRE) or ""
+        top = (list(item.get(TOP) or []) or [genre]) if genre else []
+        entry = labelled(item, top)
         evaluator.add(entry)
         if summary is not None:
             summary.add(
-                genre=item.get(GENRE) or "",
+                genre=genre,
                 confidence=entry.confidence,
-                top=list(item.get(TOP) or []),
+                top=top,
                 instruments=list(item.get(INSTRUMENTS) or []),
                 method=item.get(METHOD) or "",
                 item_id=item.id,
