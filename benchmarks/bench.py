@@ -210,6 +210,52 @@ def _timed(args: list[str], env: dict[str, str]) -> float:
     return time.perf_counter() - started
 
 
+#: Runs ``beet`` (argv as after ``beet``) and prints, at exit, when each of the big imports of
+#: the main process began, in seconds from the interpreter's start of this script: the
+#: start-up timeline (``--timeline``). Audit hooks see every import, in any revision.
+_TIMELINE = """
+import atexit, json, runpy, sys, time
+started = time.perf_counter()
+WATCH = {watch}
+marks = {{}}
+def hook(event, args):
+    if event == "import" and args[0] in WATCH and args[0] not in marks:
+        marks[args[0]] = time.perf_counter() - started
+sys.addaudithook(hook)
+atexit.register(lambda: print("TIMELINE " + json.dumps(
+    {{**marks, "exit": time.perf_counter() - started}}), file=sys.stderr))
+sys.argv = ["beet", *sys.argv[1:]]
+runpy.run_module("beets", run_name="__main__", alter_sys=True)
+"""
+#: The timeline's marks, in the order a run reaches them.
+TIMELINE_MARKS = (
+    "beets.ui",
+    "beetsplug.genrescore",
+    "beetsplug.genrescore.run",
+    "multiprocessing.forkserver",
+    "beetsplug.genrescore.analyzer",
+    "librosa",
+    "torch",
+    "beetsplug.genrescore.backends.musicnn",
+    "beetsplug.genrescore.backends.yamnet",
+    "exit",
+)
+
+
+def _timeline(beet: list[str], args: list[str], env: dict[str, str]) -> dict[str, float]:
+    """When the main process of ``beet ARGS`` began each big import, and when it exited."""
+    code = _TIMELINE.format(watch=repr(set(TIMELINE_MARKS)))
+    # beet is [python, -m, beets, -c, config]: the same interpreter and config, through code.
+    command = [beet[0], "-c", code, *beet[3:], *args]
+    out = subprocess.run(
+        command, env=env, check=True, capture_output=True, text=True,
+        cwd=Path(env["BEETSDIR"]).parent,
+    ).stderr  # fmt: skip
+    line = next(x for x in out.splitlines() if x.startswith("TIMELINE "))
+    marks: dict[str, float] = json.loads(line.removeprefix("TIMELINE "))
+    return marks
+
+
 def _startup_library(workdir: Path, plugins: list[str], auto: bool) -> list[str]:
     """A config for a fresh one-track library; returns the ``beet`` command line."""
     workdir.mkdir(parents=True)
@@ -228,17 +274,20 @@ def _startup_library(workdir: Path, plugins: list[str], auto: bool) -> list[str]
     return [sys.executable, "-m", "beets", "-c", str(config)]
 
 
-def startup(track: Path, repeats: int, against: list[str], *, tree: bool = True) -> None:
+def startup(
+    track: Path, repeats: int, against: list[str], *, this_tree: bool = True, timeline: bool = False
+) -> None:
     """Print the start-up rows: median wall time of whole ``beet`` processes, one track.
 
-    ``tree``: measure this working tree too (else only the ``against`` revisions).
+    ``this_tree``: measure this working tree too (else only the ``against`` revisions).
+    ``timeline``: then, for ``genrescore -f id:1``, when the main process began each big import.
     """
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         # No HuggingFace cache: the configured default models are "not downloaded".
         base_env = {**os.environ, "HF_HOME": str(root / "hf-home")}
         base_env.pop("PYTHONPATH", None)
-        trees = {"this tree": base_env} if tree else {}
+        trees = {"this tree": base_env} if this_tree else {}
         for revision in against:
             checkout = root / f"against-{revision}"
             checkout.mkdir()
@@ -249,6 +298,7 @@ def startup(track: Path, repeats: int, against: list[str], *, tree: bool = True)
             subprocess.run(["tar", "-x", "-C", str(checkout)], input=archive, check=True)
             trees[revision] = {**base_env, "PYTHONPATH": str(checkout)}
         times: dict[tuple[str, str], list[float]] = {}
+        marks: dict[tuple[str, str], list[float]] = {}
         for run in range(repeats):
             for tree, env in trees.items():
                 env = {**env, "BEETSDIR": str(root / f"beetsdir-{run}")}
@@ -258,6 +308,9 @@ def startup(track: Path, repeats: int, against: list[str], *, tree: bool = True)
                 _timed([*beet, "import", "-q", str(track)], env)
                 command = [*beet, "genrescore", "-f", "id:1"]
                 times.setdefault(("genrescore -f id:1", tree), []).append(_timed(command, env))
+                if timeline:
+                    for mark, at in _timeline(beet, ["genrescore", "-f", "id:1"], env).items():
+                        marks.setdefault((mark, tree), []).append(at)
                 beet = _startup_library(lib / "import", ["genrescore"], auto=True)
                 imported = [*beet, "import", "-q", str(track)]
                 times.setdefault(("import, 1 track", tree), []).append(_timed(imported, env))
@@ -277,6 +330,16 @@ def startup(track: Path, repeats: int, against: list[str], *, tree: bool = True)
     for tree in trees:
         extra = medians["import, 1 track", tree] - plain_import
         print(f"{'import: the plugin adds':<30}{tree:<14}{extra:>8.2f}")
+    if timeline:
+        print("timeline of genrescore -f id:1, main process: s from start to each import (median)")
+        print(f"{'import begins':<38}" + "".join(f"{tree:>14}" for tree in trees))
+        for mark in TIMELINE_MARKS:
+            cells = [
+                f"{statistics.median(marks[mark, tree]):>14.2f}" if (mark, tree) in marks
+                else f"{'-':>14}"
+                for tree in trees
+            ]  # fmt: skip
+            print(f"{mark:<38}" + "".join(cells))
 
 
 def main() -> None:
@@ -293,13 +356,15 @@ def main() -> None:
     parser.add_argument(
         "--no-tree", action="store_true", help="start-up rows for the --against revisions only"
     )
+    parser.add_argument(
+        "--timeline", action="store_true", help="start-up: when the main process imports what"
+    )
     args = parser.parse_args()
 
     if args.startup:
         (track,) = make_tracks(args.cache / "tracks" / "1", 1)
-        startup(
-            track, args.repeats, [r for r in args.against.split(",") if r], tree=not args.no_tree
-        )
+        revisions = [r for r in args.against.split(",") if r]
+        startup(track, args.repeats, revisions, this_tree=not args.no_tree, timeline=args.timeline)
         return
     tracks = make_tracks(args.cache / "tracks" / str(args.tracks), args.tracks)
     jobs = [int(j) for j in args.jobs.split(",")]

@@ -132,3 +132,22 @@ def test_workers_fork_from_a_warm_fork_server() -> None:
         pytest.skip("no fork server on this platform")
     with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
         assert pool.submit(_warm).result() == (True, True)
+
+
+def test_a_run_starts_the_fork_server_before_it_imports_the_analysis_stack() -> None:
+    # The server's imports overlap this process's only when it is started first.
+    code = (
+        "import logging, sys, confuse\n"
+        "from beetsplug.genrescore import run, workers\n"
+        "from beetsplug.genrescore.settings import DEFAULTS, read_settings\n"
+        "seen = []\n"
+        "workers.start = lambda plan: seen.append('librosa' in sys.modules)\n"
+        "sources = [confuse.ConfigSource.of({'models': {'genre': 'none', 'instruments': 'none'}}),"
+        " confuse.ConfigSource.of(DEFAULTS)]\n"
+        "settings = read_settings(confuse.RootView(sources))\n"
+        "r = run.Run(settings, logging.getLogger('test'), run.RunOptions())\n"
+        "r.engine\n"
+        "print(seen, 'librosa' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[False] True"
