@@ -54,8 +54,15 @@ def test_evidence_reads_back_as_it_was_written() -> None:
             assert s1 == pytest.approx(s2, abs=2e-3)
     with pytest.raises(codec.EvidenceFormatError):
         codec.decode('{"v": 99, "votes": []}')
-    with pytest.raises(codec.EvidenceFormatError):
-        codec.decode("not json")
+    for damaged in (
+        "not json",
+        '{"v":1,"votes":[["ml","m",{"rock":"x"},null]],"instruments":null}',
+        '{"v":1,"votes":[["nope","m",{},null]],"instruments":null}',
+        '{"v":1,"votes":[],"instruments":["yamnet",{"violin":[1]},0.2,[]]}',
+        '{"v":1,"votes":[["ml","m",{"rock":1.0}]],"instruments":null}',
+    ):
+        with pytest.raises(codec.EvidenceFormatError):
+            codec.decode(damaged)
 
 
 def test_vectorised_blend_equals_the_blend() -> None:

@@ -294,10 +294,10 @@ def _reblend(
             with lib.transaction():
                 if opts.album:
                     for album in chunk:
-                        run.reblend_only(album.items())
+                        run.reblend_only(lib, album.items())
                         run.update_album(album)
                 else:
-                    run.reblend_only(chunk)
+                    run.reblend_only(lib, chunk)
     except KeyboardInterrupt:
         raise SystemExit(INTERRUPTED_STATUS) from None
     finally:

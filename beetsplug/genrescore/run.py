@@ -349,19 +349,46 @@ class Run:
         self._store(item, values)
         return True
 
-    def reblend_only(self, items: Iterable[Any]) -> None:
+    def reblend_only(self, lib: Any, items: Iterable[Any]) -> None:
         """``--reblend``: blend every item with stored evidence again (all of them with
-        ``--force``, else those blended with other settings); analyse nothing."""
+        ``--force``, else those blended with other settings); analyse nothing.
+
+        Without ``--pretend`` or ``--write`` the items' changes are stored together, in one
+        transaction (:func:`library.store_changes`); a Ctrl-C waits for it.
+        """
         if not self.counts.started:
             self.counts.started = time.perf_counter()
+        bulk = not (self.options.pretend or self.options.write)
+        changes = []
         for item in items:
             if self.stopping:
                 break
             if not self.settings.force and not library.needs_reblend(item, self.blend_fingerprint):
                 self.counts.skipped += 1
-            elif not self.reblend(item):
+                continue
+            if not bulk:
+                if not self.reblend(item):
+                    self.counts.skipped += 1
+                    self.counts.unblendable += 1
+                continue
+            values = library.reblend_values(item, self.settings.ensemble)
+            if values is None:
                 self.counts.skipped += 1
                 self.counts.unblendable += 1
+                continue
+            values[library.BLEND] = self.blend_fingerprint
+            if library.is_uncertain(values, self.settings.min_confidence):
+                self.counts.uncertain += 1
+            planned = library.planned_changes(
+                item,
+                values,
+                self.settings.genres_policy,
+                min_confidence=self.settings.min_confidence,
+            )
+            changes.append((item, planned))
+            self.counts.reblended += 1
+        with _hold_interrupts():
+            library.store_changes(lib, changes)
 
     def apply(self, item: Any, result: TrackResult, fingerprint: str) -> None:
         values = library.result_values(result, fingerprint)

@@ -19,6 +19,7 @@ Format (version 1)::
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections.abc import Mapping
@@ -102,35 +103,56 @@ def from_data(data: Any) -> Evidence:
         votes = tuple(
             GenreVote(
                 Component(component),
-                str(source),
-                {str(k): float(v) for k, v in distribution.items()},
-                None if vocabulary is None else frozenset(map(str, vocabulary)),
+                source,
+                distribution,
+                None if vocabulary is None else _vocabulary(tuple(vocabulary)),
             )
             for component, source, distribution, vocabulary in data["votes"]
         )
         instruments = None
         if data.get("instruments") is not None:
             source, scores, relative, groups = data["instruments"]
-            scales = {
-                str(name): InstrumentScale(
-                    float(display),
-                    None if floor is None else float(floor),
-                    None if full is None else float(full),
-                )
-                for display, floor, full, members in groups
-                for name in members
-            }
-            instruments = InstrumentEvidence(
-                str(source),
-                {str(k): float(v) for k, v in scores.items()},
-                scales,
-                float(relative),
-            )
+            scales: dict[str, InstrumentScale] = {}
+            for display, floor, full, members in groups:
+                scales.update(dict.fromkeys(members, _scale(display, floor, full)))
+            instruments = InstrumentEvidence(source, scores, scales, float(relative))
+        _check(votes, instruments)
     except EvidenceFormatError:
         raise
     except (AttributeError, KeyError, TypeError, ValueError) as exc:
         raise EvidenceFormatError(f"unreadable evidence: {exc}") from exc
     return Evidence(votes, instruments)
+
+
+# A library's tracks share a handful of vocabularies and scales: one object each.
+@functools.lru_cache(maxsize=64)
+def _vocabulary(names: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(names)
+
+
+@functools.lru_cache(maxsize=256)
+def _scale(display: float, floor: float | None, full: float | None) -> InstrumentScale:
+    return InstrumentScale(
+        float(display),
+        None if floor is None else float(floor),
+        None if full is None else float(full),
+    )
+
+
+def _check(votes: tuple[GenreVote, ...], instruments: InstrumentEvidence | None) -> None:
+    """JSON gave the right shapes: names are text and numbers are numbers."""
+    mappings = [vote.distribution for vote in votes]
+    if instruments is not None:
+        mappings.append(instruments.scores)
+        if not isinstance(instruments.source, str):
+            raise TypeError("the tagger's name is not text")
+    for vote in votes:
+        if not isinstance(vote.source, str):
+            raise TypeError("a vote's source is not text")
+    for mapping in mappings:
+        if not isinstance(mapping, dict):
+            raise TypeError("scores are not a mapping")
+        float(sum(mapping.values()))  # TypeError unless every score is a number
 
 
 def decode(text: str) -> Evidence:
