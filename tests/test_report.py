@@ -130,5 +130,6 @@ def test_the_summary_keeps_the_least_confident_rows_in_bounded_memory() -> None:
     assert sum(summary.confidence) == 100
 
 
-def test_chromium_is_the_debian_one_and_playwright_downloads_nothing() -> None:
+def test_the_browser_is_debians_chromium() -> None:
+    # The one scripts/setup installs; playwright is never asked to download its own.
     assert shutil.which("chromium") == CHROMIUM
