@@ -192,14 +192,23 @@ def agreement_chart(evaluation: Evaluation) -> str:
     figure = _figure(BAR_HEIGHT * 2 * len(scores) + 1.0)
     axes = figure.add_subplot()
     ys = list(range(len(scores)))[::-1]
-    precision = [100.0 * (s.precision or 0.0) for s in scores]
-    recall = [100.0 * (s.recall or 0.0) for s in scores]
+    # No bar (NaN) where a rate is undefined: a genre never predicted has no precision,
+    # which is not a precision of 0.
+    nan = float("nan")
+    precision = [nan if s.precision is None else 100.0 * s.precision for s in scores]
+    recall = [nan if s.recall is None else 100.0 * s.recall for s in scores]
     axes.barh([y + 0.2 for y in ys], precision, height=0.4, color=COLOR, label="precision")
     axes.barh([y - 0.2 for y in ys], recall, height=0.4, color=COLOR_2, label="recall")
+    # Every bar says its value, so that 0 % and "undefined" (-) are told apart.
+    for y, values in ((0.2, precision), (-0.2, recall)):
+        for base, value in zip(ys, values, strict=True):
+            text = "-" if value != value else f"{value:.0f} %"  # NaN != NaN
+            at = 0.0 if value != value else value
+            axes.text(at + 1.0, base + y, text, va="center", fontsize=7)
     axes.set_yticks(ys, [display_name(s.genre) for s in scores])
-    axes.set_xlim(0, 100)
-    axes.set_xlabel("% (top-1, a sub-genre counting for its parent)")
-    axes.legend(loc="lower right", fontsize=8)
+    axes.set_xlim(0, 108)
+    axes.set_xlabel("% (top-1, a sub-genre counting for its parent; -: no track to count)")
+    axes.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncols=2, frameon=False, fontsize=8)
     axes.spines[["top", "right"]].set_visible(False)
     return _svg(figure, "agreement")
 
