@@ -90,9 +90,10 @@ class GenreScorePlugin(BeetsPlugin):
         self._catch_interrupt()
         try:
             files = list(source_files(session.paths or []))
-            # Planned for that many tracks (one track: the models run here, so the fork
-            # server does not import them), started now: its imports overlap beets' lookups.
-            run.start(len(files))
+            if files:
+                # Planned for that many tracks (one track: the models run here, so the fork
+                # server does not import them), started now: its imports overlap beets' lookups.
+                run.start(len(files))
             # beets skips files it cannot read without a word; say which and why.
             run.check_files(files)
         except Exception:  # a report, never a reason to stop the import
