@@ -212,8 +212,9 @@ def warm_up() -> None:
     """Run one feature extraction, paying librosa's and scipy's first-call costs (about
     1.5 s) once in the fork server instead of once per worker."""
     import numpy as np
-    import soundfile  # noqa: F401 - imported here so that workers fork with it loaded
+    import soundfile  # noqa: F401 - imported here so that workers fork with them loaded
     import soxr  # noqa: F401
+    import threadpoolctl  # noqa: F401 - worker_init's
 
     from .analyzer import HEURISTIC_RATE
     from .scoring.features import extract_features
