@@ -555,8 +555,9 @@ def tune_report(clips: Sequence[Clip], results: Sequence[Any], settings: Setting
     from beetsplug.genrescore.scoring.evaluate import accepted
 
     tree = lastgenre_tree()
-    stored = [codec.decode(r.evidence) for r in results]
-    labels = [accepted([c.genre], tree) for c in clips]
+    labelled = [(c.genre, r) for c, r in zip(clips, results, strict=True) if c.genre]
+    stored = [codec.decode(r.evidence) for _, r in labelled]
+    labels = [accepted([genre], tree) for genre, _ in labelled]
     lines = []
     for folds in (5, 10):
         found = tune.tune(stored, labels, settings.ensemble, folds=folds, seed=0)
