@@ -10,7 +10,7 @@ from typing import IO, TYPE_CHECKING, Any, Protocol
 from beets import ui
 from beets.exceptions import UserError
 
-from .backends.base import EMBEDDED, NONE
+from .backends.base import DEVICES, EMBEDDED, NONE, is_device
 from .errors import BackendUnavailable, GenreScoreError
 from .settings import Settings, check_cluster
 
@@ -206,11 +206,9 @@ def _count(lib: Any, args: list[str], albums: bool) -> int:
 def _device(value: str | None, settings: Settings) -> Settings:
     if value is None:
         return settings
-    if value in ("auto", "cpu", "cuda") or (value.startswith("cuda:") and value[5:].isdigit()):
+    if is_device(value):
         return settings.replace(backend=dataclasses.replace(settings.backend, device=value))
-    raise UserError(
-        f"genrescore: --device {value!r} is not valid; expected auto, cpu, cuda, cuda:N"
-    )
+    raise UserError(f"genrescore: --device {value!r} is not valid; expected {DEVICES}")
 
 
 def run_command(
