@@ -2,9 +2,9 @@
 
 :func:`plan` turns the settings (and the number of tracks, once known) into a frozen
 :class:`WorkerPlan`: how many worker processes decode, where the models run, what the fork
-server the workers start from preloads, and how many threads each worker gets. The run, the
-engine, the command and the import hook take that plan; no other module decides anything
-about processes.
+server the workers start from preloads, and how many threads each worker gets. The run (to
+which the command and the import hook give the number of tracks) and the engine take that
+plan; no other module decides anything about processes.
 
 Where the models run:
 
@@ -14,11 +14,11 @@ Where the models run:
   bottleneck: the workers sat idle while it ran and fought it for the cores when they did not.
 * On a GPU they run in the main process (one CUDA context), on batches of several tracks,
   fed by the decoding workers.
-* A run of no more tracks than workers runs them in the main process too: each worker would
-  import torch and load the models for one track, while the main process imports torch while
-  the fork server imports the decoding stack, and warms the models up while the workers
-  decode (``benchmarks/bench.py --startup`` measures it). Workers that have the models keep
-  them for the following short runs (an import runs once per album).
+* A run of no more tracks than workers runs them in the main process too, where each worker
+  would otherwise import torch and load the models for one track: the main process imports
+  torch and loads them while the fork server imports the decoding stack, then warms them up
+  while the workers decode (``benchmarks/bench.py --startup`` measures it). Workers that have
+  the models keep them for the following short runs (an import runs once per album).
 * On a cluster (:mod:`.cluster`) they run on other machines; the workers only decode.
 
 This module stays cheap to import (the command and the import hook plan and start the fork
