@@ -30,9 +30,9 @@ BEETS_FREE = [
     "engine.py",
     "errors.py",
     "explain.py",
-    "forkserver.py",
+    "report.py",
     "synth.py",
-    "worker.py",
+    "workers.py",
     *sorted(str(p.relative_to(PACKAGE)) for p in (PACKAGE / "backends").glob("*.py")),
     *sorted(str(p.relative_to(PACKAGE)) for p in (PACKAGE / "scoring").glob("*.py")),
 ]

@@ -32,6 +32,7 @@ def tree() -> ev.GenreTree:
 ACCEPTED = [
     # Up: a sub-genre counts for its canonical ancestors.
     (["Bebop"], {"jazz"}),
+    (["Rap"], {"hip hop"}),  # not in lastgenre's tree: the taxonomy's alias
     (["Deep House"], {"electronic"}),
     (["Bluegrass"], {"bluegrass", "country"}),
     (["Progressive Bluegrass"], {"bluegrass", "country"}),

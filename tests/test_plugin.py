@@ -372,7 +372,8 @@ class TestCommand(PluginTestHelper):
             "Rock 0.5500",
             "Pop 0.5500",
         }
-        self.run_command("genrescore", "-a")  # the tracks are done; only the album is aggregated
+        self.run_command("genrescore", "--reblend", "-a")  # no audio: only what is stored
+        assert {item.genrescore_genre for item in self.lib.items()} == {"Rock", "Pop"}
         album.load()
         assert album.genrescore_genre == "Jazz"
         assert album.genrescore_confidence == pytest.approx(0.45)

@@ -251,6 +251,16 @@ def _crop(y: Waveform, seconds: float, rate: int) -> Waveform:
     return y[start : start + length]
 
 
+def _vote(component: Component, backend: Backend, raw: Mapping[str, float]) -> GenreVote:
+    """A model's genre vote: its labels' scores folded onto the canonical genres."""
+    return GenreVote(
+        component,
+        backend.name,
+        genre_distribution(raw, multi_label=backend.multi_label),
+        genres_named(backend.labels),
+    )
+
+
 def _ranked(scores: Mapping[str, float], limit: int = 10) -> tuple[tuple[str, float], ...]:
     best = sorted(scores.items(), key=lambda item: (-item[1], item[0]))
     return tuple((label, float(score)) for label, score in best[:limit])
@@ -331,29 +341,17 @@ class Analyzer:
         ]
         genre_model, tagger = self.models.genre, self.models.instruments
         if genre_model is not None:
-            distribution = genre_distribution(genre_raw, multi_label=genre_model.multi_label)
-            votes.append(
-                GenreVote(
-                    Component.ML,
-                    genre_model.name,
-                    distribution,
-                    genres_named(genre_model.labels),
-                )
-            )
+            vote = _vote(Component.ML, genre_model, genre_raw)
+            votes.append(vote)
             reports.append(
-                ComponentReport(Component.ML, genre_model.name, _ranked(genre_raw), distribution)
+                ComponentReport(
+                    Component.ML, genre_model.name, _ranked(genre_raw), vote.distribution
+                )
             )
         instruments = None
         if tagger is not None:
-            tagger_genres = genre_distribution(tagger_raw, multi_label=tagger.multi_label)
-            votes.append(
-                GenreVote(
-                    Component.TAGGER_GENRES,
-                    tagger.name,
-                    tagger_genres,
-                    genres_named(tagger.labels),
-                )
-            )
+            vote = _vote(Component.TAGGER_GENRES, tagger, tagger_raw)
+            votes.append(vote)
             instruments = InstrumentEvidence(
                 tagger.name,
                 instrument_scores(tagger_raw),
@@ -362,7 +360,7 @@ class Analyzer:
             )
             reports.append(
                 ComponentReport(
-                    Component.INSTRUMENTS, tagger.name, _ranked(tagger_raw), tagger_genres
+                    Component.INSTRUMENTS, tagger.name, _ranked(tagger_raw), vote.distribution
                 )
             )
         # Blend what is stored, so that blending the stored evidence again gives this result.

@@ -203,19 +203,10 @@ class Boost:
     strength: float = 1.0
 
 
-@dataclass(frozen=True)
-class EnsembleResult:
-    """The decision, with everything needed to explain it."""
+class Ranked:
+    """A decision's ranking read as its genre, confidence and distribution."""
 
-    #: Every genre with a non-zero score, best first.
     ranking: tuple[tuple[str, float], ...]
-    #: The best ``count`` genres.
-    top: tuple[str, ...]
-    #: Detected instruments and their scores, most clearly heard first.
-    instruments: tuple[tuple[str, float], ...]
-    boosts: tuple[Boost, ...]
-    #: Component -> weight it actually had in the final blend (summing to 1).
-    effective_weights: Mapping[Component, float]
 
     @property
     def genre(self) -> str:
@@ -228,6 +219,21 @@ class EnsembleResult:
     @property
     def distribution(self) -> dict[str, float]:
         return dict(self.ranking)
+
+
+@dataclass(frozen=True)
+class EnsembleResult(Ranked):
+    """The decision, with everything needed to explain it."""
+
+    #: Every genre with a non-zero score, best first.
+    ranking: tuple[tuple[str, float], ...]
+    #: The best ``count`` genres.
+    top: tuple[str, ...]
+    #: Detected instruments and their scores, most clearly heard first.
+    instruments: tuple[tuple[str, float], ...]
+    boosts: tuple[Boost, ...]
+    #: Component -> weight it actually had in the final blend (summing to 1).
+    effective_weights: Mapping[Component, float]
 
 
 class NoEvidence(ValueError):
@@ -409,21 +415,13 @@ def blend(evidence: Evidence, config: EnsembleConfig) -> EnsembleResult:
 
 
 @dataclass(frozen=True)
-class Aggregate:
+class Aggregate(Ranked):
     """An album's decision, from its tracks' decisions."""
 
     ranking: tuple[tuple[str, float], ...]
     top: tuple[str, ...]
     instruments: tuple[str, ...]
     tracks: int
-
-    @property
-    def genre(self) -> str:
-        return self.ranking[0][0]
-
-    @property
-    def confidence(self) -> float:
-        return self.ranking[0][1]
 
 
 #: An instrument is an album's when at least this share of its analysed tracks has it.

@@ -125,6 +125,8 @@ _GENRE_ALIASES: Final[Mapping[str, str]] = {
     "independent": "rock",
     "dance": "electronic",
     "background": "easy listening",
+    # Users' own genres (--evaluate, --tune): lastgenre's tree has no "rap" node
+    "rap": "hip hop",
     # MSD / Last.fm tags (musicnn MSD_musicnn)
     "alternative": "rock",
     "indie": "rock",
