@@ -7,15 +7,19 @@ import os
 import subprocess
 import sys
 from concurrent.futures import ProcessPoolExecutor
-from typing import Any
+from pathlib import Path
+from typing import Any, ClassVar
 
 import confuse
 import pytest
+from beets.test.helper import ImportHelper, PluginMixin
 
 from beetsplug.genrescore import workers
 from beetsplug.genrescore.backends.base import EMBEDDED, EMBEDDED_DEFAULTS
 from beetsplug.genrescore.settings import DEFAULTS, Settings, default_jobs, read_settings
-from beetsplug.genrescore.workers import WORKER_PRELOAD, Where
+from beetsplug.genrescore.workers import WORKER_PRELOAD, Where, WorkerPlan
+
+from .audio_files import copy
 
 #: The embedded models' modules: what the fork server preloads when the workers run them.
 EMBEDDED_MODULES = tuple(
@@ -151,3 +155,26 @@ def test_a_run_starts_the_fork_server_before_it_imports_the_analysis_stack() -> 
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[False] True"
+
+
+class TestImportHook(PluginMixin, ImportHelper):
+    plugin: ClassVar[str] = "genrescore"
+    preload_plugin = False
+
+    def test_a_one_track_import_keeps_the_models_out_of_the_fork_server(
+        self, audio_dir: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # The hook counts the files before it starts the server: one track, one worker that
+        # decodes, the models here (the server imports no torch).
+        incoming = self.temp_path / "incoming"
+        copy(audio_dir / "techno.mp3", incoming / "techno.mp3")
+        self.config["genrescore"].set({"models": {"genre": "musicnn-msd", "instruments": "none"}})
+        started: list[WorkerPlan] = []
+        monkeypatch.setattr(workers, "start", started.append)
+        self.load_plugins()
+        self.run_command("import", "-A", "-q", "-s", str(incoming))
+        assert started
+        plan = started[0]
+        assert (plan.jobs, plan.models, plan.preload) == (1, Where.HERE, WORKER_PRELOAD)
+        (item,) = self.lib.items()
+        assert item.genrescore_method.startswith("embedded_")
