@@ -1,7 +1,7 @@
 """The embedded default models: musicnn's MSD tagger (genre) and MTT tagger (instruments).
 
 Both are ports of the ``musicnn`` 0.1.0 taggers (:mod:`.musicnn_net`) whose weights ship with
-the plugin in ``data/musicnn/``, so they work offline and need nothing but torch and librosa.
+the plugin in ``data/musicnn/``, so they work offline and need nothing but torch and numpy.
 ``musicnn-msd`` answers with the 50 Million Song Dataset / Last.fm tags (rock, electronic,
 jazz...); ``musicnn-mtt`` with the 50 MagnaTagATune tags, which name eleven instruments.
 Scores are independent sigmoid probabilities, averaged over every 3 s patch of a track.

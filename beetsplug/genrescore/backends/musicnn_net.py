@@ -8,7 +8,7 @@ commented below.
 
 Pipeline, as in ``musicnn.extractor``::
 
-    16 kHz mono -> mel power (librosa, n_fft 512, hop 256, 96 slaney mels)
+    16 kHz mono -> mel power (as librosa: n_fft 512, hop 256, 96 slaney mels)
                 -> float16 -> log10(10000 x + 1) -> 187-frame patches (3 s, no overlap)
                 -> network -> 50 sigmoid tags per patch
 
@@ -21,6 +21,7 @@ end of max and mean over time, batch norm, dense 200 + ReLU, batch norm, dense 5
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -47,6 +48,17 @@ PATCH_SECONDS: Final = 3.0
 # Samples whose mel spectrogram (librosa centres frames: 1 + samples // hop) has exactly
 # PATCH_FRAMES frames; shorter input is repeated up to this length.
 PATCH_SAMPLES: Final = (PATCH_FRAMES - 1) * HOP_LENGTH
+# librosa.feature.melspectrogram's defaults, which musicnn.extractor leaves alone: frames
+# centred on t * HOP_LENGTH with N_FFT // 2 zeros padded at each end, a periodic Hann window,
+# power 2, and the Slaney mel scale and area normalisation from 0 Hz to Nyquist.
+MEL_FMIN: Final = 0.0  # Hz
+MEL_FMAX: Final = SAMPLE_RATE / 2  # Hz
+# Slaney's Auditory Toolbox mel scale (librosa.hz_to_mel, htk=False): linear below 1 kHz at
+# 200/3 Hz per mel, logarithmic above with 27 mels per factor 6.4.
+_SLANEY_HZ_PER_MEL: Final = 200.0 / 3
+_SLANEY_LOG_HZ: Final = 1000.0
+_SLANEY_LOG_MEL: Final = _SLANEY_LOG_HZ / _SLANEY_HZ_PER_MEL
+_SLANEY_LOG_STEP: Final = float(np.log(6.4) / 27.0)
 # The "logC" compression: log10(LOG_GAIN * mel_power + 1), musicnn.extractor.batch_data.
 LOG_GAIN: Final = 10000.0
 # The extractor casts mel power to float16 first; values past float16's range would become
@@ -88,6 +100,82 @@ FORMAT_VERSION: Final = "1"
 Array = npt.NDArray[np.float32]
 
 
+def hann_window() -> npt.NDArray[np.float64]:
+    """The periodic Hann window of :data:`N_FFT` samples, float64.
+
+    The same numbers as ``scipy.signal.get_window("hann", N_FFT)``, librosa's ``"hann"``.
+    """
+    phase = np.linspace(-np.pi, np.pi, N_FFT + 1)
+    window: npt.NDArray[np.float64] = (0.5 + 0.5 * np.cos(phase))[:-1]
+    return window
+
+
+def _hz_to_mel(hz: float) -> float:
+    if hz < _SLANEY_LOG_HZ:
+        return hz / _SLANEY_HZ_PER_MEL
+    return _SLANEY_LOG_MEL + float(np.log(hz / _SLANEY_LOG_HZ)) / _SLANEY_LOG_STEP
+
+
+def _mel_to_hz(mels: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    logarithmic = _SLANEY_LOG_HZ * np.exp(_SLANEY_LOG_STEP * (mels - _SLANEY_LOG_MEL))
+    hz: npt.NDArray[np.float64] = np.where(
+        mels >= _SLANEY_LOG_MEL, logarithmic, _SLANEY_HZ_PER_MEL * mels
+    )
+    return hz
+
+
+@functools.cache
+def mel_basis() -> Array:
+    """Triangular mel filters, as ``librosa.filters.mel(sr=16000, n_fft=512, n_mels=96)``.
+
+    Written out in numpy, in librosa's order of operations, so that musicnn's first call
+    does not import librosa (1.8-2.5 s on a cold start; the values are identical).
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(N_MELS, 1 + N_FFT // 2)``, float32; read-only (it is cached).
+    """
+    bin_hz = np.fft.rfftfreq(N_FFT, d=1.0 / SAMPLE_RATE)
+    # N_MELS + 2 edges, evenly spaced in mels: filter i rises from edge i to i + 1 and falls
+    # to i + 2.
+    edges = _mel_to_hz(np.linspace(_hz_to_mel(MEL_FMIN), _hz_to_mel(MEL_FMAX), N_MELS + 2))
+    widths = np.diff(edges)
+    ramps = np.subtract.outer(edges, bin_hz)
+    rising = -ramps[:-2] / widths[:-1, None]
+    falling = ramps[2:] / widths[1:, None]
+    basis: Array = np.maximum(0, np.minimum(rising, falling)).astype(np.float32)
+    # Slaney normalisation: each filter has the same area (2 / its width in Hz).
+    basis *= (2.0 / (edges[2:] - edges[:-2]))[:, None]
+    basis.flags.writeable = False
+    return basis
+
+
+def mel_power(*, audio: Array) -> Array:
+    """The mel power spectrogram, as ``librosa.feature.melspectrogram`` computes it here.
+
+    Parameters
+    ----------
+    audio
+        Mono samples at :data:`SAMPLE_RATE`, shape ``(samples,)``, at least :data:`N_FFT`
+        (shorter input is zero-padded alike, but librosa warns about it).
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(N_MELS, 1 + samples // HOP_LENGTH)`` (mel bins, frames), float32.
+    """
+    padded = np.pad(np.asarray(audio, dtype=np.float32), N_FFT // 2)
+    frames = np.lib.stride_tricks.sliding_window_view(padded, N_FFT)[::HOP_LENGTH]
+    # As librosa.stft: the window product and the FFT in float64, the result kept as
+    # complex64, the power in float32.
+    spectrum = np.fft.rfft(frames * hann_window(), axis=-1).astype(np.complex64)
+    power = np.abs(spectrum).T ** 2  # (bins, frames)
+    # librosa's own contraction; another summation order moves the last bit.
+    mel: Array = np.einsum("ft,mf->mt", power, mel_basis(), optimize=True)
+    return mel
+
+
 def log_mel(*, audio: Array) -> Array:
     """The log-compressed mel spectrogram musicnn feeds its models.
 
@@ -102,15 +190,7 @@ def log_mel(*, audio: Array) -> Array:
         ``log10(10000 * power + 1)`` of the mel power spectrogram, shape
         ``(1 + samples // HOP_LENGTH, N_MELS)`` (frames, mel bins), float32.
     """
-    import librosa  # imported here: it costs about a second and only this function needs it
-
-    power: Array = librosa.feature.melspectrogram(
-        y=np.asarray(audio, dtype=np.float32),
-        sr=SAMPLE_RATE,
-        n_fft=N_FFT,
-        hop_length=HOP_LENGTH,
-        n_mels=N_MELS,
-    ).T
+    power = mel_power(audio=audio).T
     # The models were trained on mel power stored as float16; the rounding is part of the
     # input (numpy 1.x then promoted to float32 for the log, which numpy 2 no longer does).
     rounded = np.minimum(power, FLOAT16_MAX).astype(np.float16).astype(np.float32)
