@@ -86,6 +86,17 @@ def test_vectorised_blend_equals_the_blend() -> None:
                 assert got[genre] == pytest.approx(share, abs=1e-9)
 
 
+def test_a_rule_sweep_equals_blending_each_scale() -> None:
+    evidence = [codec.stored(t.evidence)[1] for t in tracks(150, seed=9)]
+    matrix = tune.EvidenceMatrix(evidence, DEFAULT)
+    knobs = tune.Knobs.of(DEFAULT)
+    assert "violin" in matrix.active_rules
+    for instrument in ("violin", matrix.active_rules[-1]):
+        swept = matrix.sweep(knobs, instrument, tune.SCALE_GRID)
+        for value, top in zip(tune.SCALE_GRID, swept, strict=True):
+            assert np.array_equal(top, matrix.top(knobs.scaled(instrument, value)))
+
+
 def test_tuning_repairs_deliberately_bad_weights_out_of_sample() -> None:
     """Heuristics that are mostly wrong, weighted far above a genre model that is mostly
     right: the tuner moves the weight, and the held-out folds agree more."""

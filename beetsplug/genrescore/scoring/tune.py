@@ -65,6 +65,11 @@ class Knobs:
             tuple((r.instrument, 1.0) for r in config.rules),
         )
 
+    def scaled(self, instrument: str, value: float) -> Knobs:
+        """These knobs with one rule's scale set to ``value``."""
+        scales = tuple((name, value if name == instrument else old) for name, old in self.scales)
+        return dataclasses.replace(self, scales=scales)
+
     def config(self, base: EnsembleConfig) -> EnsembleConfig:
         """``base`` with these knobs: weights, prior, and each rule's boosts scaled."""
         scale = dict(self.scales)
@@ -133,18 +138,14 @@ class EvidenceMatrix:
         ]
         self.known_dist = self.knows * self.dist
 
-    def scores(self, knobs: Knobs) -> FloatArray:
-        """Every track's final genre scores under ``knobs`` (rows: tracks; all 0: no genre)."""
+    def _parts(self, knobs: Knobs) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """The weighted votes' sum (N, G), their weights' sum (N,), and each kept rule's
+        ``unless`` gate (R, N): everything but the rules' scales and the instruments' part."""
         w = np.array([knobs.weights.of(c) for c in VOTERS])
         active = w[:, None] * self.present  # (C, N): each vote's weight, 0 where absent
         parts = np.einsum("cn,cng->ng", active, self.dist)
         total = active.sum(axis=0)
-        scale = dict(knobs.scales)
-        gates = np.repeat(
-            np.array([scale.get(name, 1.0) for name in self.active_rules])[:, None],
-            self.size,
-            axis=1,
-        )
+        gates = np.ones((len(self.active_rules), self.size))
         shares: dict[int, FloatArray] = {}
         for r, conditions in enumerate(self.unless):
             for g, limit in conditions:
@@ -153,7 +154,16 @@ class EvidenceMatrix:
                     said = np.einsum("cn,cn->n", active, self.known_dist[:, :, g])
                     shares[g] = np.divide(said, knowing, out=np.zeros(self.size), where=knowing > 0)
                 gates[r] *= _fade(shares[g], limit)
-        boosted = np.einsum("rn,rng->ng", gates, self.unit)
+        return parts, total, gates
+
+    def _factors(self, knobs: Knobs) -> FloatArray:
+        scale = dict(knobs.scales)
+        return np.array([scale.get(name, 1.0) for name in self.active_rules])
+
+    def _final(
+        self, parts: FloatArray, total: FloatArray, boosted: FloatArray, knobs: Knobs
+    ) -> FloatArray:
+        """The votes and the instruments' part mixed as :func:`.ensemble.blend` mixes them."""
         boost_total = boosted.sum(axis=1)
         instrument = knobs.weights.instruments
         if instrument > 0.0:
@@ -161,20 +171,41 @@ class EvidenceMatrix:
             used = np.divide(
                 boost_total, boost_total + prior, out=np.zeros(self.size), where=boost_total > 0
             )
-            parts += (instrument * used / np.where(boost_total > 0, boost_total, 1.0))[
-                :, None
-            ] * boosted
+            share = instrument * used / np.where(boost_total > 0, boost_total, 1.0)
+            parts = parts + share[:, None] * boosted
             total = total + instrument * used
         final: FloatArray = np.divide(
             parts, total[:, None], out=np.zeros_like(parts), where=total[:, None] > 0
         )
         return final
 
+    def scores(self, knobs: Knobs) -> FloatArray:
+        """Every track's final genre scores under ``knobs`` (rows: tracks; all 0: no genre)."""
+        parts, total, gates = self._parts(knobs)
+        boosted = np.einsum("rn,rng->ng", self._factors(knobs)[:, None] * gates, self.unit)
+        return self._final(parts, total, boosted, knobs)
+
     def top(self, knobs: Knobs) -> npt.NDArray[np.int64]:
         """Each track's top genre's index in :attr:`genres` (-1: no genre at all)."""
-        scores = self.scores(knobs)
-        best = scores.argmax(axis=1)
-        return np.where(scores.max(axis=1) > 0.0, best, -1)
+        return _top(self.scores(knobs))
+
+    def sweep(
+        self, knobs: Knobs, instrument: str, values: Sequence[float]
+    ) -> list[npt.NDArray[np.int64]]:
+        """:meth:`top` for ``knobs`` with one rule's scale set to each of ``values``: the
+        rest of the blend is computed once, so a sweep costs little more than one blend."""
+        parts, total, gates = self._parts(knobs)
+        factors = self._factors(knobs)
+        r = self.active_rules.index(instrument)
+        factors[r] = 0.0
+        others = np.einsum("rn,rng->ng", factors[:, None] * gates, self.unit)
+        own = gates[r][:, None] * self.unit[r]
+        return [_top(self._final(parts, total, others + value * own, knobs)) for value in values]
+
+
+def _top(scores: FloatArray) -> npt.NDArray[np.int64]:
+    best = scores.argmax(axis=1)
+    return np.where(scores.max(axis=1) > 0.0, best, -1)
 
 
 def _fade(value: FloatArray, limit: float) -> FloatArray:
@@ -207,23 +238,32 @@ class Agreement:
 
     def hits(self, knobs: Knobs, rows: npt.NDArray[np.int64] | None = None) -> FloatArray:
         """1 for each track (of ``rows``) whose top genre the user accepts, else 0."""
-        top = self.matrix.top(knobs)
+        return self.hits_of(self.matrix.top(knobs), rows)
+
+    def hits_of(
+        self, top: npt.NDArray[np.int64], rows: npt.NDArray[np.int64] | None = None
+    ) -> FloatArray:
         hit = self.ok[np.arange(self.matrix.size), top].astype(float)
         return hit if rows is None else hit[rows]
 
     def rate(self, knobs: Knobs, rows: npt.NDArray[np.int64] | None = None) -> float:
-        hit = self.hits(knobs, rows)
+        return self.rate_of(self.matrix.top(knobs), rows)
+
+    def rate_of(
+        self, top: npt.NDArray[np.int64], rows: npt.NDArray[np.int64] | None = None
+    ) -> float:
+        hit = self.hits_of(top, rows)
         return float(hit.mean()) if hit.size else 0.0
 
 
 def search(agreement: Agreement, start: Knobs, rows: npt.NDArray[np.int64]) -> Knobs:
     """Coordinate ascent from ``start`` on the tracks ``rows`` (see the module docstring)."""
+    matrix = agreement.matrix
     best = start
     best_rate = agreement.rate(best, rows)
-    axes = _axes(best, set(agreement.matrix.active_rules))
     for _ in range(ROUNDS):
         changed = False
-        for grid, move in axes:
+        for grid, move in _axes():
             for value in grid:
                 candidate = move(best, value)
                 if candidate == best:
@@ -231,6 +271,16 @@ def search(agreement: Agreement, start: Knobs, rows: npt.NDArray[np.int64]) -> K
                 rate = agreement.rate(candidate, rows)
                 if rate > best_rate + 1e-12:
                     best, best_rate, changed = candidate, rate, True
+        for instrument in matrix.active_rules:  # one sweep per rule: its grid at once
+            current = dict(best.scales).get(instrument, 1.0)
+            tops = matrix.sweep(best, instrument, SCALE_GRID)
+            for value, top in zip(SCALE_GRID, tops, strict=True):
+                if value == current:
+                    continue
+                rate = agreement.rate_of(top, rows)
+                if rate > best_rate + 1e-12:
+                    best, best_rate, changed = best.scaled(instrument, value), rate, True
+                    current = value
         if not changed:
             break
     return best
@@ -239,9 +289,9 @@ def search(agreement: Agreement, start: Knobs, rows: npt.NDArray[np.int64]) -> K
 Move = Callable[[Knobs, float], Knobs]
 
 
-def _axes(knobs: Knobs, tunable: set[str]) -> list[tuple[tuple[float, ...], Move]]:
-    """Each knob's grid, and how to set it: the components' weights, the prior, the scale of
-    each rule that some track's instruments fire (the others have nothing to learn from)."""
+def _axes() -> list[tuple[tuple[float, ...], Move]]:
+    """The grid of each weight and of the prior, and how to set it (the rules' scales are
+    swept by :meth:`EvidenceMatrix.sweep`)."""
 
     def weight(component: Component) -> Move:
         def move(k: Knobs, value: float) -> Knobs:
@@ -252,21 +302,8 @@ def _axes(knobs: Knobs, tunable: set[str]) -> list[tuple[tuple[float, ...], Move
 
         return move
 
-    def rule(index: int) -> Move:
-        def move(k: Knobs, value: float) -> Knobs:
-            scales = list(k.scales)
-            scales[index] = (scales[index][0], value)
-            return dataclasses.replace(k, scales=tuple(scales))
-
-        return move
-
     axes: list[tuple[tuple[float, ...], Move]] = [(WEIGHT_GRID, weight(c)) for c in Component]
     axes.append((PRIOR_GRID, lambda k, value: dataclasses.replace(k, prior=value)))
-    axes += [
-        (SCALE_GRID, rule(i))
-        for i, (instrument, _) in enumerate(knobs.scales)
-        if instrument in tunable
-    ]
     return axes
 
 
