@@ -2,9 +2,9 @@
 
 What each component said is kept so that a change of weights or rules re-blends the library
 from the database in seconds (``beet genrescore --reblend``, ``--tune``), with no audio and
-no model. The text is small (1.6-2.5 KB for the default models on the dev set): genre shares and instrument
-scores are kept to four significant digits, instrument scores below :data:`MIN_SCORE` are
-left out, and the tagger's scales are written once per distinct scale.
+no model. The text is small (1.6-2.5 KB for the default models on the dev set): genre shares
+and instrument scores are kept to four significant digits, instrument scores below
+:data:`MIN_SCORE` are left out, and the tagger's scales are written once per distinct scale.
 
 The analyzer blends the *decoded* evidence, so a track blended again with the same settings
 gets exactly the stored result.

@@ -29,8 +29,6 @@ from typing import Any, Final
 import librosa
 import numpy as np
 import numpy.typing as npt
-import scipy.ndimage
-import scipy.signal
 
 FloatArray = npt.NDArray[np.floating]
 
@@ -494,6 +492,11 @@ def _onset_peaks(onset_env: FloatArray, frame_rate: float) -> npt.NDArray[np.int
     :data:`ONSET_AVG_S` around it by :data:`ONSET_DELTA` of the envelope's maximum, and by at
     least :data:`ONSET_FLOOR_DB`.
     """
+    # Imported here: scipy takes ~2 s to import, and the process that only blends (the
+    # models run there, the workers decode) never needs it (benchmarks/bench.py --startup).
+    import scipy.ndimage
+    import scipy.signal
+
     wait = max(1, round(ONSET_WAIT_S * frame_rate))
     avg = 2 * round(ONSET_AVG_S * frame_rate) + 1
     local_mean = scipy.ndimage.uniform_filter1d(onset_env, avg, mode="nearest")
