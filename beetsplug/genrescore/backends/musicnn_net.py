@@ -151,6 +151,10 @@ def mel_basis() -> Array:
     return basis
 
 
+#: Frames per FFT call in :func:`mel_power`.
+_STFT_BLOCK = 128
+
+
 def mel_power(*, audio: Array) -> Array:
     """The mel power spectrogram, as ``librosa.feature.melspectrogram`` computes it here.
 
@@ -168,8 +172,13 @@ def mel_power(*, audio: Array) -> Array:
     padded = np.pad(np.asarray(audio, dtype=np.float32), N_FFT // 2)
     frames = np.lib.stride_tricks.sliding_window_view(padded, N_FFT)[::HOP_LENGTH]
     # As librosa.stft: the window product and the FFT in float64, the result kept as
-    # complex64, the power in float32.
-    spectrum = np.fft.rfft(frames * hann_window(), axis=-1).astype(np.complex64)
+    # complex64, the power in float32. In blocks of frames, as librosa does too: the float64
+    # intermediates stay in cache (about 2x faster than one pass over 30 s; same numbers).
+    window = hann_window()
+    spectrum = np.empty((len(frames), N_FFT // 2 + 1), dtype=np.complex64)
+    for start in range(0, len(frames), _STFT_BLOCK):
+        block = frames[start : start + _STFT_BLOCK]
+        spectrum[start : start + _STFT_BLOCK] = np.fft.rfft(block * window, axis=-1)
     power = np.abs(spectrum).T ** 2  # (bins, frames)
     # librosa's own contraction; another summation order moves the last bit.
     mel: Array = np.einsum("ft,mf->mt", power, mel_basis(), optimize=True)
