@@ -343,30 +343,30 @@ def store_changes(lib: Any, changes: Sequence[tuple[Any, Mapping[str, Any]]]) ->
     if not changes:
         return
     file_tags = frozenset(MediaFile.fields())  # with the plugin's own tags, once registered
+    inserts: list[tuple[Any, ...]] = []
+    deletes: list[tuple[Any, ...]] = []
+    updates: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
+    for item, fields in changes:
+        assignments: dict[str, Any] = {}
+        for key, value in fields.items():
+            if key in Item._fields:
+                assignments[key] = item._type(key).to_sql(value)
+            elif value is None:
+                deletes.append((item.id, key))
+            else:
+                inserts.append((item.id, key, item._type(key).to_sql(value)))
+        if file_tags.intersection(fields):
+            assignments["mtime"] = 0
+        if assignments:
+            updates.setdefault(tuple(assignments), []).append((*assignments.values(), item.id))
     with lib.transaction() as tx:
-        for item, fields in changes:
-            if not fields:
-                continue
-            assignments: dict[str, Any] = {}
-            for key, value in fields.items():
-                if key in Item._fields:
-                    assignments[key] = item._type(key).to_sql(value)
-                elif value is None:
-                    tx.mutate(
-                        "DELETE FROM item_attributes WHERE entity_id=? AND key=?", (item.id, key)
-                    )
-                else:
-                    tx.mutate(
-                        "INSERT INTO item_attributes (entity_id, key, value) VALUES (?, ?, ?)",
-                        (item.id, key, item._type(key).to_sql(value)),
-                    )
-            if file_tags.intersection(fields):
-                assignments["mtime"] = 0
-            if assignments:
-                columns = ",".join(f"{key}=?" for key in assignments)
-                tx.mutate(
-                    f"UPDATE items SET {columns} WHERE id=?", [*assignments.values(), item.id]
-                )
+        tx.mutate_many(
+            "INSERT INTO item_attributes (entity_id, key, value) VALUES (?, ?, ?)", inserts
+        )
+        tx.mutate_many("DELETE FROM item_attributes WHERE entity_id=? AND key=?", deletes)
+        for columns, rows in updates.items():
+            assigned = ",".join(f"{column}=?" for column in columns)
+            tx.mutate_many(f"UPDATE items SET {assigned} WHERE id=?", rows)
     plugins.send("database_change", lib=lib, model=changes[-1][0])
 
 
