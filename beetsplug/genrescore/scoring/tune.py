@@ -130,7 +130,31 @@ class EvidenceMatrix:
                     unit[r, row, index[genre]] = amount * strength * gate
         # Only the rules that add anything to some track matter (the others need no scale).
         keep = [r for r in range(len(self.rules)) if unit[r].any()]
-        self.unit = unit[keep]
+        # Sparse per rule: the tracks it boosts, the genres it names, and the amounts there
+        # (a rule fires on a few tracks and names two or three genres).
+        self._cells: list[tuple[npt.NDArray[np.intp], npt.NDArray[np.intp], FloatArray]] = []
+        for r in keep:
+            rows = np.flatnonzero(unit[r].any(axis=1))
+            cols = np.flatnonzero(unit[r].any(axis=0))
+            self._cells.append((rows, cols, unit[r][np.ix_(rows, cols)]))
+        # The same cells as one list (rule, track, flat track x genre index, amount), so that
+        # all the rules' boosts add up in one bincount.
+        rule_of: list[npt.NDArray[np.intp]] = []
+        row_of: list[npt.NDArray[np.intp]] = []
+        flat: list[npt.NDArray[np.intp]] = []
+        sizes: list[FloatArray] = []
+        for r, (rows, cols, cell) in enumerate(self._cells):
+            grid_rows = np.repeat(rows, len(cols))
+            rule_of.append(np.full(len(grid_rows), r, dtype=np.intp))
+            row_of.append(grid_rows)
+            flat.append(grid_rows * g_count + np.tile(cols, len(rows)))
+            sizes.append(cell.ravel())
+        empty = np.zeros(0, dtype=np.intp)
+        self._cell_rule = np.concatenate(rule_of) if rule_of else empty
+        self._cell_row = np.concatenate(row_of) if row_of else empty
+        self._cell_flat = np.concatenate(flat) if flat else empty
+        self._cell_amount: FloatArray = np.concatenate(sizes) if sizes else np.zeros(0)
+        self._parts_cache: tuple[Weights, tuple[FloatArray, FloatArray, FloatArray]] | None = None
         self.active_rules = tuple(self.rules[r].instrument for r in keep)
         #: Per kept rule: (genre index, limit) of its ``unless`` conditions.
         self.unless = [
@@ -140,10 +164,28 @@ class EvidenceMatrix:
 
     def _parts(self, knobs: Knobs) -> tuple[FloatArray, FloatArray, FloatArray]:
         """The weighted votes' sum (N, G), their weights' sum (N,), and each kept rule's
-        ``unless`` gate (R, N): everything but the rules' scales and the instruments' part."""
+        ``unless`` gate (R, N): everything but the rules' scales and the instruments' part.
+        They depend on the weights only, so the last ones are kept (a search moves one knob
+        at a time)."""
+        if self._parts_cache is not None and self._parts_cache[0] == knobs.weights:
+            return self._parts_cache[1]
+        parts = self._compute_parts(knobs)
+        self._parts_cache = (knobs.weights, parts)
+        return parts
+
+    def _boosts(self, amounts: FloatArray) -> FloatArray:
+        """Each track's boost per genre, ``amounts`` (R, N) scaling each rule's cells."""
+        size = self.size * len(self.genres)
+        weights = amounts[self._cell_rule, self._cell_row] * self._cell_amount
+        boosted: FloatArray = np.bincount(self._cell_flat, weights, minlength=size).astype(float)
+        return boosted.reshape(self.size, len(self.genres))
+
+    def _compute_parts(self, knobs: Knobs) -> tuple[FloatArray, FloatArray, FloatArray]:
         w = np.array([knobs.weights.of(c) for c in VOTERS])
         active = w[:, None] * self.present  # (C, N): each vote's weight, 0 where absent
-        parts = np.einsum("cn,cng->ng", active, self.dist)
+        parts = np.zeros((self.size, len(self.genres)))
+        for c in range(len(VOTERS)):
+            parts += active[c][:, None] * self.dist[c]
         total = active.sum(axis=0)
         gates = np.ones((len(self.active_rules), self.size))
         shares: dict[int, FloatArray] = {}
@@ -182,7 +224,7 @@ class EvidenceMatrix:
     def scores(self, knobs: Knobs) -> FloatArray:
         """Every track's final genre scores under ``knobs`` (rows: tracks; all 0: no genre)."""
         parts, total, gates = self._parts(knobs)
-        boosted = np.einsum("rn,rng->ng", self._factors(knobs)[:, None] * gates, self.unit)
+        boosted = self._boosts(self._factors(knobs)[:, None] * gates)
         return self._final(parts, total, boosted, knobs)
 
     def top(self, knobs: Knobs) -> npt.NDArray[np.int64]:
@@ -198,8 +240,10 @@ class EvidenceMatrix:
         factors = self._factors(knobs)
         r = self.active_rules.index(instrument)
         factors[r] = 0.0
-        others = np.einsum("rn,rng->ng", factors[:, None] * gates, self.unit)
-        own = gates[r][:, None] * self.unit[r]
+        others = self._boosts(factors[:, None] * gates)
+        own = np.zeros_like(others)
+        rows, cols, cell = self._cells[r]
+        own[np.ix_(rows, cols)] = gates[r, rows][:, None] * cell
         return [_top(self._final(parts, total, others + value * own, knobs)) for value in values]
 
 
