@@ -19,6 +19,7 @@ one, so a user sees what the new settings would do on tracks they were not fitte
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -113,8 +114,10 @@ class EvidenceMatrix:
                         if genre in index:
                             self.knows[c, row, index[genre]] = 1.0
         self.rules = config.rules
-        # Per rule: boost per genre x how clearly heard x the unless_heard gate (knob-free).
-        unit = np.zeros((len(self.rules), n, g_count))
+        # Each rule's boosts as sparse cells (rule, track, flat track x genre index, amount:
+        # boost x how clearly heard x the unless_heard gate, all knob-free), so that every
+        # rule's boosts add up in one bincount; a rule fires on few tracks, for 2-3 genres.
+        cells: list[tuple[int, int, int, float]] = []
         for row, item in enumerate(evidence):
             tagger = item.instruments
             if tagger is None:
@@ -126,34 +129,21 @@ class EvidenceMatrix:
                 if strength <= 0.0:
                     continue
                 gate = _heard_gate(rule, shown, tagger.scores)
-                for genre, amount in rule.boost.items():
-                    unit[r, row, index[genre]] = amount * strength * gate
+                cells.extend(
+                    (r, row, row * g_count + index[genre], amount * strength * gate)
+                    for genre, amount in rule.boost.items()
+                    if amount * strength * gate != 0.0
+                )
         # Only the rules that add anything to some track matter (the others need no scale).
-        keep = [r for r in range(len(self.rules)) if unit[r].any()]
-        # Sparse per rule: the tracks it boosts, the genres it names, and the amounts there
-        # (a rule fires on a few tracks and names two or three genres).
-        self._cells: list[tuple[npt.NDArray[np.intp], npt.NDArray[np.intp], FloatArray]] = []
-        for r in keep:
-            rows = np.flatnonzero(unit[r].any(axis=1))
-            cols = np.flatnonzero(unit[r].any(axis=0))
-            self._cells.append((rows, cols, unit[r][np.ix_(rows, cols)]))
-        # The same cells as one list (rule, track, flat track x genre index, amount), so that
-        # all the rules' boosts add up in one bincount.
-        rule_of: list[npt.NDArray[np.intp]] = []
-        row_of: list[npt.NDArray[np.intp]] = []
-        flat: list[npt.NDArray[np.intp]] = []
-        sizes: list[FloatArray] = []
-        for r, (rows, cols, cell) in enumerate(self._cells):
-            grid_rows = np.repeat(rows, len(cols))
-            rule_of.append(np.full(len(grid_rows), r, dtype=np.intp))
-            row_of.append(grid_rows)
-            flat.append(grid_rows * g_count + np.tile(cols, len(rows)))
-            sizes.append(cell.ravel())
-        empty = np.zeros(0, dtype=np.intp)
-        self._cell_rule = np.concatenate(rule_of) if rule_of else empty
-        self._cell_row = np.concatenate(row_of) if row_of else empty
-        self._cell_flat = np.concatenate(flat) if flat else empty
-        self._cell_amount: FloatArray = np.concatenate(sizes) if sizes else np.zeros(0)
+        keep = sorted({r for r, _, _, _ in cells})
+        renumber = {r: k for k, r in enumerate(keep)}
+        cells.sort(key=lambda cell: cell[0])  # each rule's cells one slice: self._slices
+        self._cell_rule = np.array([renumber[c[0]] for c in cells], dtype=np.intp)
+        self._cell_row = np.array([c[1] for c in cells], dtype=np.intp)
+        self._cell_flat = np.array([c[2] for c in cells], dtype=np.intp)
+        self._cell_amount: FloatArray = np.array([c[3] for c in cells], dtype=float)
+        bounds = np.searchsorted(self._cell_rule, np.arange(len(keep) + 1))
+        self._slices = [slice(int(a), int(b)) for a, b in itertools.pairwise(bounds)]
         self._parts_cache: tuple[Weights, tuple[FloatArray, FloatArray, FloatArray]] | None = None
         self.active_rules = tuple(self.rules[r].instrument for r in keep)
         #: Per kept rule: (genre index, limit) of its ``unless`` conditions.
@@ -173,11 +163,13 @@ class EvidenceMatrix:
         self._parts_cache = (knobs.weights, parts)
         return parts
 
-    def _boosts(self, amounts: FloatArray) -> FloatArray:
-        """Each track's boost per genre, ``amounts`` (R, N) scaling each rule's cells."""
+    def _boosts(self, amounts: FloatArray, cells: slice = slice(None)) -> FloatArray:
+        """Each track's boost per genre, ``amounts`` (R, N) scaling each rule's cells (only
+        ``cells``: one rule's, :attr:`_slices`)."""
+        rule, row = self._cell_rule[cells], self._cell_row[cells]
+        weights = amounts[rule, row] * self._cell_amount[cells]
         size = self.size * len(self.genres)
-        weights = amounts[self._cell_rule, self._cell_row] * self._cell_amount
-        boosted: FloatArray = np.bincount(self._cell_flat, weights, minlength=size).astype(float)
+        boosted = np.bincount(self._cell_flat[cells], weights, minlength=size).astype(float)
         return boosted.reshape(self.size, len(self.genres))
 
     def _compute_parts(self, knobs: Knobs) -> tuple[FloatArray, FloatArray, FloatArray]:
@@ -241,9 +233,7 @@ class EvidenceMatrix:
         r = self.active_rules.index(instrument)
         factors[r] = 0.0
         others = self._boosts(factors[:, None] * gates)
-        own = np.zeros_like(others)
-        rows, cols, cell = self._cells[r]
-        own[np.ix_(rows, cols)] = gates[r, rows][:, None] * cell
+        own = self._boosts(gates, self._slices[r])
         return [_top(self._final(parts, total, others + value * own, knobs)) for value in values]
 
 
