@@ -185,8 +185,8 @@ def decision_values(decision: EnsembleResult) -> dict[str, Any]:
     }
 
 
-def reblend_values(item: Any, config: EnsembleConfig) -> dict[str, Any] | None:
-    """An item's blend-dependent values from its stored evidence blended with ``config``.
+def reblended(item: Any, config: EnsembleConfig) -> EnsembleResult | None:
+    """An item's stored evidence blended with ``config``.
 
     ``None`` when it has no readable evidence (it must be analysed again) or the evidence
     gives no genre under these weights (every weight of what it has set to 0).
@@ -195,9 +195,15 @@ def reblend_values(item: Any, config: EnsembleConfig) -> dict[str, Any] | None:
     if evidence is None:
         return None
     try:
-        return decision_values(blend(evidence, config))
+        return blend(evidence, config)
     except NoEvidence:
         return None
+
+
+def reblend_values(item: Any, config: EnsembleConfig) -> dict[str, Any] | None:
+    """An item's blend-dependent values from :func:`reblended` (``None`` as there)."""
+    decision = reblended(item, config)
+    return None if decision is None else decision_values(decision)
 
 
 def new_genres(
@@ -299,12 +305,9 @@ def user_genres(item: Any) -> list[str]:
 def _distribution(item: Any, config: EnsembleConfig) -> dict[str, float]:
     """A track's full genre distribution: its evidence blended again, or (stored before
     evidence was kept) its stored top scores."""
-    evidence = stored_evidence(item)
-    if evidence is not None:
-        try:
-            return blend(evidence, config).distribution
-        except NoEvidence:
-            pass
+    decision = reblended(item, config)
+    if decision is not None:
+        return decision.distribution
     scores = parse_scores(item.get(SCORES) or "")
     return scores or {str(item.get(GENRE)).lower(): float(item.get(CONFIDENCE) or 0.0)}
 

@@ -338,14 +338,22 @@ class Run:
         """The blend settings' fingerprint (computed once: it is checked for every item)."""
         return self.settings.blend_fingerprint()
 
+    def _reblend_values(self, item: Any) -> dict[str, Any] | None:
+        """The values of an item's stored evidence blended with the configured weights and
+        rules, marked with them (``None``: no readable evidence); counted as re-blended."""
+        values = library.reblend_values(item, self.settings.ensemble)
+        if values is None:
+            return None
+        values[library.BLEND] = self.blend_fingerprint
+        self.counts.reblended += 1
+        return values
+
     def reblend(self, item: Any) -> bool:
         """Blend an item's stored evidence with the configured weights and rules, and store
         the result; no audio, no model. ``False`` when it has no readable evidence."""
-        values = library.reblend_values(item, self.settings.ensemble)
+        values = self._reblend_values(item)
         if values is None:
             return False
-        values[library.BLEND] = self.blend_fingerprint
-        self.counts.reblended += 1
         self._store(item, values)
         return True
 
@@ -366,27 +374,22 @@ class Run:
             if not self.settings.force and not library.needs_reblend(item, self.blend_fingerprint):
                 self.counts.skipped += 1
                 continue
-            if not bulk:
-                if not self.reblend(item):
-                    self.counts.skipped += 1
-                    self.counts.unblendable += 1
-                continue
-            values = library.reblend_values(item, self.settings.ensemble)
+            values = self._reblend_values(item)
             if values is None:
                 self.counts.skipped += 1
                 self.counts.unblendable += 1
-                continue
-            values[library.BLEND] = self.blend_fingerprint
-            if library.is_uncertain(values, self.settings.min_confidence):
-                self.counts.uncertain += 1
-            planned = library.planned_changes(
-                item,
-                values,
-                self.settings.genres_policy,
-                min_confidence=self.settings.min_confidence,
-            )
-            changes.append((item, planned))
-            self.counts.reblended += 1
+            elif not bulk:
+                self._store(item, values)
+            else:
+                if library.is_uncertain(values, self.settings.min_confidence):
+                    self.counts.uncertain += 1
+                planned = library.planned_changes(
+                    item,
+                    values,
+                    self.settings.genres_policy,
+                    min_confidence=self.settings.min_confidence,
+                )
+                changes.append((item, planned))
         with _hold_interrupts():
             library.store_changes(lib, changes)
 

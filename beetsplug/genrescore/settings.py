@@ -209,8 +209,7 @@ class Settings:
             "models": {role.value: value for role, value in self.models.items()},
             "windows": [self.windows, self.window_seconds],
         }
-        blob = json.dumps(payload, sort_keys=True).encode()
-        return hashlib.sha256(blob).hexdigest()[:16]
+        return _digest(payload)
 
     def blend_fingerprint(self) -> str:
         """Hash of everything in the settings that changes only how the stored evidence is
@@ -231,8 +230,13 @@ class Settings:
                 for r in self.ensemble.rules
             ],
         }
-        blob = json.dumps(payload, sort_keys=True).encode()
-        return hashlib.sha256(blob).hexdigest()[:16]
+        return _digest(payload)
+
+
+def _digest(payload: Mapping[str, Any]) -> str:
+    """A short, stable hash of JSON-able settings (a fingerprint)."""
+    blob = json.dumps(payload, sort_keys=True).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
 
 
 def _fail(option: str, value: object, valid: str) -> ConfigError:
