@@ -6,7 +6,7 @@ the report reads only stored fields), some with genres of their own, then times
 Chromium (Debian's ``chromium`` through playwright) loading the page and painting it.
 
     .venv/bin/python -m benchmarks.report              # 50,000 items
-    .venv/bin/python -m benchmarks.report --items 2000 --keep /tmp/report.html
+    .venv/bin/python -m benchmarks.report --items 2000 --keep report.html
 """
 
 from __future__ import annotations

@@ -107,6 +107,12 @@ def test_loaded_models_decide_over_the_settings() -> None:
     assert plan.models is Where.HERE
 
 
+def _python(code: str) -> str:
+    """What ``code`` prints in a new interpreter (a fresh set of imported modules)."""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return out.stdout.strip()
+
+
 def test_planning_and_starting_import_nothing_heavy() -> None:
     # The command and the import hook plan and start the fork server before this process
     # loads the analysis stack: none of it may come in through run.py or workers.py.
@@ -118,8 +124,7 @@ def test_planning_and_starting_import_nothing_heavy() -> None:
         "w.plan(read_settings(confuse.RootView([confuse.ConfigSource.of(DEFAULTS)])), 1)\n"
         "print(sorted(m for m in ('torch', 'librosa', 'scipy') if m in sys.modules))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
+    assert _python(code) == "[]"
 
 
 def _warm() -> tuple[bool, bool]:
@@ -132,8 +137,7 @@ def test_workers_fork_from_a_warm_fork_server() -> None:
     workers.start(plan)
     assert workers._WARM_UP_FOR not in os.environ  # set only while the server starts
     context = workers.context(plan)
-    if context.get_start_method() != "forkserver":
-        pytest.skip("no fork server on this platform")
+    assert context.get_start_method() == "forkserver"  # Linux, where the plugin runs
     with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
         assert pool.submit(_warm).result() == (True, True)
 
@@ -155,8 +159,7 @@ def test_a_run_starts_the_fork_server_before_it_imports_the_analysis_stack() -> 
         "r.engine\n"
         "print(seen, stack in sys.modules)"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[False] True"
+    assert _python(code) == "[False] True"
 
 
 class TestImportHook(PluginMixin, ImportHelper):
