@@ -202,6 +202,11 @@ class Labelled:
     confidence: float
 
 
+def _share(part: int, whole: int) -> float | None:
+    """``part / whole``, or ``None`` when there is nothing to divide by."""
+    return part / whole if whole else None
+
+
 @dataclass(frozen=True)
 class GenreScore:
     """Top-1 precision and recall of one canonical genre.
@@ -220,11 +225,11 @@ class GenreScore:
 
     @property
     def precision(self) -> float | None:
-        return self.right / self.predicted if self.predicted else None
+        return _share(self.right, self.predicted)
 
     @property
     def recall(self) -> float | None:
-        return self.found / self.labelled if self.labelled else None
+        return _share(self.found, self.labelled)
 
 
 @dataclass(frozen=True)
@@ -265,11 +270,11 @@ class Evaluation:
 
     @property
     def top1_rate(self) -> float | None:
-        return self.top1 / self.compared if self.compared else None
+        return _share(self.top1, self.compared)
 
     @property
     def top3_rate(self) -> float | None:
-        return self.top3 / self.compared if self.compared else None
+        return _share(self.top3, self.compared)
 
 
 class Evaluator:
