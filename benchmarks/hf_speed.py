@@ -248,13 +248,12 @@ def report(variants: list[str], out: Path, tracks: int) -> None:
 
 def default_variants() -> list[str]:
     """fp32 and int8; bf16 only where it is fast; each again with tcmalloc if installed."""
-    import torch
 
     from beetsplug.genrescore.backends.base import native_bf16
 
     # Without avx512_bf16/AMX, torch emulates bf16: a 1024x1024 matmul on an AVX2 EPYC ran
     # at 1 GFLOP/s against 160 in fp32, so a bf16 AST window would take minutes.
-    fast_bf16 = native_bf16(torch.device("cpu"))
+    fast_bf16 = native_bf16("cpu")
     plain = ["fp32", "bf16", "int8"] if fast_bf16 else ["fp32", "int8"]
     with_tcmalloc = [f"{variant}+tcmalloc" for variant in plain] if TCMALLOC.exists() else []
     return plain + with_tcmalloc
@@ -290,9 +289,13 @@ def main() -> None:
     import torch
 
     from beetsplug.genrescore.backends import hf
-    from beetsplug.genrescore.backends.base import resolve_dtype
+    from beetsplug.genrescore.backends.base import resolve_bf16
 
-    auto = resolve_dtype("auto", torch.device("cpu"), auto_bf16=hf.HFBackend.auto_bf16)
+    auto = (
+        torch.bfloat16
+        if resolve_bf16("auto", "cpu", auto_bf16=hf.HFBackend.auto_bf16)
+        else torch.float32
+    )
     print(f"CPU: {cpu_name()}, {os.cpu_count()} cores visible; precision 'auto' gives {auto}")
     print(f"load average at start: {os.getloadavg()[0]:.2f}")
     with tempfile.TemporaryDirectory() as tmp:

@@ -15,12 +15,10 @@ from beetsplug.genrescore.backends.base import (
     EmbeddedBackend,
     Role,
     build_backend,
+    resolve_bf16,
     resolve_device,
-    resolve_dtype,
 )
 from beetsplug.genrescore.errors import BackendUnavailable, ConfigError, DeviceUnavailable
-
-CPU = torch.device("cpu")
 
 
 @pytest.mark.parametrize("device", ["auto", "cpu", "cuda", "cuda:1"])
@@ -46,11 +44,11 @@ def test_options_refuse_what_no_backend_could_resolve(
 @pytest.mark.parametrize(
     ("precision", "auto_bf16", "native", "expected"),
     [
-        pytest.param("fp32", True, True, torch.float32, id="fp32-is-fp32"),
-        pytest.param("bf16", False, False, torch.bfloat16, id="bf16-even-emulated"),
-        pytest.param("auto", False, True, torch.float32, id="auto-embedded-fp32-everywhere"),
-        pytest.param("auto", True, True, torch.bfloat16, id="auto-checkpoint-native-bf16"),
-        pytest.param("auto", True, False, torch.float32, id="auto-checkpoint-emulated-fp32"),
+        pytest.param("fp32", True, True, False, id="fp32-is-fp32"),
+        pytest.param("bf16", False, False, True, id="bf16-even-emulated"),
+        pytest.param("auto", False, True, False, id="auto-embedded-fp32-everywhere"),
+        pytest.param("auto", True, True, True, id="auto-checkpoint-native-bf16"),
+        pytest.param("auto", True, False, False, id="auto-checkpoint-emulated-fp32"),
     ],
 )
 def test_precision_resolves_per_model_and_cpu(
@@ -58,19 +56,21 @@ def test_precision_resolves_per_model_and_cpu(
     precision: str,
     auto_bf16: bool,
     native: bool,
-    expected: torch.dtype,
+    expected: bool,
 ) -> None:
     flags = frozenset({"avx2", "amx_bf16"} if native else {"avx2"})
     monkeypatch.setattr(base, "_cpu_flags", lambda: flags)
 
-    assert resolve_dtype(precision, CPU, auto_bf16=auto_bf16) == expected
+    assert resolve_bf16(precision, "cpu", auto_bf16=auto_bf16) is expected
 
 
 @pytest.mark.parametrize("spec", ["cuda", "cuda:0", "cuda:1"])
 def test_a_gpu_asked_for_by_name_must_be_there(monkeypatch: pytest.MonkeyPatch, spec: str) -> None:
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
 
-    assert resolve_device("auto") == CPU
+    monkeypatch.setattr(base, "gpu_possible", lambda: True)  # ask torch, which sees none
+
+    assert resolve_device("auto") == "cpu"
     with pytest.raises(DeviceUnavailable, match=f"'{spec}' was asked for, but torch sees no GPU"):
         resolve_device(spec)
 
@@ -110,3 +110,24 @@ def test_a_model_is_built_once_and_a_missing_one_looked_for_once(tmp_path: Path)
         build_backend("genrescore-test/absent", Role.GENRE, absent)
 
     assert again.value is first.value
+
+
+def test_auto_is_the_cpu_without_importing_torch_where_no_gpu_can_be(tmp_path: Path) -> None:
+    # On a machine without GPU device nodes (as if: the list names none that exists),
+    # resolving ``auto`` must not cost a torch import: a one-track run on the CPU would pay
+    # 2.5-3 s for it.
+    script = (
+        "import sys\n"
+        "from beetsplug.genrescore.backends import base\n"
+        f"base.GPU_DEVICE_NODES = ({str(tmp_path / 'nvidia0')!r},)\n"
+        "assert not base.gpu_possible()\n"
+        "print(base.resolve_device('auto'), base.resolve_bf16('auto', 'cpu', auto_bf16=False),"
+        " 'torch' in sys.modules)\n"
+    )
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=tmp_path
+    )
+    assert done.stdout.split() == ["cpu", "False", "False"]

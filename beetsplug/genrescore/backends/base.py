@@ -23,6 +23,7 @@ import hashlib
 import importlib
 import os
 import re
+import sys
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
@@ -97,6 +98,34 @@ class BackendOptions:
             )
 
 
+@dataclass(frozen=True)
+class Placement:
+    """Where a model runs and in what precision: the ``device`` and ``precision`` settings
+    resolved (:func:`resolve_device`, :func:`resolve_bf16`)."""
+
+    #: ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+    device: str
+    #: Weights and inputs in bfloat16 (else float32).
+    bf16: bool = False
+
+    @property
+    def accelerated(self) -> bool:
+        """On a GPU rather than the CPU."""
+        return self.device != "cpu"
+
+    @property
+    def torch_device(self) -> torch.device:
+        import torch
+
+        return torch.device(self.device)
+
+    @property
+    def torch_dtype(self) -> torch.dtype:
+        import torch
+
+        return torch.bfloat16 if self.bf16 else torch.float32
+
+
 class Backend(ABC):
     """A model that scores windows of audio.
 
@@ -136,12 +165,24 @@ class Backend(ABC):
     auto_bf16: ClassVar[bool] = False
 
     def __init__(self, options: BackendOptions) -> None:
-        #: Where the model runs.
-        self.device = resolve_device(options.device)
-        #: The dtype of its weights and inputs.
-        self.dtype = resolve_dtype(options.precision, self.device, auto_bf16=self.auto_bf16)
+        device = resolve_device(options.device)
+        #: Where the model runs and in what precision (torch is not imported to find out
+        #: where it need not be: :func:`resolve_device`).
+        self.placement = Placement(
+            device, resolve_bf16(options.precision, device, auto_bf16=self.auto_bf16)
+        )
         #: Most windows sent through the model in one forward pass.
         self.batch_size = options.batch_size
+
+    @property
+    def device(self) -> torch.device:
+        """:attr:`placement`'s device, for torch (imports it)."""
+        return self.placement.torch_device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """:attr:`placement`'s precision as the dtype of the weights and inputs, for torch."""
+        return self.placement.torch_dtype
 
     @abstractmethod
     def predict(self, tracks: Sequence[Sequence[Waveform]]) -> list[dict[str, float]]:
@@ -167,7 +208,7 @@ class Backend(ABC):
     @property
     def accelerated(self) -> bool:
         """Whether the model runs on an accelerator (a GPU) rather than the CPU."""
-        return self.device.type != "cpu"
+        return self.placement.accelerated
 
     #: Share of the strongest instrument's score-over-threshold another instrument needs to be
     #: shown (``InstrumentEvidence.relative``); 0 shows all over their thresholds.
@@ -237,9 +278,7 @@ class EmbeddedBackend(Backend, Generic[ModelT]):
     @property
     def fingerprint(self) -> str:
         """Weights hash, port version, and the precision when it is not float32."""
-        import torch
-
-        precision = "" if self.dtype == torch.float32 else "-bf16"
+        precision = "-bf16" if self.placement.bf16 else ""
         return f"{self._weights_id}-port{self.port_version}{precision}"
 
     @staticmethod
@@ -440,10 +479,25 @@ def validate_model_value(value: str, role: Role) -> None:
     raise ConfigError(f"genrescore.models.{role.value}: {value!r} is not a model; expected {valid}")
 
 
-def resolve_device(spec: str) -> torch.device:
-    """Turn the ``device`` setting into a torch device (torch is imported here, lazily).
+#: Device nodes that a GPU driver torch can use creates on Linux: NVIDIA's, AMD's (ROCm, which
+#: torch also reaches as ``cuda``) and WSL's. With none of them torch sees no GPU, so
+#: ``auto`` is the CPU without importing torch (2.5-3 s of a one-track run on two cores).
+GPU_DEVICE_NODES = ("/dev/nvidiactl", "/dev/nvidia0", "/dev/kfd", "/dev/dxg")
 
-    ``auto`` is the GPU when there is one, else the CPU. A device named explicitly must be
+
+def gpu_possible() -> bool:
+    """Whether torch might see a GPU here; ``False`` only where it certainly cannot."""
+    if not sys.platform.startswith("linux"):
+        return True
+    return any(os.path.exists(node) for node in GPU_DEVICE_NODES)
+
+
+def resolve_device(spec: str) -> str:
+    """Turn the ``device`` setting into the device a model runs on: ``cpu``, ``cuda`` or
+    ``cuda:N``.
+
+    ``auto`` is the GPU when there is one, else the CPU; torch is asked (and imported) only
+    where a GPU may be there (:func:`gpu_possible`). A device named explicitly must be
     there: running elsewhere would quietly store other results than the user asked for.
 
     Raises
@@ -451,10 +505,12 @@ def resolve_device(spec: str) -> torch.device:
     DeviceUnavailable
         A GPU was asked for by name and torch sees none (or not that one).
     """
+    if spec == "cpu" or (spec == "auto" and not gpu_possible()):
+        return "cpu"
     import torch
 
     if spec == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return "cuda" if torch.cuda.is_available() else "cpu"
     device = torch.device(spec)
     if device.type == "cuda":
         count = torch.cuda.device_count() if torch.cuda.is_available() else 0
@@ -464,31 +520,27 @@ def resolve_device(spec: str) -> torch.device:
                 f"genrescore.device: {spec!r} was asked for, but torch sees {seen}; "
                 "use device: auto (GPU when there is one, else CPU) or cpu"
             )
-    return device
+    return spec
 
 
-def resolve_dtype(precision: str, device: torch.device, *, auto_bf16: bool) -> torch.dtype:
-    """Turn the ``precision`` setting into the dtype a model runs in on ``device``.
+def resolve_bf16(precision: str, device: str, *, auto_bf16: bool) -> bool:
+    """Whether a model runs in bfloat16 on ``device`` under the ``precision`` setting.
 
     ``fp32`` and ``bf16`` are what they say; ``auto`` is bf16 for a model that asks for it
     (``auto_bf16``) where ``device`` runs it natively, else float32. On CPUs without
     AVX512-BF16/AMX bf16 is emulated: musicnn ran 17x slower than in float32 on the 2-core
     AMD EPYC (AVX2) this was measured on (benchmarks/musicnn_speed.py).
     """
-    import torch
-
-    if precision == "bf16" or (precision == "auto" and auto_bf16 and native_bf16(device)):
-        return torch.bfloat16
-    return torch.float32
+    return precision == "bf16" or (precision == "auto" and auto_bf16 and native_bf16(device))
 
 
-def native_bf16(device: torch.device) -> bool:
+def native_bf16(device: str) -> bool:
     """Whether ``device`` runs bf16 matrix products natively (:data:`FAST_BF16_CPU_FLAGS`)."""
+    if device == "cpu":
+        return bool(_cpu_flags() & FAST_BF16_CPU_FLAGS)
     import torch
 
-    if device.type == "cuda":
-        return bool(torch.cuda.is_bf16_supported())
-    return device.type == "cpu" and bool(_cpu_flags() & FAST_BF16_CPU_FLAGS)
+    return bool(torch.cuda.is_bf16_supported())
 
 
 @functools.cache
