@@ -63,6 +63,9 @@ def _measure(
     backend = build_backend(model, Role.INSTRUMENTS, BackendOptions(device="cpu"))
     assert backend is not None
     if isinstance(backend, yamnet.YamnetBackend):
+        # The layouts compared are torch's (benchmarks/engine_speed.py times numpy's engine).
+        backend = yamnet.YamnetBackend(BackendOptions(device="cpu"), engine="torch")
+        assert backend.model is not None
         backend.channels_last = channels_last
         if not channels_last:
             for parameter in backend.model.parameters():

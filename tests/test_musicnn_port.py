@@ -17,7 +17,6 @@ from typing import Any
 import numpy as np
 import pytest
 import soundfile as sf
-import torch
 from safetensors import safe_open
 from safetensors.numpy import save_file
 
@@ -33,7 +32,6 @@ CLIPS = ("violin", "rock", "piano", "techno", "tone")
 MODELS = {"musicnn-mtt": "MTT_musicnn", "musicnn-msd": "MSD_musicnn"}
 #: Largest tolerated difference to TensorFlow, in tag probability.
 TOLERANCE = 1e-4
-CPU = torch.device("cpu")
 
 
 @pytest.fixture(scope="module")
@@ -76,8 +74,9 @@ def taggrams(
     out = {}
     for name, backend in backends.items():
         assert isinstance(backend, MusicnnBackend)
+        assert backend.engine == "numpy"  # the default on the CPU in float32
         probabilities = musicnn_net.predict_patches(
-            model=backend.model, batch=batch, max_batch=10, device=CPU
+            weights=backend.weights, batch=batch, max_batch=10
         )
         splits = np.split(probabilities, np.cumsum(counts)[:-1])
         out[name] = dict(zip(CLIPS, splits, strict=True))
@@ -125,16 +124,16 @@ def test_probabilities_match_tensorflow_on_every_clip(
         np.testing.assert_allclose(got, expected, rtol=0, atol=TOLERANCE, err_msg=clip)
 
 
+@pytest.mark.parametrize("engine", ["numpy", "torch"])
 @pytest.mark.parametrize("name", list(MODELS))
 def test_network_matches_tensorflow_on_the_synthetic_batch(
-    name: str, backends: dict[str, Backend], reference: dict[str, Any]
+    name: str, engine: str, reference: dict[str, Any]
 ) -> None:
-    backend = backends[name]
-    assert isinstance(backend, MusicnnBackend)
+    # Both engines: torch's is the one GPUs and bf16 run, checked here on the CPU.
+    backend = MusicnnBackend(name, BackendOptions(device="cpu"), engine=engine)
+    assert (backend.model is None) == (engine == "numpy")
     expected = reference["synthetic"][MODELS[name]]
-    logits = musicnn_net.predict_logits(
-        model=backend.model, batch=_synthetic_batch(), max_batch=4, device=CPU
-    )
+    logits = backend.logits(_synthetic_batch())
     # Logits reach magnitude 20, where float32 rounding alone is about 1e-5.
     np.testing.assert_allclose(logits, expected["logits"], rtol=1e-5, atol=TOLERANCE)
     probabilities = 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))

@@ -23,16 +23,14 @@ fixtures, with headroom.
 
 from __future__ import annotations
 
-import copy
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
-import torch.nn.functional as F
 from safetensors import safe_open
-from safetensors.torch import save_file
+from safetensors.numpy import save_file
 
 from beetsplug.genrescore.backends import yamnet, yamnet_net
 from beetsplug.genrescore.backends.base import BackendOptions, Role, build_backend
@@ -46,7 +44,7 @@ from beetsplug.genrescore.scoring.taxonomy import instrument_for_label
 
 DATA = Path(__file__).resolve().parent / "data" / "yamnet"
 SR = yamnet_net.SAMPLE_RATE
-#: Fixture layer -> index into ``YamnetNet.layers``.
+#: Fixture layer -> index into ``YamnetWeights.layers``.
 LAYERS = {
     "layer1": 0,
     "layer2_pointwise": 2,
@@ -74,9 +72,9 @@ QMIN, QMAX = -128, 127
 
 
 @pytest.fixture(scope="module")
-def model() -> yamnet_net.YamnetNet:
-    net, _ = yamnet_net.load_yamnet(path=WEIGHTS_PATH)
-    return net
+def model() -> yamnet_net.YamnetWeights:
+    weights, _ = yamnet_net.load_yamnet(path=WEIGHTS_PATH)
+    return weights
 
 
 @pytest.fixture(scope="module")
@@ -117,23 +115,34 @@ def round_rows(x: np.ndarray) -> np.ndarray:
     return np.stack(out).reshape(x.shape)
 
 
-def on_b_grid(weight: torch.Tensor, scales: np.ndarray) -> torch.Tensor:
-    """The first ``len(scales)`` output channels' weights rounded to file b's int8 grid."""
-    s = torch.from_numpy(scales.astype(np.float64)).view(-1, *([1] * (weight.ndim - 1)))
-    rounded = weight.double().clone()
-    rounded[: len(s)] = torch.clamp(torch.round(rounded[: len(s)] / s), -127, 127) * s
-    return rounded.float()
+def on_b_grid(weight: np.ndarray, scales: np.ndarray) -> np.ndarray:
+    """The first ``len(scales)`` output channels' weights (the last axis, as the numpy port
+    lays them out) rounded to file b's int8 grid."""
+    s = scales.astype(np.float64)
+    rounded = weight.astype(np.float64)
+    cut = rounded[..., : len(s)]
+    rounded[..., : len(s)] = np.clip(np.round(cut / s), -127, 127) * s
+    return rounded.astype(np.float32)
 
 
-def run_layer(layer: torch.nn.Module, x: np.ndarray, shape: np.ndarray) -> np.ndarray:
+def run_layer(
+    layer: yamnet_net.Conv, x: np.ndarray, shape: np.ndarray, engine: str = "numpy"
+) -> np.ndarray:
     """A port layer on a cut NHWC fixture input, zero-filled back to the full ``shape``.
 
     The kept output rows and channels depend only on the kept input (see the recorder).
     """
-    tensor = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
-    tensor = F.pad(tensor, (0, 0, 0, int(shape[1]) - x.shape[1], 0, int(shape[3]) - x.shape[3]))
+    fill = ((0, 0), (0, int(shape[1]) - x.shape[1]), (0, 0), (0, int(shape[3]) - x.shape[3]))
+    full = np.pad(x, fill).astype(np.float32)
+    if engine == "numpy":
+        return yamnet_net.run_layer(layer, full)
+    import torch
+
+    from beetsplug.genrescore.backends import yamnet_torch
+
     with torch.inference_mode():
-        out: np.ndarray = layer(tensor).numpy().transpose(0, 2, 3, 1)
+        tensor = torch.from_numpy(np.ascontiguousarray(full.transpose(0, 3, 1, 2)))
+        out: np.ndarray = yamnet_torch.torch_layer(layer)(tensor).numpy().transpose(0, 2, 3, 1)
     return out
 
 
@@ -162,11 +171,11 @@ def test_log_mel_matches_the_interpreter(signal: str, layers: dict[str, np.ndarr
     strong = reference > 0
     assert np.max(np.abs(plain - reference)[strong]) < 0.5
     assert np.median(np.abs(plain - reference)[strong]) < 0.01
-    frames = torch.from_numpy(waveform).unfold(0, 400, 160) * yamnet_net.hann_window()
-    magnitude = torch.fft.rfft(frames, n=yamnet_net.FFT_LENGTH).abs().numpy()
+    frames = np.lib.stride_tricks.sliding_window_view(waveform, 400)[::160]
+    magnitude = np.abs(np.fft.rfft(frames * yamnet_net.hann_window(), n=yamnet_net.FFT_LENGTH))
     (scale,) = layers["log_mel/weight_scales"]
-    mel = on_b_grid(yamnet_net.mel_matrix().T.contiguous(), np.full(64, scale)).numpy()
-    reproduced = np.log(round_rows(magnitude) @ mel.T + yamnet_net.LOG_OFFSET)
+    mel = on_b_grid(yamnet_net.mel_matrix(), np.full(64, scale))
+    reproduced = np.log(round_rows(magnitude) @ mel + yamnet_net.LOG_OFFSET)
     error = np.abs(reproduced - reference)
     # A magnitude lying on a rounding boundary may round the other way (one bin in 6144 at
     # most moves by up to 3e-3); everything else agrees to float32 precision.
@@ -174,51 +183,55 @@ def test_log_mel_matches_the_interpreter(signal: str, layers: dict[str, np.ndarr
     assert np.max(error) < 1e-2
 
 
+@pytest.mark.parametrize("engine", ["numpy", "torch"])
 @pytest.mark.parametrize("signal", LAYERED_SIGNALS)
 @pytest.mark.parametrize("name", list(LAYERS))
 def test_layer_matches_the_interpreter(
-    name: str, signal: str, model: yamnet_net.YamnetNet, layers: dict[str, np.ndarray]
+    name: str,
+    signal: str,
+    engine: str,
+    model: yamnet_net.YamnetWeights,
+    layers: dict[str, np.ndarray],
 ) -> None:
+    # Both engines: torch's (built from the same prepared layer) is the one GPUs run.
     layer = model.layers[LAYERS[name]]
     x = layers[f"{signal}/{name}/input"]
     reference = layers[f"{signal}/{name}/output"]
     shape = layers[f"{signal}/{name}/input_shape"]
     low, high = layers[f"{signal}/{name}/input_range"]
     rows, channels = reference.shape[1], reference.shape[3]
-    plain = run_layer(layer, x, shape)[:, :rows, :, :channels]
+    plain = run_layer(layer, x, shape, engine)[:, :rows, :, :channels]
     reproduced_tolerance, plain_tolerance = TOLERANCES[name]
     assert _relative(plain, reference) < plain_tolerance
     if f"{name}/weight_scales" not in layers:  # float weights: nothing to reproduce
         return
-    rounded = copy.deepcopy(layer)
-    weight = layer.weight
-    assert isinstance(weight, torch.Tensor)
-    rounded.weight.data = on_b_grid(weight.data, layers[f"{name}/weight_scales"])
+    rounded = dataclasses.replace(
+        layer, kernel=on_b_grid(layer.kernel, layers[f"{name}/weight_scales"])
+    )
     # Depthwise: one scale for the whole tensor; pointwise: one per pixel.
     x = asymmetric_round(x, low, high) if "depthwise" in name else round_rows(x)
-    reproduced = run_layer(rounded, x, shape)[:, :rows, :, :channels]
+    reproduced = run_layer(rounded, x, shape, engine)[:, :rows, :, :channels]
     assert _relative(reproduced, reference) < reproduced_tolerance
 
 
 @pytest.mark.parametrize("signal", SIGNALS)
 def test_dense_head_matches_the_interpreter(
-    signal: str, model: yamnet_net.YamnetNet, layers: dict[str, np.ndarray]
+    signal: str, model: yamnet_net.YamnetWeights, layers: dict[str, np.ndarray]
 ) -> None:
-    embedding = torch.from_numpy(layers[f"{signal}/embedding"])
+    embedding = layers[f"{signal}/embedding"]
     reference = layers[f"{signal}/logits"]
-    with torch.inference_mode():
-        plain = model.dense(embedding).numpy()
+    plain = embedding @ model.dense_kernel + model.dense_bias
     reproduced_tolerance, plain_tolerance = TOLERANCES["dense"]
     assert _relative(plain, reference) < plain_tolerance
     (scale,) = layers["dense/weight_scales"]
-    weight = on_b_grid(model.dense.weight.data, np.full(yamnet_net.N_CLASSES, scale))
-    reproduced = round_rows(embedding.numpy()) @ weight.numpy().T + model.dense.bias.numpy()
+    weight = on_b_grid(model.dense_kernel, np.full(yamnet_net.N_CLASSES, scale))
+    reproduced = round_rows(embedding) @ weight + model.dense_bias
     assert _relative(reproduced, reference) < reproduced_tolerance
 
 
 @pytest.mark.parametrize("signal", SIGNALS)
 def test_whole_network_stays_near_the_interpreter(
-    signal: str, model: yamnet_net.YamnetNet, layers: dict[str, np.ndarray]
+    signal: str, model: yamnet_net.YamnetWeights, layers: dict[str, np.ndarray]
 ) -> None:
     """End to end the roundings accumulate; the float port stays within these bounds.
 
@@ -228,17 +241,14 @@ def test_whole_network_stays_near_the_interpreter(
     (noise: it says "Noise", the port "White noise", then "Noise"). With tensors preserved
     and with its default XNNPACK delegate the interpreter gives identical scores.
     """
-    patch = torch.from_numpy(layers[f"{signal}/log_mel"])[None]
-    with torch.inference_mode():
-        embedding = model.embedding(patch).numpy()
+    embedding = yamnet_net.embedding(model, layers[f"{signal}/log_mel"][None])
     assert _relative(embedding, layers[f"{signal}/embedding"]) < 1.0
     with np.load(DATA / "tflite_xnnpack_scores.npz") as fast:
         xnnpack = fast[signal]
     port = yamnet_net.predict_patches(
-        model=model,
+        weights=model,
         batch=yamnet_net.waveform_patches(audio=layers[f"{signal}/waveform"]),
         max_batch=4,
-        device=torch.device("cpu"),
     )
     for reference in (layers[f"{signal}/scores"], xnnpack):
         assert np.max(np.abs(port - reference)) < 0.45
@@ -278,13 +288,13 @@ def test_official_sanity_checks(
 # --- loader guards ---------------------------------------------------------------------------
 
 
-def _tensors() -> tuple[dict[str, torch.Tensor], dict[str, str]]:
-    with safe_open(str(WEIGHTS_PATH), framework="pt") as weights:
+def _tensors() -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    with safe_open(str(WEIGHTS_PATH), framework="numpy") as weights:
         return {key: weights.get_tensor(key) for key in weights.keys()}, weights.metadata()  # noqa: SIM118
 
 
 def _broken(
-    tmp_path: Path, change: Callable[[dict[str, torch.Tensor], dict[str, str]], None]
+    tmp_path: Path, change: Callable[[dict[str, np.ndarray], dict[str, str]], None]
 ) -> Path:
     tensors, metadata = _tensors()
     change(tensors, metadata)
@@ -293,27 +303,27 @@ def _broken(
     return path
 
 
-def _wrong_shape(tensors: dict[str, torch.Tensor], _: dict[str, str]) -> None:
-    tensors["layer8.pointwise.weight"] = torch.zeros(256, 512, 1, 1)
+def _wrong_shape(tensors: dict[str, np.ndarray], _: dict[str, str]) -> None:
+    tensors["layer8.pointwise.weight"] = np.zeros((256, 512, 1, 1), dtype=np.float32)
 
 
-def _missing(tensors: dict[str, torch.Tensor], _: dict[str, str]) -> None:
+def _missing(tensors: dict[str, np.ndarray], _: dict[str, str]) -> None:
     del tensors["layer5.depthwise.bias"]
 
 
-def _wrong_dtype(tensors: dict[str, torch.Tensor], _: dict[str, str]) -> None:
-    tensors["dense.weight"] = tensors["dense.weight"].to(torch.int8)
+def _wrong_dtype(tensors: dict[str, np.ndarray], _: dict[str, str]) -> None:
+    tensors["dense.weight"] = tensors["dense.weight"].astype(np.int8)
 
 
-def _extra(tensors: dict[str, torch.Tensor], _: dict[str, str]) -> None:
-    tensors["layer15.pointwise.weight"] = torch.zeros(1)
+def _extra(tensors: dict[str, np.ndarray], _: dict[str, str]) -> None:
+    tensors["layer15.pointwise.weight"] = np.zeros(1, dtype=np.float32)
 
 
-def _other_format(_: dict[str, torch.Tensor], metadata: dict[str, str]) -> None:
+def _other_format(_: dict[str, np.ndarray], metadata: dict[str, str]) -> None:
     metadata["format"] = "genrescore-musicnn"
 
 
-def _few_labels(_: dict[str, torch.Tensor], metadata: dict[str, str]) -> None:
+def _few_labels(_: dict[str, np.ndarray], metadata: dict[str, str]) -> None:
     metadata["labels"] = '["Speech"]'
 
 
@@ -322,7 +332,7 @@ def _few_labels(_: dict[str, torch.Tensor], metadata: dict[str, str]) -> None:
     [
         (_wrong_shape, "layer8.pointwise.weight has shape (256, 512, 1, 1)"),
         (_missing, "missing tensors layer5.depthwise.bias"),
-        (_wrong_dtype, "dense.weight is torch.int8"),
+        (_wrong_dtype, "dense.weight is int8"),
         (_extra, "unexpected tensors layer15.pointwise.weight"),
         (_other_format, "not a YAMNet weights file"),
         (_few_labels, "1 labels for 521 outputs"),
@@ -330,7 +340,7 @@ def _few_labels(_: dict[str, torch.Tensor], metadata: dict[str, str]) -> None:
     ids=["shape", "missing", "dtype", "extra", "format", "labels"],
 )
 def test_weights_of_another_architecture_are_refused(
-    change: Callable[[dict[str, torch.Tensor], dict[str, str]], None],
+    change: Callable[[dict[str, np.ndarray], dict[str, str]], None],
     message: str,
     tmp_path: Path,
 ) -> None:
@@ -419,7 +429,7 @@ def test_instrument_thresholds_cover_every_mapped_instrument(backend: YamnetBack
 def test_front_end_constants() -> None:
     mel = yamnet_net.mel_matrix()
     assert mel.shape == (257, 64)
-    assert float(mel[0].abs().max()) == 0.0  # the DC bin carries no weight
+    assert float(np.abs(mel[0]).max()) == 0.0  # the DC bin carries no weight
     assert yamnet_net.PATCH_SAMPLES == 15600
     assert yamnet_net.PATCH_HOP_SAMPLES == 7680
     # 3 s pads to 15600 + 5 hops: six patches, as the original makes of yamnet_test's clips.

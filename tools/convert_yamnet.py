@@ -288,8 +288,8 @@ def front_end_check(graph: Graph) -> dict[str, float]:
     """
     from beetsplug.genrescore.backends import yamnet_net
 
-    window = yamnet_net.hann_window().numpy()
-    mel = yamnet_net.mel_matrix().numpy().T  # (64, 257), the FC layout
+    window = yamnet_net.hann_window()
+    mel = yamnet_net.mel_matrix().T  # (64, 257), the FC layout
     kinds = [op.kind for op in graph.ops]
     (file_window,) = [
         graph.tensors[i].dequantized().reshape(-1)
@@ -379,18 +379,13 @@ def test_signals() -> dict[str, Array]:
 
 
 def _scores(tensors: dict[str, Array], signals: dict[str, Array]) -> dict[str, Array]:
-    import torch
-
     from beetsplug.genrescore.backends import yamnet_net
 
-    model = yamnet_net.YamnetNet(
-        {k: torch.from_numpy(v.astype(np.float32)) for k, v in tensors.items()}
-    )
+    weights = yamnet_net.prepare_weights({k: v.astype(np.float32) for k, v in tensors.items()})
     out = {}
-    with torch.inference_mode():
-        for name, audio in signals.items():
-            patches = yamnet_net.waveform_patches(audio=audio)
-            out[name] = torch.sigmoid(model(torch.from_numpy(patches))).numpy()
+    for name, audio in signals.items():
+        patches = yamnet_net.waveform_patches(audio=audio)
+        out[name] = yamnet_net.predict_patches(weights=weights, batch=patches, max_batch=64)
     return out
 
 

@@ -231,14 +231,33 @@ class Backend(ABC):
         return {name: InstrumentScale.step(t) for name, t in self.instrument_thresholds().items()}
 
 
-ModelT = TypeVar("ModelT", bound="torch.nn.Module")
+#: The engines an embedded model runs on: ``numpy`` (float32 on the CPU, no torch) and
+#: ``torch`` (any device and precision).
+ENGINES = ("numpy", "torch")
+
+WeightsT = TypeVar("WeightsT")
+ModuleT = TypeVar("ModuleT", bound="torch.nn.Module")
 
 
-class EmbeddedBackend(Backend, Generic[ModelT]):
-    """A model whose weights ship with the plugin (``data/<name>/``), ported to torch.
+def default_engine(placement: Placement) -> str:
+    """The engine an embedded model runs on where it is placed: numpy for float32 on the
+    CPU, torch elsewhere (GPUs, bf16).
 
-    This loads the weights file onto the resolved device and precision and hashes it for the
-    fingerprint; a subclass sets :attr:`port_version` and runs :attr:`model`.
+    On the CPU numpy computes the same numbers (to float32 rounding) at about the same speed,
+    and skips importing torch: 2.5-3 s on two cores, more than a one-track run takes
+    (benchmarks/engine_speed.py).
+    """
+    return "numpy" if placement.device == "cpu" and not placement.bf16 else "torch"
+
+
+class EmbeddedBackend(Backend, Generic[WeightsT, ModuleT]):
+    """A model whose weights ship with the plugin (``data/<name>/``), ported to numpy and torch.
+
+    This reads the weights file into the port's prepared weights (float32 numpy arrays),
+    hashes it for the fingerprint, and chooses the engine once (:func:`default_engine`); on
+    the torch engine it builds the torch module from the prepared weights, on the resolved
+    device and precision. A subclass sets :attr:`port_version`, implements
+    :meth:`torch_module` and runs :attr:`weights` or :attr:`model`.
 
     Parameters
     ----------
@@ -249,13 +268,18 @@ class EmbeddedBackend(Backend, Generic[ModelT]):
     weights
         The safetensors file.
     load
-        The port's loader: ``load(path=weights, name=name)`` gives the network (float32, on
-        the CPU) and its labels.
+        The port's loader: ``load(path=weights, name=name)`` gives the prepared weights and
+        the labels.
+    engine
+        ``"numpy"`` or ``"torch"`` to override :func:`default_engine` (tests, benchmarks).
 
     Raises
     ------
     ModelLoadError
         The weights file is missing or corrupt.
+    ValueError
+        An engine that is not one of :data:`ENGINES`, or numpy asked for where the model is
+        placed on a GPU or in bf16 (numpy runs float32 on the CPU only).
     """
 
     #: Bumped whenever the port computes different numbers from the same weights
@@ -267,13 +291,33 @@ class EmbeddedBackend(Backend, Generic[ModelT]):
         name: str,
         options: BackendOptions,
         weights: Path,
-        load: Callable[..., tuple[ModelT, tuple[str, ...]]],
+        load: Callable[..., tuple[WeightsT, tuple[str, ...]]],
+        *,
+        engine: str | None = None,
     ) -> None:
         super().__init__(options)
         self.name = name
-        model, self.labels = load(path=weights, name=name)
+        if engine is None:
+            engine = default_engine(self.placement)
+        elif engine not in ENGINES:
+            raise ValueError(f"engine {engine!r} is not one of {', '.join(ENGINES)}")
+        elif engine == "numpy" and default_engine(self.placement) != "numpy":
+            raise ValueError(f"the numpy engine runs float32 on the CPU only, not {self.placement}")
+        #: ``"numpy"`` or ``"torch"``; not part of :attr:`fingerprint`: both compute the same
+        #: numbers, to float32 rounding.
+        self.engine = engine
+        #: The prepared weights, float32 numpy arrays (the numpy engine runs these).
+        self.weights, self.labels = load(path=weights, name=name)
         self._weights_id = weights_id(weights, name)
-        self.model: ModelT = model.to(device=self.device, dtype=self.dtype)
+        #: The torch module on :attr:`device` in :attr:`dtype`; ``None`` on the numpy engine.
+        self.model: ModuleT | None = None
+        if engine == "torch":
+            module = self.torch_module(self.weights)
+            self.model = module.to(device=self.device, dtype=self.dtype)
+
+    @abstractmethod
+    def torch_module(self, weights: WeightsT) -> ModuleT:
+        """The network as a torch module (float32, on the CPU), built from ``weights``."""
 
     @property
     def fingerprint(self) -> str:
@@ -307,9 +351,12 @@ _HASH_CHUNK = 1 << 20
 
 def read_weights(
     path: Path, name: str, *, kind: str, title: str, version: str
-) -> tuple[Mapping[str, str], dict[str, torch.Tensor]]:
-    """The metadata and tensors of a shipped safetensors file, of format ``genrescore-<kind>``
+) -> tuple[Mapping[str, str], dict[str, npt.NDArray[np.generic]]]:
+    """The metadata and arrays of a shipped safetensors file, of format ``genrescore-<kind>``
     at ``version`` (``tools/convert_<kind>.py`` writes them).
+
+    The arrays keep the file's dtypes (float16 or float32); the ports widen them to float32
+    when they prepare them.
 
     Raises
     ------
@@ -320,7 +367,7 @@ def read_weights(
     from safetensors import SafetensorError, safe_open
 
     try:
-        with safe_open(str(path), framework="pt") as weights:
+        with safe_open(str(path), framework="numpy") as weights:
             metadata = weights.metadata() or {}
             tensors = {key: weights.get_tensor(key) for key in weights.keys()}  # noqa: SIM118
     except (OSError, SafetensorError) as exc:
@@ -329,6 +376,15 @@ def read_weights(
         reason = f"{path} is not a {title} weights file of format {version}"
         raise ModelLoadError(name, reason, REINSTALL_HINT)
     return metadata, tensors
+
+
+def sigmoid(logits: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    """The logistic function of float32 logits, without overflow for large negative ones."""
+    import numpy as np
+
+    decay = np.exp(-np.abs(logits))
+    probabilities: npt.NDArray[np.float32] = np.where(logits >= 0, 1, decay) / (1 + decay)
+    return probabilities.astype(np.float32, copy=False)
 
 
 def weights_id(path: Path, name: str) -> str:

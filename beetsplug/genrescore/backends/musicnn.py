@@ -1,7 +1,8 @@
 """The embedded default models: musicnn's MSD tagger (genre) and MTT tagger (instruments).
 
 Both are ports of the ``musicnn`` 0.1.0 taggers (:mod:`.musicnn_net`) whose weights ship with
-the plugin in ``data/musicnn/``, so they work offline and need nothing but torch and numpy.
+the plugin in ``data/musicnn/``, so they work offline and need nothing but numpy on the CPU
+(torch on a GPU or in bf16).
 ``musicnn-msd`` answers with the 50 Million Song Dataset / Last.fm tags (rock, electronic,
 jazz...); ``musicnn-mtt`` with the 50 MagnaTagATune tags, which name eleven instruments.
 Scores are independent sigmoid probabilities, averaged over every 3 s patch of a track.
@@ -17,10 +18,11 @@ import numpy as np
 
 from ..errors import BackendUnavailable
 from . import musicnn_net
-from .base import Backend, BackendOptions, EmbeddedBackend, Role
+from .base import Backend, BackendOptions, EmbeddedBackend, Role, sigmoid
 
 if TYPE_CHECKING:
     from .base import Waveform
+    from .musicnn_torch import MusicnnNet
 
 #: Bumped whenever the port computes different numbers from the same weights (preprocessing,
 #: patching, averaging); part of the backend's fingerprint.
@@ -47,6 +49,10 @@ WINDOW_SECONDS: Final = musicnn_net.PATCH_SECONDS
 #: 3 patches per pass 0.45-0.51 s/track, almost no faults and 0.53 GB
 #: (benchmarks/musicnn_speed.py).
 CPU_MAX_PATCHES: Final = 3
+#: The same for the numpy engine: two patches' largest temporary (the timbral convolution's
+#: columns, 2 x 11.7 MB) stay under that threshold; 1, 2 and 3 patches per pass ran within
+#: the noise of each other on one thread, 3 was slower on two (benchmarks/engine_speed.py).
+NUMPY_MAX_PATCHES: Final = 2
 
 # MTT instrument tag thresholds, on the track-level probability (the mean over the patches of
 # three 3 s windows at 25/50/75 % of the track, as the analyzer cuts them). Chosen from the
@@ -87,7 +93,7 @@ MTT_INSTRUMENT_THRESHOLDS: Final[Mapping[str, float]] = {
 }
 
 
-class MusicnnBackend(EmbeddedBackend[musicnn_net.MusicnnNet]):
+class MusicnnBackend(EmbeddedBackend[musicnn_net.MusicnnWeights, "MusicnnNet"]):
     """One embedded musicnn tagger.
 
     Parameters
@@ -98,6 +104,8 @@ class MusicnnBackend(EmbeddedBackend[musicnn_net.MusicnnNet]):
         Device, precision and batch size.
     weights
         The safetensors file (default: the shipped one for ``name``).
+    engine
+        ``"numpy"`` or ``"torch"``, to override the default (numpy for float32 on the CPU).
 
     Raises
     ------
@@ -111,13 +119,45 @@ class MusicnnBackend(EmbeddedBackend[musicnn_net.MusicnnNet]):
     multi_label = True
     port_version = PORT_VERSION
 
-    def __init__(self, name: str, options: BackendOptions, weights: Path | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        options: BackendOptions,
+        weights: Path | None = None,
+        *,
+        engine: str | None = None,
+    ) -> None:
         path = weights if weights is not None else WEIGHTS_DIR / WEIGHT_FILES[name]
-        super().__init__(name, options, path, musicnn_net.load_musicnn)
+        super().__init__(name, options, path, musicnn_net.load_musicnn, engine=engine)
         patches_per_window = int(self.window_seconds // musicnn_net.PATCH_SECONDS)
         self.max_batch = max(1, self.batch_size * patches_per_window)
-        if self.device.type == "cpu":
+        if self.model is None:
+            self.max_batch = min(self.max_batch, NUMPY_MAX_PATCHES)
+        elif not self.placement.accelerated:
             self.max_batch = min(self.max_batch, CPU_MAX_PATCHES)
+
+    def torch_module(self, weights: musicnn_net.MusicnnWeights) -> MusicnnNet:
+        """The network as a torch module (imports torch)."""
+        from . import musicnn_torch
+
+        return musicnn_torch.MusicnnNet(weights).eval()
+
+    def logits(self, batch: np.ndarray) -> np.ndarray:
+        """Tag logits of log-mel patches ``(patches, PATCH_FRAMES, N_MELS)`` on the chosen
+        engine, ``(patches, tags)`` float32."""
+        if self.model is None:
+            return musicnn_net.predict_logits(
+                weights=self.weights, batch=batch, max_batch=self.max_batch
+            )
+        from . import musicnn_torch
+
+        return musicnn_torch.predict_logits(
+            model=self.model,
+            batch=batch,
+            max_batch=self.max_batch,
+            device=self.device,
+            dtype=self.dtype,
+        )
 
     def predict(self, tracks: Sequence[Sequence[Waveform]]) -> list[dict[str, float]]:
         """Mean tag probabilities over all patches of each track, all tracks in one batch.
@@ -135,13 +175,7 @@ class MusicnnBackend(EmbeddedBackend[musicnn_net.MusicnnNet]):
             per_window.extend(track_patches)
             patches_per_track.append(sum(len(patches) for patches in track_patches))
         batch, _ = musicnn_net.stack_patches(windows=per_window)
-        probabilities = musicnn_net.predict_patches(
-            model=self.model,
-            batch=batch,
-            max_batch=self.max_batch,
-            device=self.device,
-            dtype=self.dtype,
-        )
+        probabilities = sigmoid(self.logits(batch))
         per_track = np.split(probabilities, np.cumsum(patches_per_track)[:-1])
         return [
             dict(zip(self.labels, track.mean(axis=0).tolist(), strict=True)) for track in per_track

@@ -1,11 +1,11 @@
-"""The embedded AudioSet tagger: a PyTorch port of Google's YAMNet (521 AudioSet classes).
+"""The embedded AudioSet tagger: a numpy/PyTorch port of Google's YAMNet (521 classes).
 
 Weights ship with the plugin in ``data/yamnet/`` (Apache-2.0, see its NOTICE), so it works
-offline and needs nothing but torch. Its labels are AudioSet's, the vocabulary the AST
-checkpoints use, so one label mapping (``scoring.taxonomy``) serves both: dozens of
-instruments (banjo, accordion, trumpet, saxophone, organ...) and some genre classes. Scores
-are independent sigmoid probabilities per 0.96 s patch (every 0.48 s); :meth:`predict`
-averages them over a track, :meth:`YamnetBackend.predict_patches` returns them all.
+offline and needs nothing but numpy on the CPU (torch on a GPU or in bf16). Its labels are
+AudioSet's, the vocabulary the AST checkpoints use, so one label mapping
+(``scoring.taxonomy``) serves both: dozens of instruments (banjo, accordion, trumpet,
+saxophone, organ...) and some genre classes. Scores are independent sigmoid probabilities
+per 0.96 s patch (every 0.48 s); :meth:`predict` averages them over a track, :meth:`YamnetBackend.predict_patches` returns them all.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 import numpy as np
-import torch
 
 from ..errors import BackendUnavailable
 from ..scoring.ensemble import InstrumentScale
@@ -25,6 +24,7 @@ from .base import Backend, BackendOptions, EmbeddedBackend, Role
 
 if TYPE_CHECKING:
     from .base import Waveform
+    from .yamnet_torch import YamnetNet
 
 NAME: Final = "yamnet"
 #: Bumped whenever the port computes different numbers from the same weights (front end,
@@ -54,6 +54,9 @@ WINDOW_SECONDS: Final = 4.815
 #: Most patches per forward pass. A patch's largest activation is 64 x 48 x 32 float32
 #: (0.4 MB), so even 64 patches stay small.
 MAX_PATCHES: Final = 64
+#: Most patches per forward pass of the numpy engine: the whole of a few tracks (27 patches
+#: each); its depthwise convolutions work through a pass a few patches at a time anyway.
+NUMPY_MAX_PATCHES: Final = 64
 #: Run the convolutions in NHWC layout on the CPU. benchmarks/yamnet_speed.py found no clear
 #: difference (NCHW/NHWC, ms per 3 s window: 14.2/17.2 on 1 thread, 19.4/14.1 on 2; 10 s:
 #: 61.5/60.6), within the noise of the shared machine; NHWC is oneDNN's native layout.
@@ -137,7 +140,7 @@ YAMNET_INSTRUMENT_THRESHOLDS: Final[Mapping[str, float]] = {
 }
 
 
-class YamnetBackend(EmbeddedBackend[yamnet_net.YamnetNet]):
+class YamnetBackend(EmbeddedBackend[yamnet_net.YamnetWeights, "YamnetNet"]):
     """The embedded YAMNet tagger.
 
     Parameters
@@ -146,6 +149,8 @@ class YamnetBackend(EmbeddedBackend[yamnet_net.YamnetNet]):
         Device, precision and batch size.
     weights
         The safetensors file (default: the shipped one).
+    engine
+        ``"numpy"`` or ``"torch"``, to override the default (numpy for float32 on the CPU).
 
     Raises
     ------
@@ -159,15 +164,42 @@ class YamnetBackend(EmbeddedBackend[yamnet_net.YamnetNet]):
     multi_label = True
     port_version = PORT_VERSION
 
-    def __init__(self, options: BackendOptions, weights: Path | None = None) -> None:
+    def __init__(
+        self, options: BackendOptions, weights: Path | None = None, *, engine: str | None = None
+    ) -> None:
         path = weights if weights is not None else WEIGHTS_PATH
-        super().__init__(NAME, options, path, yamnet_net.load_yamnet)
-        self.channels_last = CHANNELS_LAST and self.device.type == "cpu"
-        if self.channels_last:
-            for parameter in self.model.parameters():
-                if parameter.ndim == 4:
-                    parameter.data = parameter.data.contiguous(memory_format=torch.channels_last)
-        self.max_batch = MAX_PATCHES
+        super().__init__(NAME, options, path, yamnet_net.load_yamnet, engine=engine)
+        self.channels_last = (
+            CHANNELS_LAST and self.model is not None and not self.placement.accelerated
+        )
+        if self.model is not None and self.channels_last:
+            from . import yamnet_torch
+
+            yamnet_torch.to_channels_last(self.model)
+        self.max_batch = MAX_PATCHES if self.model is not None else NUMPY_MAX_PATCHES
+
+    def torch_module(self, weights: yamnet_net.YamnetWeights) -> YamnetNet:
+        """The network as a torch module (imports torch)."""
+        from . import yamnet_torch
+
+        return yamnet_torch.YamnetNet(weights).eval()
+
+    def _scores(self, batch: np.ndarray) -> np.ndarray:
+        """Sigmoid scores of log-mel patches on the chosen engine."""
+        if self.model is None:
+            return yamnet_net.predict_patches(
+                weights=self.weights, batch=batch, max_batch=self.max_batch
+            )
+        from . import yamnet_torch
+
+        return yamnet_torch.predict_patches(
+            model=self.model,
+            batch=batch,
+            max_batch=self.max_batch,
+            device=self.device,
+            dtype=self.dtype,
+            channels_last=self.channels_last,
+        )
 
     def window_patches(self, tracks: Sequence[Sequence[Waveform]]) -> list[list[np.ndarray]]:
         """Scores of every patch, per window, per track; all tracks in one batch.
@@ -193,14 +225,7 @@ class YamnetBackend(EmbeddedBackend[yamnet_net.YamnetNet]):
         for windows in tracks:
             per_window.extend(yamnet_net.waveform_patches(audio=window) for window in windows)
             windows_per_track.append(len(windows))
-        scores = yamnet_net.predict_patches(
-            model=self.model,
-            batch=np.concatenate(per_window),
-            max_batch=self.max_batch,
-            device=self.device,
-            dtype=self.dtype,
-            channels_last=self.channels_last,
-        )
+        scores = self._scores(np.concatenate(per_window))
         by_window = np.split(scores, np.cumsum([len(p) for p in per_window])[:-1])
         bounds = np.cumsum([0, *windows_per_track])
         return [list(by_window[start:end]) for start, end in itertools.pairwise(bounds)]

@@ -1,4 +1,4 @@
-"""YAMNet (Google's AudioSet tagger) in PyTorch, with its exact front end.
+"""YAMNet (Google's AudioSet tagger) in numpy, with its exact front end.
 
 A port of ``research/audioset/yamnet`` from the TensorFlow models repository (Apache-2.0,
 Copyright 2019 The TensorFlow Authors), loaded from the safetensors file that
@@ -17,22 +17,26 @@ Network (MobileNetV1): a 3 x 3 convolution (32 channels, stride 2), 13 depthwise
 blocks (3 x 3 depthwise + 1 x 1 pointwise), each convolution with batch norm folded into its
 bias and followed by ReLU; TF "same" padding; global average pool (the 1024-d embedding);
 dense 1024 -> 521.
+
+The weights are read once into :class:`YamnetWeights` (float32, laid out for NHWC), which
+:func:`forward` runs in numpy on the CPU without importing torch; ``yamnet_torch`` builds the
+same network as a torch module from them, for GPUs and bf16.
 """
 
 from __future__ import annotations
 
+import functools
 import json
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Final, Literal
 
 import numpy as np
 import numpy.typing as npt
-import torch
-import torch.nn.functional as F
-from torch import nn
 
 from ..errors import ModelLoadError
-from .base import REINSTALL_HINT, read_weights
+from .base import REINSTALL_HINT, read_weights, sigmoid
 
 # Front end, params.py.
 SAMPLE_RATE: Final = 16000  # Hz
@@ -80,7 +84,7 @@ KERNEL: Final = 3
 #: The safetensors layout this module reads (``format_version`` in the file metadata).
 FORMAT_VERSION: Final = "1"
 #: Storage dtypes a weights file may use (widened to float32 on loading).
-WEIGHT_DTYPES: Final = (torch.float16, torch.float32)
+WEIGHT_DTYPES: Final = (np.dtype(np.float16), np.dtype(np.float32))
 
 Array = npt.NDArray[np.float32]
 
@@ -103,7 +107,8 @@ def expected_shapes() -> dict[str, tuple[int, ...]]:
     return shapes
 
 
-def hann_window() -> torch.Tensor:
+@functools.cache
+def hann_window() -> Array:
     """The periodic Hann window of features.py's TFLite-compatible path, float32 ``(400,)``.
 
     Computed in float64 as numpy does there (tf.signal.hann_window's float32 cosine differs
@@ -111,7 +116,9 @@ def hann_window() -> torch.Tensor:
     """
     n = np.arange(STFT_WINDOW_SAMPLES, dtype=np.float64)
     window = 0.5 - 0.5 * np.cos(2.0 * np.pi * n / STFT_WINDOW_SAMPLES)
-    return torch.from_numpy(window.astype(np.float32))
+    result: Array = window.astype(np.float32)
+    result.flags.writeable = False
+    return result
 
 
 def _hz_to_mel(hz: npt.ArrayLike) -> npt.NDArray[np.float64]:
@@ -121,7 +128,8 @@ def _hz_to_mel(hz: npt.ArrayLike) -> npt.NDArray[np.float64]:
     return mel
 
 
-def mel_matrix() -> torch.Tensor:
+@functools.cache
+def mel_matrix() -> Array:
     """tf.signal.linear_to_mel_weight_matrix for YAMNet's parameters, float32 ``(257, 64)``.
 
     Triangles on the HTK mel scale between MEL_MIN_HZ and MEL_MAX_HZ; the DC bin gets no
@@ -134,8 +142,9 @@ def mel_matrix() -> torch.Tensor:
     rising = (linear_mel - lower) / (center - lower)
     falling = (upper - linear_mel) / (upper - center)
     weights = np.maximum(0.0, np.minimum(rising, falling))
-    matrix = np.concatenate([np.zeros((1, N_MELS)), weights])
-    return torch.from_numpy(matrix.astype(np.float32))
+    matrix: Array = np.concatenate([np.zeros((1, N_MELS)), weights]).astype(np.float32)
+    matrix.flags.writeable = False
+    return matrix
 
 
 def pad_waveform(*, audio: Array) -> Array:
@@ -162,30 +171,13 @@ def pad_waveform(*, audio: Array) -> Array:
     return padded
 
 
-class LogMel:
-    """The log-mel front end, with its window and mel matrix built once."""
-
-    def __init__(self) -> None:
-        self.window = hann_window()
-        self.mel = mel_matrix()
-
-    def __call__(self, audio: torch.Tensor) -> torch.Tensor:
-        """Log-mel spectrogram of float32 samples ``(samples,)`` -> ``(frames, N_MELS)``.
-
-        Frames start every 160 samples with no centring (``frames = 1 + (samples - 400) //
-        160``). TFLite pads each windowed frame to 512 with 56 zeros on both sides, TF's
-        ``stft`` with 112 at the end: a shift, which leaves the DFT magnitude unchanged.
-        """
-        frames = audio.unfold(0, STFT_WINDOW_SAMPLES, STFT_HOP_SAMPLES) * self.window
-        magnitude = torch.fft.rfft(frames, n=FFT_LENGTH).abs()
-        return torch.log(magnitude @ self.mel + LOG_OFFSET)
-
-
-_LOG_MEL: LogMel | None = None
-
-
 def log_mel(*, audio: Array) -> Array:
     """The log-mel spectrogram YAMNet sees (no padding: see :func:`pad_waveform`).
+
+    Frames start every 160 samples with no centring. TFLite pads each windowed frame to 512
+    with 56 zeros on both sides, TF's ``stft`` with 112 at the end: a shift, which leaves the
+    DFT magnitude unchanged. In float32 throughout, as the torch front end this replaced
+    (numpy's float32 FFT; the two agree to 2e-6, tests/test_numpy_engine.py).
 
     Parameters
     ----------
@@ -197,13 +189,12 @@ def log_mel(*, audio: Array) -> Array:
     numpy.ndarray
         Shape ``(1 + (samples - 400) // 160, N_MELS)``, natural log, float32.
     """
-    global _LOG_MEL
-    if _LOG_MEL is None:
-        _LOG_MEL = LogMel()
-    with torch.inference_mode():
-        spectrogram = _LOG_MEL(torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32)))
-    result: Array = spectrogram.numpy()
-    return result
+    samples = np.asarray(audio, dtype=np.float32)
+    frames = np.lib.stride_tricks.sliding_window_view(samples, STFT_WINDOW_SAMPLES)
+    windowed = frames[::STFT_HOP_SAMPLES] * hann_window()
+    magnitude = np.abs(np.fft.rfft(windowed, n=FFT_LENGTH))
+    spectrogram: Array = np.log(magnitude @ mel_matrix() + np.float32(LOG_OFFSET))
+    return spectrogram
 
 
 def patches(*, spectrogram: Array) -> Array:
@@ -222,7 +213,7 @@ def patches(*, spectrogram: Array) -> Array:
     """
     windows = np.lib.stride_tricks.sliding_window_view(spectrogram, PATCH_FRAMES, axis=0)
     # sliding_window_view puts the window axis last: (count, N_MELS, PATCH_FRAMES).
-    # A copy: the view is read-only and torch refuses to wrap read-only memory.
+    # A copy: the view is read-only, and torch refuses to wrap read-only memory.
     selected: Array = np.array(windows[::PATCH_HOP_FRAMES].transpose(0, 2, 1), order="C")
     return selected
 
@@ -239,87 +230,42 @@ def waveform_patches(*, audio: Array) -> Array:
     return patches(spectrogram=log_mel(audio=pad_waveform(audio=audio)))
 
 
-def _same_padding(size: int, stride: int) -> tuple[int, int]:
-    """TF "same" padding of one axis: the odd extra row goes at the end."""
-    out = -(-size // stride)
-    total = max((out - 1) * stride + KERNEL - size, 0)
-    return total // 2, total - total // 2
+# --- the network ------------------------------------------------------------------------------
+#
+# Activations are NHWC, (batch, frames, mel bins, channels): channels last, so that a
+# pointwise convolution is one matrix product and a depthwise one multiplies whole rows of
+# channels.
 
 
-class _Conv(nn.Module):
-    """A 3 x 3 convolution (full or depthwise) with TF "same" padding, then ReLU."""
+@dataclass(frozen=True)
+class Conv:
+    """One of the 27 convolutions, each followed by ReLU, prepared for :func:`run_layer`."""
 
-    def __init__(self, weight: torch.Tensor, bias: torch.Tensor, stride: int, groups: int):
-        super().__init__()
-        self.weight = nn.Parameter(weight, requires_grad=False)
-        self.bias = nn.Parameter(bias, requires_grad=False)
-        self.stride = stride
-        self.groups = groups
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.stride == 1:
-            out = F.conv2d(x, self.weight, self.bias, padding=1, groups=self.groups)
-        else:
-            top, bottom = _same_padding(x.shape[2], self.stride)
-            left, right = _same_padding(x.shape[3], self.stride)
-            x = F.pad(x, (left, right, top, bottom))
-            out = F.conv2d(x, self.weight, self.bias, stride=self.stride, groups=self.groups)
-        return F.relu(out)
+    #: ``full``: a 3 x 3 convolution over all input channels (layer 1); ``depthwise``: 3 x 3
+    #: per channel; ``pointwise``: 1 x 1.
+    kind: Literal["full", "depthwise", "pointwise"]
+    #: ``full``: ``(in_channels * 3 * 3, out)``; ``depthwise``: ``(3, 3, channels)``;
+    #: ``pointwise``: ``(in_channels, out)``.
+    kernel: Array
+    #: ``(out,)``: batch norm folded in.
+    bias: Array
+    #: 1 or 2 (``full`` and ``depthwise`` only); TF "same" padding.
+    stride: int = 1
 
 
-class _Pointwise(nn.Module):
-    """1 x 1 convolution, then ReLU."""
+@dataclass(frozen=True)
+class YamnetWeights:
+    """YAMNet prepared once from a weights file (:func:`load_yamnet`) for :func:`forward`;
+    float32 throughout. ``yamnet_torch`` builds its module from these arrays."""
 
-    def __init__(self, weight: torch.Tensor, bias: torch.Tensor):
-        super().__init__()
-        self.weight = nn.Parameter(weight, requires_grad=False)
-        self.bias = nn.Parameter(bias, requires_grad=False)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.relu(F.conv2d(x, self.weight, self.bias))
-
-
-class YamnetNet(nn.Module):
-    """The YAMNet network; build it with :func:`load_yamnet`.
-
-    ``forward`` maps log-mel patches ``(batch, PATCH_FRAMES, N_MELS)`` to logits
-    ``(batch, N_CLASSES)``. ``layers`` holds the 27 convolutions in order (layer 1, then
-    depthwise and pointwise of layers 2-14) so tests can run them one at a time.
-    """
-
-    def __init__(self, tensors: dict[str, torch.Tensor]) -> None:
-        super().__init__()
-        modules: list[nn.Module] = [
-            _Conv(tensors["layer1.conv.weight"], tensors["layer1.conv.bias"], LAYERS[0][0], 1)
-        ]
-        for number, (stride, _) in enumerate(LAYERS[1:], start=2):
-            depthwise = tensors[f"layer{number}.depthwise.weight"]
-            modules.append(
-                _Conv(depthwise, tensors[f"layer{number}.depthwise.bias"], stride, len(depthwise))
-            )
-            modules.append(
-                _Pointwise(
-                    tensors[f"layer{number}.pointwise.weight"],
-                    tensors[f"layer{number}.pointwise.bias"],
-                )
-            )
-        self.layers = nn.Sequential(*modules)
-        self.dense = nn.Linear(EMBEDDING_SIZE, N_CLASSES)
-        self.dense.weight = nn.Parameter(tensors["dense.weight"], requires_grad=False)
-        self.dense.bias = nn.Parameter(tensors["dense.bias"], requires_grad=False)
-
-    def embedding(self, x: torch.Tensor) -> torch.Tensor:
-        """The 1024-d embedding (global average of the last layer), ``(batch, 1024)``."""
-        features: torch.Tensor = self.layers(x.unsqueeze(1))
-        return features.mean(dim=(2, 3))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits ``(batch, N_CLASSES)``; ``sigmoid`` gives the class scores."""
-        logits: torch.Tensor = self.dense(self.embedding(x))
-        return logits
+    #: The 27 convolutions in order: layer 1, then depthwise and pointwise of layers 2-14.
+    layers: tuple[Conv, ...]
+    #: The classifier: ``(EMBEDDING_SIZE, N_CLASSES)`` and ``(N_CLASSES,)``.
+    dense_kernel: Array
+    dense_bias: Array
 
 
-def check_tensors(tensors: dict[str, torch.Tensor]) -> None:
+def check_tensors(tensors: Mapping[str, npt.NDArray[np.generic]]) -> None:
     """Refuse weights of another architecture.
 
     Raises
@@ -343,10 +289,159 @@ def check_tensors(tensors: dict[str, torch.Tensor]) -> None:
             raise ValueError(f"{key} is {tensor.dtype}, expected float16 or float32")
 
 
-def load_yamnet(*, path: Path, name: str = "yamnet") -> tuple[YamnetNet, tuple[str, ...]]:
-    """Build YAMNet from a file ``tools/convert_yamnet.py`` wrote: the network (eval mode,
-    float32, on the CPU) and the AudioSet display name of each output, from the file's
-    metadata. Errors name the backend ``name``.
+def prepare_weights(tensors: Mapping[str, npt.NDArray[np.generic]]) -> YamnetWeights:
+    """Lay out a weights file's tensors (PyTorch names and layouts, float16 or float32) for
+    :func:`forward`, in float32.
+
+    Raises
+    ------
+    ValueError
+        See :func:`check_tensors`.
+    """
+    check_tensors(tensors)
+
+    def array(key: str) -> Array:
+        return np.asarray(tensors[key], dtype=np.float32)
+
+    first = array("layer1.conv.weight")  # (out, in, 3, 3)
+    layers = [
+        Conv(
+            "full",
+            np.ascontiguousarray(first.reshape(len(first), -1).T),
+            array("layer1.conv.bias"),
+            LAYERS[0][0],
+        )
+    ]
+    for number, (stride, _) in enumerate(LAYERS[1:], start=2):
+        depthwise = array(f"layer{number}.depthwise.weight")  # (channels, 1, 3, 3)
+        pointwise = array(f"layer{number}.pointwise.weight")  # (out, in, 1, 1)
+        layers.append(
+            Conv(
+                "depthwise",
+                np.ascontiguousarray(depthwise[:, 0].transpose(1, 2, 0)),
+                array(f"layer{number}.depthwise.bias"),
+                stride,
+            )
+        )
+        layers.append(
+            Conv(
+                "pointwise",
+                np.ascontiguousarray(pointwise[:, :, 0, 0].T),
+                array(f"layer{number}.pointwise.bias"),
+            )
+        )
+    return YamnetWeights(
+        layers=tuple(layers),
+        dense_kernel=np.ascontiguousarray(array("dense.weight").T),
+        dense_bias=array("dense.bias"),
+    )
+
+
+def same_padding(size: int, stride: int) -> tuple[int, int]:
+    """TF "same" padding of one axis for a 3-tap kernel: the odd extra row goes at the end."""
+    out = -(-size // stride)
+    total = max((out - 1) * stride + KERNEL - size, 0)
+    return total // 2, total - total // 2
+
+
+def _pad(x: Array, stride: int) -> Array:
+    """``x`` (NHWC) with TF "same" zero padding for a 3 x 3 kernel at ``stride``."""
+    top, bottom = same_padding(x.shape[1], stride)
+    left, right = same_padding(x.shape[2], stride)
+    batch, height, width, channels = x.shape
+    padded = np.zeros(
+        (batch, height + top + bottom, width + left + right, channels), dtype=np.float32
+    )
+    padded[:, top : top + height, left : left + width] = x
+    return padded
+
+
+#: Bytes of output the depthwise convolution computes at a time: its 17 passes (9 products,
+#: 8 sums) then stay in the L2 cache. Over whole batches of 27 patches (5 MB) they ran at
+#: memory speed, 2x slower (benchmarks/engine_speed.py).
+_DEPTHWISE_BLOCK_BYTES = 256 * 1024
+
+
+def _depthwise(layer: Conv, padded: Array, height: int, width: int) -> Array:
+    """The depthwise 3 x 3 convolution (no bias) of a padded NHWC input: nine shifted views,
+    each times its tap per channel, summed; a few patches at a time."""
+    batch, channels = len(padded), padded.shape[3]
+    stride = layer.stride
+    # The taps repeated along the width: broadcasting a (channels,) vector would keep numpy
+    # from treating width x channels as one contiguous run.
+    taps = np.ascontiguousarray(
+        np.broadcast_to(layer.kernel[:, :, None, :], (KERNEL, KERNEL, width, channels))
+    )
+    out = np.empty((batch, height, width, channels), dtype=np.float32)
+    per_patch = height * width * channels * out.itemsize
+    step = max(1, _DEPTHWISE_BLOCK_BYTES // per_patch)
+    term = np.empty((min(step, batch), height, width, channels), dtype=np.float32)
+    for start in range(0, batch, step):
+        block = out[start : start + step]
+        source = padded[start : start + step]
+        scratch = term[: len(block)]
+        for i in range(KERNEL):
+            for j in range(KERNEL):
+                shifted = source[
+                    :,
+                    i : i + (height - 1) * stride + 1 : stride,
+                    j : j + (width - 1) * stride + 1 : stride,
+                ]
+                if i == j == 0:
+                    np.multiply(shifted, taps[i, j], out=block)
+                else:
+                    np.multiply(shifted, taps[i, j], out=scratch)
+                    block += scratch
+        block += layer.bias
+        np.maximum(block, 0, out=block)
+    return out
+
+
+def run_layer(layer: Conv, x: Array) -> Array:
+    """One convolution and its ReLU, NHWC ``(batch, height, width, in)`` -> ``(batch,
+    height / stride, width / stride, out)`` (rounded up)."""
+    if layer.kind == "pointwise":
+        batch, height, width, channels = x.shape
+        out = x.reshape(-1, channels) @ layer.kernel
+        out += layer.bias
+        np.maximum(out, 0, out=out)
+        return out.reshape(batch, height, width, -1)
+    padded = _pad(x, layer.stride)
+    height = -(-x.shape[1] // layer.stride)
+    width = -(-x.shape[2] // layer.stride)
+    if layer.kind == "depthwise":
+        return _depthwise(layer, padded, height, width)
+    # The full convolution: columns (batch, height, width, in, 3, 3), flattened to match
+    # the kernel.
+    windows = np.lib.stride_tricks.sliding_window_view(padded, (KERNEL, KERNEL), (1, 2))
+    picked = windows[:, :: layer.stride, :: layer.stride][:, :height, :width]
+    out = picked.reshape(-1, layer.kernel.shape[0]) @ layer.kernel
+    out += layer.bias
+    np.maximum(out, 0, out=out)
+    return out.reshape(len(x), height, width, -1)
+
+
+def embedding(weights: YamnetWeights, patches: Array) -> Array:
+    """The 1024-d embedding (global average of the last layer), ``(batch, 1024)``, of log-mel
+    patches ``(batch, PATCH_FRAMES, N_MELS)``."""
+    x = np.asarray(patches, dtype=np.float32)[..., None]
+    for layer in weights.layers:
+        x = run_layer(layer, x)
+    pooled: Array = x.mean(axis=(1, 2))
+    return pooled
+
+
+def forward(weights: YamnetWeights, patches: Array) -> Array:
+    """Logits ``(batch, N_CLASSES)`` of log-mel patches ``(batch, PATCH_FRAMES, N_MELS)``;
+    :func:`~.base.sigmoid` gives the class scores."""
+    logits: Array = embedding(weights, patches) @ weights.dense_kernel
+    logits += weights.dense_bias
+    return logits
+
+
+def load_yamnet(*, path: Path, name: str = "yamnet") -> tuple[YamnetWeights, tuple[str, ...]]:
+    """Read a file ``tools/convert_yamnet.py`` wrote: the prepared network and the AudioSet
+    display name of each output, from the file's metadata. Errors name the backend ``name``.
 
     Raises
     ------
@@ -358,7 +453,7 @@ def load_yamnet(*, path: Path, name: str = "yamnet") -> tuple[YamnetNet, tuple[s
         path, name, kind="yamnet", title="YAMNet", version=FORMAT_VERSION
     )
     try:
-        check_tensors(tensors)
+        weights = prepare_weights(tensors)
         labels = tuple(str(label) for label in json.loads(metadata["labels"]))
     except (KeyError, ValueError, TypeError) as exc:
         raise ModelLoadError(name, f"{path} holds unusable weights: {exc}", REINSTALL_HINT) from exc
@@ -366,46 +461,27 @@ def load_yamnet(*, path: Path, name: str = "yamnet") -> tuple[YamnetNet, tuple[s
         raise ModelLoadError(
             name, f"{path} has {len(labels)} labels for {N_CLASSES} outputs", REINSTALL_HINT
         )
-    model = YamnetNet({key: tensor.float().contiguous() for key, tensor in tensors.items()})
-    return model.eval(), labels
+    return weights, labels
 
 
-def predict_patches(
-    *,
-    model: YamnetNet,
-    batch: Array,
-    max_batch: int,
-    device: torch.device,
-    dtype: torch.dtype = torch.float32,
-    channels_last: bool = False,
-) -> Array:
-    """Sigmoid class scores of many patches, ``max_batch`` at a time.
+def predict_patches(*, weights: YamnetWeights, batch: Array, max_batch: int) -> Array:
+    """Sigmoid class scores of many patches, ``max_batch`` at a time, in numpy.
 
     Parameters
     ----------
-    model
-        From :func:`load_yamnet`, already on ``device`` and in ``dtype``.
+    weights
+        From :func:`load_yamnet`.
     batch
         Log-mel patches, shape ``(patches, PATCH_FRAMES, N_MELS)``.
     max_batch
         Most patches per forward pass.
-    device, dtype
-        Where and in what precision the model runs.
-    channels_last
-        Run the convolutions in NHWC memory layout.
 
     Returns
     -------
     numpy.ndarray
         Scores in [0, 1], shape ``(patches, N_CLASSES)``, float32.
     """
-    outputs: list[Array] = [np.zeros((0, N_CLASSES), dtype=np.float32)]
-    memory_format = torch.channels_last if channels_last else torch.contiguous_format
-    with torch.inference_mode():
-        for start in range(0, len(batch), max_batch):
-            chunk = torch.from_numpy(np.ascontiguousarray(batch[start : start + max_batch]))
-            x = chunk.to(device=device, dtype=dtype).unsqueeze(1)
-            features = model.layers(x.contiguous(memory_format=memory_format))
-            logits = model.dense(features.mean(dim=(2, 3)))
-            outputs.append(torch.sigmoid(logits).float().cpu().numpy())
+    outputs = [np.zeros((0, N_CLASSES), dtype=np.float32)]
+    for start in range(0, len(batch), max_batch):
+        outputs.append(sigmoid(forward(weights, batch[start : start + max_batch])))
     return np.concatenate(outputs)

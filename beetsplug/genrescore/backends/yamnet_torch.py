@@ -1,0 +1,138 @@
+"""YAMNet as a torch module, for GPUs and bf16.
+
+Built from the weights :mod:`.yamnet_net` prepares, so the weights file is read in one place;
+this module only lays the arrays out for torch (NCHW weights). On the CPU in float32 the numpy
+:func:`.yamnet_net.forward` runs instead (no torch to import); both compute the same scores
+to float32 rounding (tests/test_numpy_engine.py).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .yamnet_net import EMBEDDING_SIZE, KERNEL, N_CLASSES, Array, Conv, YamnetWeights, same_padding
+
+
+def _parameter(array: Array) -> nn.Parameter:
+    # torch.tensor copies: the module never shares (or writes) the numpy weights.
+    return nn.Parameter(torch.tensor(np.ascontiguousarray(array)), requires_grad=False)
+
+
+class _Conv(nn.Module):
+    """A 3 x 3 convolution (full or depthwise) with TF "same" padding, then ReLU."""
+
+    def __init__(self, layer: Conv) -> None:
+        super().__init__()
+        if layer.kind == "full":  # (in * 3 * 3, out) -> (out, in, 3, 3)
+            weight = layer.kernel.T.reshape(len(layer.bias), -1, KERNEL, KERNEL)
+            self.groups = 1
+        else:  # (3, 3, channels) -> (channels, 1, 3, 3)
+            weight = layer.kernel.transpose(2, 0, 1)[:, None]
+            self.groups = len(layer.bias)
+        self.weight = _parameter(weight)
+        self.bias = _parameter(layer.bias)
+        self.stride = layer.stride
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.stride == 1:
+            out = F.conv2d(x, self.weight, self.bias, padding=1, groups=self.groups)
+        else:
+            top, bottom = same_padding(x.shape[2], self.stride)
+            left, right = same_padding(x.shape[3], self.stride)
+            x = F.pad(x, (left, right, top, bottom))
+            out = F.conv2d(x, self.weight, self.bias, stride=self.stride, groups=self.groups)
+        return F.relu(out)
+
+
+class _Pointwise(nn.Module):
+    """1 x 1 convolution, then ReLU."""
+
+    def __init__(self, layer: Conv) -> None:
+        super().__init__()
+        self.weight = _parameter(layer.kernel.T[:, :, None, None])  # (in, out) -> OIHW
+        self.bias = _parameter(layer.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(F.conv2d(x, self.weight, self.bias))
+
+
+def torch_layer(layer: Conv) -> nn.Module:
+    """One prepared convolution as a module on NCHW tensors."""
+    return _Pointwise(layer) if layer.kind == "pointwise" else _Conv(layer)
+
+
+class YamnetNet(nn.Module):
+    """The YAMNet network, built from :class:`.yamnet_net.YamnetWeights`.
+
+    ``forward`` maps log-mel patches ``(batch, PATCH_FRAMES, N_MELS)`` to logits
+    ``(batch, N_CLASSES)``. ``layers`` holds the 27 convolutions in order (layer 1, then
+    depthwise and pointwise of layers 2-14) so tests can run them one at a time.
+    """
+
+    def __init__(self, weights: YamnetWeights) -> None:
+        super().__init__()
+        self.layers = nn.Sequential(*(torch_layer(layer) for layer in weights.layers))
+        self.dense = nn.Linear(EMBEDDING_SIZE, N_CLASSES)
+        self.dense.weight = _parameter(weights.dense_kernel.T)
+        self.dense.bias = _parameter(weights.dense_bias)
+
+    def embedding(self, x: torch.Tensor) -> torch.Tensor:
+        """The 1024-d embedding (global average of the last layer), ``(batch, 1024)``."""
+        features: torch.Tensor = self.layers(x.unsqueeze(1))
+        return features.mean(dim=(2, 3))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits ``(batch, N_CLASSES)``; ``sigmoid`` gives the class scores."""
+        logits: torch.Tensor = self.dense(self.embedding(x))
+        return logits
+
+
+def to_channels_last(model: YamnetNet) -> None:
+    """Store the convolution weights NHWC, oneDNN's native layout on the CPU."""
+    for parameter in model.parameters():
+        if parameter.ndim == 4:
+            parameter.data = parameter.data.contiguous(memory_format=torch.channels_last)
+
+
+def predict_patches(
+    *,
+    model: YamnetNet,
+    batch: Array,
+    max_batch: int,
+    device: torch.device,
+    dtype: torch.dtype = torch.float32,
+    channels_last: bool = False,
+) -> Array:
+    """Sigmoid class scores of many patches, ``max_batch`` at a time, in torch.
+
+    Parameters
+    ----------
+    model
+        Already on ``device`` and in ``dtype``.
+    batch
+        Log-mel patches, shape ``(patches, PATCH_FRAMES, N_MELS)``.
+    max_batch
+        Most patches per forward pass.
+    device, dtype
+        Where and in what precision the model runs.
+    channels_last
+        Run the convolutions in NHWC memory layout.
+
+    Returns
+    -------
+    numpy.ndarray
+        Scores in [0, 1], shape ``(patches, N_CLASSES)``, float32.
+    """
+    outputs: list[Array] = [np.zeros((0, N_CLASSES), dtype=np.float32)]
+    memory_format = torch.channels_last if channels_last else torch.contiguous_format
+    with torch.inference_mode():
+        for start in range(0, len(batch), max_batch):
+            chunk = torch.from_numpy(np.ascontiguousarray(batch[start : start + max_batch]))
+            x = chunk.to(device=device, dtype=dtype).unsqueeze(1)
+            features = model.layers(x.contiguous(memory_format=memory_format))
+            logits = model.dense(features.mean(dim=(2, 3)))
+            outputs.append(torch.sigmoid(logits).float().cpu().numpy())
+    return np.concatenate(outputs)
