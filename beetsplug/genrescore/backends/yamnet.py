@@ -5,7 +5,8 @@ offline and needs nothing but numpy on the CPU (torch on a GPU or in bf16). Its 
 AudioSet's, the vocabulary the AST checkpoints use, so one label mapping
 (``scoring.taxonomy``) serves both: dozens of instruments (banjo, accordion, trumpet,
 saxophone, organ...) and some genre classes. Scores are independent sigmoid probabilities
-per 0.96 s patch (every 0.48 s); :meth:`predict` averages them over a track, :meth:`YamnetBackend.predict_patches` returns them all.
+per 0.96 s patch (every 0.48 s); :meth:`predict` averages them over a track,
+:meth:`YamnetBackend.predict_patches` returns them all.
 """
 
 from __future__ import annotations
