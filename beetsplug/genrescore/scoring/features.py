@@ -5,11 +5,12 @@ librosa allows): computing each feature from ``y`` separately costs about twice 
 (``research/perf-anchors.md``, section 4). The onset envelope comes from the mel spectrogram,
 and the tempo from the autocorrelation of that envelope.
 
-Nothing here calls a numba-compiled librosa function (``beat_track``, ``onset_detect``,
-``zero_crossing_rate``, tuning estimation): ``beat_track`` alone adds about 3 s to the first
-window of a process, 27 s on a machine where numba never compiled it (measured here). Tempo,
-onset counting and the zero-crossing rate are a few lines of numpy/scipy instead, so the
-first window pays only for librosa loading its modules (1.2-1.7 s here).
+Nothing here imports librosa, scipy or numba: importing librosa alone cost the first window
+of a process about 4 s (it imports ``scipy.signal``, ``scipy.stats`` and ``scipy.ndimage``,
+and numba compiles its ufuncs at import), ``beat_track`` about 3 s more, 27 s on a machine
+where numba never compiled it (measured here). The features name librosa's functions and
+parameters, but call the numpy versions in :mod:`.dsp`, which give the same numbers; tempo,
+onset counting and the zero-crossing rate are a few lines of numpy here.
 
 Frame-wise spectral features are averaged over frames in proportion to each frame's spectral
 magnitude, so the silences between notes or drum hits do not pull the average towards the
@@ -26,9 +27,10 @@ from dataclasses import dataclass, fields, replace
 from functools import lru_cache
 from typing import Any, Final
 
-import librosa
 import numpy as np
 import numpy.typing as npt
+
+from . import dsp
 
 FloatArray = npt.NDArray[np.floating]
 
@@ -208,25 +210,23 @@ def extract_features(*, y: FloatArray, sr: int, hop_length: int = 512) -> AudioF
 
     # The one STFT; frames hold only real samples (no padding at the edges, where a window
     # cut out of a track would otherwise start with a fake onset out of silence).
-    magnitude = np.abs(librosa.stft(y, n_fft=N_FFT, hop_length=hop_length, center=False))
+    magnitude = np.abs(dsp.stft(y, n_fft=N_FFT, hop_length=hop_length))
     power = magnitude**2
-    freqs = librosa.fft_frequencies(sr=sr, n_fft=N_FFT)
+    freqs = dsp.fft_frequencies(sr=sr, n_fft=N_FFT)
     frame_weight = magnitude.sum(axis=0)
 
     mel = _mel_basis(sr) @ power
-    mel_db = librosa.power_to_db(mel, amin=_DB_FLOOR)
-    onset_env = librosa.onset.onset_strength(S=mel_db, sr=sr, hop_length=hop_length, center=False)
+    # As librosa's power_to_db by default: nothing is kept more than 80 dB below the peak.
+    mel_db = dsp.power_to_db(mel, amin=_DB_FLOOR)
+    onset_env = dsp.onset_strength(mel_db)
     tempo, beat_strength = tempo_and_pulse(onset_envelope=onset_env, sr=sr, hop_length=hop_length)
     # Counting notes needs vibrato suppressed; the pulse is steadier without the suppression.
-    note_env = librosa.onset.onset_strength(
-        S=mel_db, sr=sr, hop_length=hop_length, center=False, max_size=VIBRATO_MAX_BANDS
-    )
+    note_env = dsp.onset_strength(mel_db, max_size=VIBRATO_MAX_BANDS)
 
-    rms = librosa.feature.rms(y=y, frame_length=N_FFT, hop_length=hop_length, center=False)[0]
-    mfcc = librosa.feature.mfcc(S=mel_db, n_mfcc=N_MFCC)
-    chroma_energy = librosa.feature.chroma_stft(
-        S=power, sr=sr, n_fft=N_FFT, tuning=0.0, norm=None, n_chroma=N_CHROMA
-    )
+    rms = dsp.frame_rms(y, frame_length=N_FFT, hop_length=hop_length)
+    mfcc = dsp.mfcc(mel_db, n_mfcc=N_MFCC)
+    # librosa's chroma_stft at zero tuning, unnormalised: its filters, contracted as it does.
+    chroma_energy = np.einsum("cf,ft->ct", _chroma_basis(sr), power, optimize=True)
 
     # The centroid and rolloff as librosa defines them, written out: librosa's functions
     # renormalise a copy of the spectrogram first and cost 14 ms of the window's budget.
@@ -234,7 +234,7 @@ def extract_features(*, y: FloatArray, sr: int, hop_length: int = 512) -> AudioF
     cumulative = np.cumsum(magnitude, axis=0)
     rolloff = freqs[np.argmax(cumulative >= ROLL_PERCENT * cumulative[-1], axis=0)]
     band = (freqs >= FLATNESS_BAND_HZ[0]) & (freqs <= FLATNESS_BAND_HZ[1])
-    flatness = librosa.feature.spectral_flatness(S=magnitude[band], amin=_DB_FLOOR)[0]
+    flatness = dsp.spectral_flatness(magnitude[band], amin=_DB_FLOOR)
 
     chroma_mean, chroma_entropy = _pitch_class_profile(chroma_energy)
     return AudioFeatures(
@@ -274,7 +274,7 @@ def tempo_and_pulse(
     ----------
     onset_envelope : np.ndarray [shape=(t,)]
         Onset strength per frame, in dB, as from ``librosa.onset.onset_strength`` on a
-        log-power mel spectrogram.
+        log-power mel spectrogram (:func:`.dsp.onset_strength`).
     sr : int > 0
         Sample rate of the audio, in Hz.
     hop_length : int > 0
@@ -297,7 +297,7 @@ def tempo_and_pulse(
     if max_lag < min_lag:
         return 0.0, 0.0
     env = np.convolve(onset_envelope - onset_envelope.mean(), _ENV_SMOOTHING, "same")
-    autocorr = librosa.autocorrelate(env)
+    autocorr = dsp.autocorrelate(env)
     if autocorr[0] <= 0.0:
         return 0.0, 0.0
     # The floor keeps the numerical ripple of a steady tone from looking like a pulse.
@@ -408,7 +408,15 @@ def _checked_signal(y: FloatArray, *, min_samples: int) -> FloatArray:
 @lru_cache(maxsize=8)
 def _mel_basis(sr: int) -> npt.NDArray[np.float32]:
     # Built once per sample rate: building it costs more than applying it.
-    basis: npt.NDArray[np.float32] = librosa.filters.mel(sr=sr, n_fft=N_FFT, n_mels=N_MELS)
+    basis = dsp.mel_filters(sr=sr, n_fft=N_FFT, n_mels=N_MELS)
+    basis.flags.writeable = False
+    return basis
+
+
+@lru_cache(maxsize=8)
+def _chroma_basis(sr: int) -> npt.NDArray[np.float32]:
+    basis = dsp.chroma_filters(sr=sr, n_fft=N_FFT, n_chroma=N_CHROMA)
+    basis.flags.writeable = False
     return basis
 
 
@@ -492,16 +500,11 @@ def _onset_peaks(onset_env: FloatArray, frame_rate: float) -> npt.NDArray[np.int
     :data:`ONSET_AVG_S` around it by :data:`ONSET_DELTA` of the envelope's maximum, and by at
     least :data:`ONSET_FLOOR_DB`.
     """
-    # Imported here: scipy takes ~2 s to import, and the process that only blends (the
-    # models run there, the workers decode) never needs it (benchmarks/bench.py --startup).
-    import scipy.ndimage
-    import scipy.signal
-
     wait = max(1, round(ONSET_WAIT_S * frame_rate))
     avg = 2 * round(ONSET_AVG_S * frame_rate) + 1
-    local_mean = scipy.ndimage.uniform_filter1d(onset_env, avg, mode="nearest")
+    local_mean = dsp.uniform_filter1d_nearest(onset_env, avg)
     threshold = max(ONSET_DELTA * float(onset_env.max()), ONSET_FLOOR_DB)
-    candidates, _ = scipy.signal.find_peaks(onset_env, distance=wait)
+    candidates = dsp.find_peaks(onset_env, distance=wait)
     keep: npt.NDArray[np.intp] = candidates[
         onset_env[candidates] >= local_mean[candidates] + threshold
     ]
