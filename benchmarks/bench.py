@@ -8,14 +8,17 @@ test.
 
     .venv/bin/python benchmarks/bench.py --tracks 50 --modes heuristic,embedded --jobs 1,2
 
-With CUDA present it adds the same rows on the GPU (``--device cuda``).
+With CUDA present it adds the same rows on the GPU (``--device cuda``). ``--against REV[,...]``
+adds each ``beet`` row again for the code of other revisions (``git archive``), run right
+after this tree's on the same library, so both see the same machine load:
+
+    .venv/bin/python benchmarks/bench.py --tracks 8 --modes embedded --jobs 2 --against 9a7ed8a
 
 ``--startup`` measures what a new user waits for instead: the whole ``beet`` process, from
 start to exit, for one track with the default config (the HF models not downloaded, so the
 embedded ones run), as ``beet genrescore -f id:1`` and as a one-track ``beet import`` next to
-the same import without the plugin. ``--against REV[,REV...]`` runs the same commands on the code
-of other revisions (``git archive``) interleaved with this tree's, so all see the same machine
-load:
+the same import without the plugin; with ``--against`` the revisions' runs are interleaved
+with this tree's:
 
     .venv/bin/python benchmarks/bench.py --startup --against fd3fb1f --repeats 5
 """
@@ -164,8 +167,8 @@ def make_transformer_models(folder: Path) -> dict[str, str]:
     return {"genre": str(hubert_dir), "instruments": str(ast_dir)}
 
 
-def _measure(args: list[str], env: dict[str, str]) -> dict[str, float]:
-    result = subprocess.run(args, capture_output=True, text=True, env=env, check=False)
+def _measure(args: list[str], env: dict[str, str], cwd: Path | None = None) -> dict[str, float]:
+    result = subprocess.run(args, capture_output=True, text=True, env=env, check=False, cwd=cwd)
     if result.returncode != 0:
         sys.stderr.write(result.stdout + result.stderr)
         raise SystemExit(f"benchmark step failed: {' '.join(args[:4])}")
@@ -258,6 +261,23 @@ def _timeline(beet: list[str], args: list[str], env: dict[str, str]) -> dict[str
     return marks
 
 
+def _checkouts(root: Path, revisions: list[str], env: dict[str, str]) -> dict[str, dict[str, str]]:
+    """Each revision's ``beetsplug`` unpacked under ``root`` (``git archive``): revision ->
+    the environment that runs it (``PYTHONPATH``; run from outside the checkout, where this
+    tree's ``beetsplug`` cannot shadow it)."""
+    trees = {}
+    for revision in revisions:
+        checkout = root / f"against-{revision}"
+        checkout.mkdir()
+        archive = subprocess.run(
+            ["git", "-C", str(ROOT), "archive", revision, "beetsplug"],
+            check=True, capture_output=True,
+        ).stdout  # fmt: skip
+        subprocess.run(["tar", "-x", "-C", str(checkout)], input=archive, check=True)
+        trees[revision] = {**env, "PYTHONPATH": str(checkout)}
+    return trees
+
+
 def _startup_library(workdir: Path, plugins: list[str], auto: bool) -> list[str]:
     """A config for a fresh one-track library; returns the ``beet`` command line."""
     workdir.mkdir(parents=True)
@@ -290,15 +310,7 @@ def startup(
         base_env = {**os.environ, "HF_HOME": str(root / "hf-home")}
         base_env.pop("PYTHONPATH", None)
         trees = {"this tree": base_env} if this_tree else {}
-        for revision in against:
-            checkout = root / f"against-{revision}"
-            checkout.mkdir()
-            archive = subprocess.run(
-                ["git", "-C", str(ROOT), "archive", revision, "beetsplug"],
-                check=True, capture_output=True,
-            ).stdout  # fmt: skip
-            subprocess.run(["tar", "-x", "-C", str(checkout)], input=archive, check=True)
-            trees[revision] = {**base_env, "PYTHONPATH": str(checkout)}
+        trees.update(_checkouts(root, against, base_env))
         times: dict[tuple[str, str], list[float]] = {}
         marks: dict[tuple[str, str], list[float]] = {}
         for run in range(repeats):
@@ -352,7 +364,7 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=ROOT / ".bench-cache")
     parser.add_argument("--startup", action="store_true", help="only the start-up rows")
     parser.add_argument(
-        "--against", default="", help="start-up rows for these git revisions too (a,b,...)"
+        "--against", default="", help="the same rows for these git revisions too (a,b,...)"
     )
     parser.add_argument("--repeats", type=int, default=5, help="start-up runs of each")
     parser.add_argument(
@@ -368,6 +380,7 @@ def main() -> None:
         revisions = [r for r in args.against.split(",") if r]
         startup(track, args.repeats, revisions, this_tree=not args.no_tree, timeline=args.timeline)
         return
+    revisions = [r for r in args.against.split(",") if r]
     tracks = make_tracks(args.cache / "tracks" / str(args.tracks), args.tracks)
     jobs = [int(j) for j in args.jobs.split(",")]
     devices = ["cpu"]
@@ -386,15 +399,19 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             beet, env = library(Path(tmp), tracks, models)
             paths = json.dumps([str(p) for p in tracks])
+            # This tree and each --against revision, run alternately on the same library.
+            trees = {"": env, **_checkouts(Path(tmp), revisions, env)}
             rows = []
             for device in devices if mode != "heuristic" else ["cpu"]:  # no model, no GPU
                 loop_config = json.dumps({"models": models, "device": device})
                 suffix = "" if device == "cpu" else f" {device}"
                 loop = [sys.executable, "-c", _LOOP, paths, loop_config]
-                rows.append((f"sequential loop{suffix}", _measure(loop, env)))
+                rows.append((f"sequential loop{suffix}", _measure(loop, env, cwd=Path(tmp))))
                 for job in jobs:
                     command = [*beet, "genrescore", "-f", "-j", str(job), "--device", device]
-                    rows.append((f"beet -j {job}{suffix}", _measure(command, env)))
+                    for tree, tree_env in trees.items():
+                        name = f"beet -j {job}{suffix}" + (f" @{tree}" if tree else "")
+                        rows.append((name, _measure(command, tree_env, cwd=Path(tmp))))
             baseline = rows[0][1]["wall"]
             for name, row in rows:
                 per_track = row["wall"] / len(tracks)

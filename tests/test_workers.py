@@ -128,8 +128,12 @@ def test_planning_and_starting_import_nothing_heavy() -> None:
 
 
 def _warm() -> tuple[bool, bool]:
-    """In a worker: whether it forked with the analysis stack loaded and warmed up."""
-    return "beetsplug.genrescore.analyzer" in sys.modules, "librosa.feature" in sys.modules
+    """In a worker: whether it forked with the analysis stack loaded and warmed up (the
+    decoders' libraries loaded, the features' mel filter bank built)."""
+    from beetsplug.genrescore.scoring import features
+
+    loaded = all(m in sys.modules for m in ("beetsplug.genrescore.analyzer", "soxr", "soundfile"))
+    return loaded, features._mel_basis.cache_info().currsize > 0
 
 
 def test_workers_fork_from_a_warm_fork_server() -> None:

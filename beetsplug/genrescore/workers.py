@@ -209,8 +209,9 @@ _WARM_UP_SECONDS = 2
 
 
 def warm_up() -> None:
-    """Run one feature extraction, paying librosa's and scipy's first-call costs (about
-    1.5 s) once in the fork server instead of once per worker."""
+    """Run one feature extraction in the fork server, so every worker forks with the
+    decoders' libraries loaded and the features' filter banks built (the first window of a
+    process otherwise pays for both)."""
     import numpy as np
     import soundfile  # noqa: F401 - imported here so that workers fork with them loaded
     import soxr  # noqa: F401
