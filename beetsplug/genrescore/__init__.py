@@ -2,8 +2,9 @@
 
 A hybrid ensemble of a genre classifier, an instrument tagger whose instruments boost genres,
 and audio heuristics. This module is the thin beets glue: defaults, field types, media
-fields, import hooks and the command. Heavy libraries (torch, transformers, librosa) are
-imported only when a run starts, so ``beet ls`` never pays for them.
+fields, import hooks and the command. The analysis stack is imported only when a run starts,
+so ``beet ls`` never pays for it; torch and transformers only when a GPU or a downloaded
+checkpoint runs (the embedded models run in numpy on the CPU).
 """
 
 from __future__ import annotations

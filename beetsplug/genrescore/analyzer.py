@@ -14,7 +14,6 @@ import dataclasses
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from . import audio
 from .audio import Waveform
@@ -26,7 +25,8 @@ from .backends.base import (
     build_backend,
 )
 from .errors import BackendUnavailable, UnusableAudio
-from .scoring import traits
+from .scoring import features as feature_mod
+from .scoring import heuristics, traits
 from .scoring.ensemble import (
     Component,
     EnsembleResult,
@@ -37,15 +37,9 @@ from .scoring.ensemble import (
     blend,
 )
 from .scoring.evidence import stored
+from .scoring.heuristics import TempoChoice
 from .scoring.taxonomy import genre_distribution, genres_named, instrument_scores
 from .settings import MIN_SECONDS, Settings
-
-if TYPE_CHECKING:
-    # The features module imports scipy.signal and librosa (about 1.8 s on a cold start):
-    # imported where a track is decoded or blended, not with this module.
-    from .scoring import features as feature_mod
-    from .scoring import heuristics
-    from .scoring.heuristics import TempoChoice
 
 #: The heuristics' sample rate: librosa's default, which their constants were tuned at.
 HEURISTIC_RATE = 22050
@@ -143,8 +137,6 @@ def prepare(path: str, plan: DecodePlan) -> Prepared:
     TrackError
         The file cannot be decoded or holds nothing to classify.
     """
-    from .scoring import features as feature_mod
-
     decoded = audio.load_windows(
         path,
         rates=plan.rates,
@@ -333,8 +325,6 @@ class Analyzer:
     def _decide(
         self, track: Prepared, genre_raw: Mapping[str, float], tagger_raw: Mapping[str, float]
     ) -> TrackResult:
-        from .scoring import heuristics
-
         heuristic = heuristics.score(track.features)
         votes = [
             GenreVote(

@@ -191,7 +191,7 @@ class Engine(Generic[K]):
             )
             if self._pool is not None and self._pool_plan.models != self.plan.models:
                 self.close()
-            # The models' first call pays torch's first-call costs;
+            # The models' first call pays first-call costs (torch's, on a GPU or for a checkpoint);
             # paid while the workers decode, it is off the run's critical path.
             self._warm = self.plan.models is Where.HERE and self._pool is None
             work = itertools.chain(head, work)

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from .analyzer import Analyzer, TrackResult
     from .engine import Engine
 
-# The analysis stack (analyzer, engine, explain: torch, the models) is imported when the first
+# The analysis stack (analyzer, engine, explain, the models) is imported when the first
 # item is analysed, so that the import hook can count the files and start the workers' fork
 # server before this process pays for it.
 

@@ -8,17 +8,19 @@ plan; no other module decides anything about processes.
 
 Where the models run:
 
-* On the CPU each worker runs them on its own track, with its share of the cores as threads.
+* On the CPU each worker runs them on its own track, with its share of the cores as threads
+  (the embedded models in numpy there, without torch: ``backends.base.default_engine``).
   Batching buys nothing there (musicnn costs 41 ms a patch one at a time, 49 ms in threes,
   77 ms in 24s on a 2-core AVX2 EPYC), while inference in the main process made it the
   bottleneck: the workers sat idle while it ran and fought it for the cores when they did not.
 * On a GPU they run in the main process (one CUDA context), on batches of several tracks,
   fed by the decoding workers.
-* A run of no more tracks than workers runs them in the main process too, where each worker
-  would otherwise import torch and load the models for one track: the main process imports
-  torch and loads them while the fork server imports the decoding stack, then warms them up
-  while the workers decode (``benchmarks/bench.py --startup`` measures it). Workers that have
-  the models keep them for the following short runs (an import runs once per album).
+* A run of no more tracks than workers runs them in the main process too, which loads them
+  anyway for their fingerprint, where each worker would load them again for one track (for
+  a checkpoint: import torch, 2.5-3 s); the main process loads them while the fork server
+  starts, then warms them up while the workers decode (``benchmarks/bench.py --startup``
+  measures it). Workers that have the models keep them for the following short runs (an
+  import runs once per album).
 * On a cluster (:mod:`.cluster`) they run on other machines; the workers only decode.
 
 This module stays cheap to import (the command and the import hook plan and start the fork
