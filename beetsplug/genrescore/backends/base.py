@@ -378,6 +378,26 @@ def read_weights(
     return metadata, tensors
 
 
+def in_chunks(
+    forward: Callable[[npt.NDArray[np.float32]], npt.NDArray[np.float32]],
+    batch: npt.NDArray[np.float32],
+    *,
+    max_batch: int,
+    width: int,
+) -> npt.NDArray[np.float32]:
+    """``forward`` over the rows of ``batch``, at most ``max_batch`` at a time, the outputs
+    stacked: shape ``(len(batch), width)``, float32 (an empty batch gives ``(0, width)``).
+
+    Every port runs its patches this way, on either engine: the chunk bounds the memory of
+    one forward pass."""
+    import numpy as np
+
+    outputs = [np.zeros((0, width), dtype=np.float32)]
+    for start in range(0, len(batch), max_batch):
+        outputs.append(forward(batch[start : start + max_batch]))
+    return np.concatenate(outputs)
+
+
 def sigmoid(logits: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     """The logistic function of float32 logits, without overflow for large negative ones."""
     import numpy as np

@@ -37,7 +37,8 @@ import numpy as np
 import numpy.typing as npt
 
 from ..errors import ModelLoadError
-from .base import REINSTALL_HINT, read_weights, sigmoid
+from ..scoring import dsp
+from .base import REINSTALL_HINT, in_chunks, read_weights, sigmoid
 
 # Signal processing, from musicnn/configuration.py (SR, FFT_SIZE, FFT_HOP, N_MELS).
 SAMPLE_RATE: Final = 16000  # Hz
@@ -53,15 +54,8 @@ PATCH_SECONDS: Final = 3.0
 PATCH_SAMPLES: Final = (PATCH_FRAMES - 1) * HOP_LENGTH
 # librosa.feature.melspectrogram's defaults, which musicnn.extractor leaves alone: frames
 # centred on t * HOP_LENGTH with N_FFT // 2 zeros padded at each end, a periodic Hann window,
-# power 2, and the Slaney mel scale and area normalisation from 0 Hz to Nyquist.
-MEL_FMIN: Final = 0.0  # Hz
-MEL_FMAX: Final = SAMPLE_RATE / 2  # Hz
-# Slaney's Auditory Toolbox mel scale (librosa.hz_to_mel, htk=False): linear below 1 kHz at
-# 200/3 Hz per mel, logarithmic above with 27 mels per factor 6.4.
-_SLANEY_HZ_PER_MEL: Final = 200.0 / 3
-_SLANEY_LOG_HZ: Final = 1000.0
-_SLANEY_LOG_MEL: Final = _SLANEY_LOG_HZ / _SLANEY_HZ_PER_MEL
-_SLANEY_LOG_STEP: Final = float(np.log(6.4) / 27.0)
+# power 2, and the Slaney mel scale and area normalisation from 0 Hz to Nyquist
+# (scoring/dsp.py writes them out).
 # The "logC" compression: log10(LOG_GAIN * mel_power + 1), musicnn.extractor.batch_data.
 LOG_GAIN: Final = 10000.0
 # The extractor casts mel power to float16 first; values past float16's range would become
@@ -103,59 +97,19 @@ FORMAT_VERSION: Final = "1"
 Array = npt.NDArray[np.float32]
 
 
-def hann_window() -> npt.NDArray[np.float64]:
-    """The periodic Hann window of :data:`N_FFT` samples, float64.
-
-    The same numbers as ``scipy.signal.get_window("hann", N_FFT)``, librosa's ``"hann"``.
-    """
-    phase = np.linspace(-np.pi, np.pi, N_FFT + 1)
-    window: npt.NDArray[np.float64] = (0.5 + 0.5 * np.cos(phase))[:-1]
-    return window
-
-
-def _hz_to_mel(hz: float) -> float:
-    if hz < _SLANEY_LOG_HZ:
-        return hz / _SLANEY_HZ_PER_MEL
-    return _SLANEY_LOG_MEL + float(np.log(hz / _SLANEY_LOG_HZ)) / _SLANEY_LOG_STEP
-
-
-def _mel_to_hz(mels: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    logarithmic = _SLANEY_LOG_HZ * np.exp(_SLANEY_LOG_STEP * (mels - _SLANEY_LOG_MEL))
-    hz: npt.NDArray[np.float64] = np.where(
-        mels >= _SLANEY_LOG_MEL, logarithmic, _SLANEY_HZ_PER_MEL * mels
-    )
-    return hz
-
-
 @functools.cache
 def mel_basis() -> Array:
-    """Triangular mel filters, as ``librosa.filters.mel(sr=16000, n_fft=512, n_mels=96)``.
-
-    Written out in numpy, in librosa's order of operations, so that musicnn's first call
-    does not import librosa (1.8-2.5 s on a cold start; the values are identical).
+    """Triangular mel filters, as ``librosa.filters.mel(sr=16000, n_fft=512, n_mels=96)``
+    (:func:`.scoring.dsp.mel_filters`: the same numbers, without importing librosa).
 
     Returns
     -------
     numpy.ndarray
         Shape ``(N_MELS, 1 + N_FFT // 2)``, float32; read-only (it is cached).
     """
-    bin_hz = np.fft.rfftfreq(N_FFT, d=1.0 / SAMPLE_RATE)
-    # N_MELS + 2 edges, evenly spaced in mels: filter i rises from edge i to i + 1 and falls
-    # to i + 2.
-    edges = _mel_to_hz(np.linspace(_hz_to_mel(MEL_FMIN), _hz_to_mel(MEL_FMAX), N_MELS + 2))
-    widths = np.diff(edges)
-    ramps = np.subtract.outer(edges, bin_hz)
-    rising = -ramps[:-2] / widths[:-1, None]
-    falling = ramps[2:] / widths[1:, None]
-    basis: Array = np.maximum(0, np.minimum(rising, falling)).astype(np.float32)
-    # Slaney normalisation: each filter has the same area (2 / its width in Hz).
-    basis *= (2.0 / (edges[2:] - edges[:-2]))[:, None]
+    basis = dsp.mel_filters(sr=SAMPLE_RATE, n_fft=N_FFT, n_mels=N_MELS)
     basis.flags.writeable = False
     return basis
-
-
-#: Frames per FFT call in :func:`mel_power`.
-_STFT_BLOCK = 128
 
 
 def mel_power(*, audio: Array) -> Array:
@@ -172,17 +126,9 @@ def mel_power(*, audio: Array) -> Array:
     numpy.ndarray
         Shape ``(N_MELS, 1 + samples // HOP_LENGTH)`` (mel bins, frames), float32.
     """
+    # Centred frames: N_FFT // 2 zeros at each end, then librosa's STFT of whole frames.
     padded = np.pad(np.asarray(audio, dtype=np.float32), N_FFT // 2)
-    frames = np.lib.stride_tricks.sliding_window_view(padded, N_FFT)[::HOP_LENGTH]
-    # As librosa.stft: the window product and the FFT in float64, the result kept as
-    # complex64, the power in float32. In blocks of frames, as librosa does too: the float64
-    # intermediates stay in cache (about 2x faster than one pass over 30 s; same numbers).
-    window = hann_window()
-    spectrum = np.empty((len(frames), N_FFT // 2 + 1), dtype=np.complex64)
-    for start in range(0, len(frames), _STFT_BLOCK):
-        block = frames[start : start + _STFT_BLOCK]
-        spectrum[start : start + _STFT_BLOCK] = np.fft.rfft(block * window, axis=-1)
-    power = np.abs(spectrum).T ** 2  # (bins, frames)
+    power = np.abs(dsp.stft(padded, n_fft=N_FFT, hop_length=HOP_LENGTH)) ** 2  # (bins, frames)
     # librosa's own contraction; another summation order moves the last bit.
     mel: Array = np.einsum("ft,mf->mt", power, mel_basis(), optimize=True)
     return mel
@@ -580,10 +526,9 @@ def predict_logits(*, weights: MusicnnWeights, batch: Array, max_batch: int) -> 
     numpy.ndarray
         Logits, shape ``(patches, tags)``, float32.
     """
-    outputs = [np.zeros((0, weights.tags), dtype=np.float32)]
-    for start in range(0, len(batch), max_batch):
-        outputs.append(forward(weights, batch[start : start + max_batch]))
-    return np.concatenate(outputs)
+    return in_chunks(
+        lambda chunk: forward(weights, chunk), batch, max_batch=max_batch, width=weights.tags
+    )
 
 
 def predict_patches(*, weights: MusicnnWeights, batch: Array, max_batch: int) -> Array:

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .base import in_chunks
 from .musicnn_net import TIME_PAD, Array, Dense, MidendConv, MusicnnWeights, PooledConv
 
 
@@ -131,28 +132,13 @@ def predict_logits(
     device: torch.device,
     dtype: torch.dtype = torch.float32,
 ) -> Array:
-    """Tag logits of many patches, ``max_batch`` at a time, in torch.
+    """:func:`.musicnn_net.predict_logits` on the torch engine: ``model`` is already on
+    ``device`` in ``dtype``; each patch needs about 10 MB of activations in fp32."""
 
-    Parameters
-    ----------
-    model
-        Already on ``device`` and in ``dtype``.
-    batch
-        Log-mel patches, shape ``(patches, PATCH_FRAMES, N_MELS)``.
-    max_batch
-        Most patches per forward pass. Each patch needs about 10 MB of activations in fp32.
-    device, dtype
-        Where and in what precision the model runs.
+    def run(chunk: Array) -> Array:
+        x = torch.from_numpy(np.ascontiguousarray(chunk)).to(device=device, dtype=dtype)
+        logits: Array = model(x).float().cpu().numpy()
+        return logits
 
-    Returns
-    -------
-    numpy.ndarray
-        Logits, shape ``(patches, tags)``, float32.
-    """
-    outputs: list[Array] = [np.zeros((0, model.output.out_features), dtype=np.float32)]
     with torch.inference_mode():
-        for start in range(0, len(batch), max_batch):
-            chunk = torch.from_numpy(np.ascontiguousarray(batch[start : start + max_batch]))
-            logits = model(chunk.to(device=device, dtype=dtype))
-            outputs.append(logits.float().cpu().numpy())
-    return np.concatenate(outputs)
+        return in_chunks(run, batch, max_batch=max_batch, width=model.output.out_features)

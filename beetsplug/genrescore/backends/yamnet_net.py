@@ -36,7 +36,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..errors import ModelLoadError
-from .base import REINSTALL_HINT, read_weights, sigmoid
+from .base import REINSTALL_HINT, in_chunks, read_weights, sigmoid
 
 # Front end, params.py.
 SAMPLE_RATE: Final = 16000  # Hz
@@ -481,7 +481,6 @@ def predict_patches(*, weights: YamnetWeights, batch: Array, max_batch: int) -> 
     numpy.ndarray
         Scores in [0, 1], shape ``(patches, N_CLASSES)``, float32.
     """
-    outputs = [np.zeros((0, N_CLASSES), dtype=np.float32)]
-    for start in range(0, len(batch), max_batch):
-        outputs.append(sigmoid(forward(weights, batch[start : start + max_batch])))
-    return np.concatenate(outputs)
+    return in_chunks(
+        lambda chunk: sigmoid(forward(weights, chunk)), batch, max_batch=max_batch, width=N_CLASSES
+    )

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .base import in_chunks
 from .yamnet_net import EMBEDDING_SIZE, KERNEL, N_CLASSES, Array, Conv, YamnetWeights, same_padding
 
 
@@ -106,33 +107,15 @@ def predict_patches(
     dtype: torch.dtype = torch.float32,
     channels_last: bool = False,
 ) -> Array:
-    """Sigmoid class scores of many patches, ``max_batch`` at a time, in torch.
-
-    Parameters
-    ----------
-    model
-        Already on ``device`` and in ``dtype``.
-    batch
-        Log-mel patches, shape ``(patches, PATCH_FRAMES, N_MELS)``.
-    max_batch
-        Most patches per forward pass.
-    device, dtype
-        Where and in what precision the model runs.
-    channels_last
-        Run the convolutions in NHWC memory layout.
-
-    Returns
-    -------
-    numpy.ndarray
-        Scores in [0, 1], shape ``(patches, N_CLASSES)``, float32.
-    """
-    outputs: list[Array] = [np.zeros((0, N_CLASSES), dtype=np.float32)]
+    """:func:`.yamnet_net.predict_patches` on the torch engine: ``model`` is already on
+    ``device`` in ``dtype``; ``channels_last`` runs the convolutions in NHWC memory layout."""
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
+
+    def run(chunk: Array) -> Array:
+        x = torch.from_numpy(np.ascontiguousarray(chunk)).to(device=device, dtype=dtype)
+        features = model.layers(x.unsqueeze(1).contiguous(memory_format=memory_format))
+        scores: Array = torch.sigmoid(model.dense(features.mean(dim=(2, 3)))).float().cpu().numpy()
+        return scores
+
     with torch.inference_mode():
-        for start in range(0, len(batch), max_batch):
-            chunk = torch.from_numpy(np.ascontiguousarray(batch[start : start + max_batch]))
-            x = chunk.to(device=device, dtype=dtype).unsqueeze(1)
-            features = model.layers(x.contiguous(memory_format=memory_format))
-            logits = model.dense(features.mean(dim=(2, 3)))
-            outputs.append(torch.sigmoid(logits).float().cpu().numpy())
-    return np.concatenate(outputs)
+        return in_chunks(run, batch, max_batch=max_batch, width=N_CLASSES)
