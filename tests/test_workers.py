@@ -3,6 +3,7 @@ the fork server preloads and how many threads each worker gets."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -164,6 +165,54 @@ def test_a_run_starts_the_fork_server_before_it_imports_the_analysis_stack() -> 
         "print(seen, stack in sys.modules)"
     )
     assert _python(code) == "[False] True"
+
+
+#: What a new user's one-track run on the CPU must not import in its main process: each
+#: costs seconds on two cores (torch 2.5-3 s, librosa with scipy and numba about 4 s).
+HEAVY = ("torch", "transformers", "librosa", "scipy", "numba")
+
+#: Runs ``beet`` (its arguments after the script's) and says at exit which of HEAVY it imported.
+_BEET_AUDITED = (
+    "import atexit, runpy, sys\n"
+    f"atexit.register(lambda: print('HEAVY', [m for m in {HEAVY!r} if m in sys.modules],"
+    " file=sys.stderr))\n"
+    "sys.argv = ['beet', *sys.argv[1:]]\n"
+    "runpy.run_module('beets', run_name='__main__', alter_sys=True)\n"
+)
+
+
+@pytest.mark.parametrize("how", ["command", "import"])
+def test_a_new_users_one_track_run_imports_no_heavy_library(
+    tmp_path: Path, audio_dir: Path, how: str
+) -> None:
+    # The default config with nothing downloaded (the embedded models run, in numpy): what
+    # makes `beet genrescore -f id:1` or a one-track `beet import` take 2.5 s instead of 7.
+    # (benchmarks/bench.py --startup measures the time; this guards what it depends on.)
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        json.dumps(
+            {
+                "directory": str(tmp_path / "music"),
+                "library": str(tmp_path / "library.db"),
+                "plugins": ["genrescore"],
+                "import": {"copy": False, "write": False, "autotag": False},
+                "genrescore": {"auto": how == "import"},
+            }
+        )
+    )
+    env = {**os.environ, "BEETSDIR": str(tmp_path), "HF_HOME": str(tmp_path / "hf-home")}
+    track = copy(audio_dir / "techno.mp3", tmp_path / "in" / "techno.mp3")
+    import_args = ["import", "-q", str(track)]
+    if how == "command":
+        beet = [sys.executable, "-m", "beets", "-c", str(config)]
+        subprocess.run([*beet, *import_args], env=env, check=True, capture_output=True)
+    args = ["genrescore", "-f", "id:1"] if how == "command" else import_args
+    done = subprocess.run(
+        [sys.executable, "-c", _BEET_AUDITED, "-c", str(config), *args],
+        env=env, cwd=tmp_path, check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    assert "analysed 1, skipped 0, failed 0" in done.stderr
+    assert "HEAVY []" in done.stderr.splitlines()
 
 
 class TestImportHook(PluginMixin, ImportHelper):
