@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -82,7 +83,7 @@ def test_ast_labels_come_from_id2label(ast: hf.HFBackend) -> None:
 
 def test_hubert_labels_come_from_id2label(hubert: hf.HFBackend) -> None:
     assert hubert.labels == GTZAN_LABELS
-    assert (hubert.sample_rate, hubert.window_seconds) == (SAMPLE_RATE, hf.DEFAULT_CLIP_SECONDS)
+    assert (hubert.sample_rate, hubert.window_seconds) == (SAMPLE_RATE, hub.DEFAULT_CLIP_SECONDS)
 
 
 def test_genre_role_gives_a_softmax(hubert: hf.HFBackend) -> None:
@@ -238,6 +239,57 @@ def test_auto_precision_is_bf16_only_where_the_cpu_runs_it_natively(
 
 def test_a_model_loads_once_per_process(models: dict[str, Path], ast: hf.HFBackend) -> None:
     assert hf.build(str(models["ast"]), Role.INSTRUMENTS, FP32) is ast
+
+
+@pytest.mark.parametrize(
+    ("kind", "role", "options", "problem_type"),
+    [
+        ("ast", Role.INSTRUMENTS, FP32, None),
+        ("ast", Role.GENRE, BF16, None),
+        ("hubert", Role.GENRE, FP32, None),
+        ("hubert", Role.INSTRUMENTS, FP32, None),
+        ("hubert", Role.INSTRUMENTS, FP32, "single_label_classification"),
+        ("hubert", Role.GENRE, BF16, "multi_label_classification"),
+    ],
+)
+def test_a_checkpoints_fingerprint_is_known_before_it_is_loaded(
+    tmp_path: Path, kind: str, role: Role, options: BackendOptions, problem_type: str | None
+) -> None:
+    # A run with nothing to analyse compares this with the stored fingerprints instead of
+    # loading the model; it must be the one the loaded backend stores.
+    if kind == "ast":
+        model = make_tiny_ast(tmp_path / kind)
+    else:
+        model = make_tiny_hubert(tmp_path / kind, problem_type=problem_type)
+    described = hub.describe(str(model), role, options)
+
+    assert described == hf.HFBackend(str(model), role, options).fingerprint
+    # ...for a hub snapshot in the cache too (pinned by its commit, not the files' stamps).
+    cache = tmp_path / "cache"
+    copy_into_cache(model, cache, "owner/tiny")
+    in_cache = dataclasses.replace(options, cache_dir=str(cache))
+    assert hub.describe("owner/tiny", role, in_cache) == (
+        hf.HFBackend("owner/tiny", role, in_cache).fingerprint
+    )
+
+
+def test_describing_a_checkpoint_imports_neither_torch_nor_transformers(
+    models: dict[str, Path],
+) -> None:
+    code = (
+        "import sys\n"
+        "from beetsplug.genrescore.backends import hub\n"
+        "from beetsplug.genrescore.backends.base import BackendOptions, Role\n"
+        f"print(hub.describe({str(models['ast'])!r}, Role.INSTRUMENTS, BackendOptions()))\n"
+        "print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    described, modules = done.stdout.split("\n")[:2]
+    assert (
+        described
+        == hf.HFBackend(str(models["ast"]), Role.INSTRUMENTS, BackendOptions()).fingerprint
+    )
+    assert modules == "[]"
 
 
 def test_fingerprint_follows_the_weights_file(tmp_path: Path) -> None:

@@ -21,6 +21,7 @@ from beetsplug.genrescore.settings import DEFAULTS, Settings, default_jobs, read
 from beetsplug.genrescore.workers import WORKER_PRELOAD, Where, WorkerPlan
 
 from .audio_files import copy
+from .hf_models import make_tiny_hubert
 
 #: The embedded models' modules: what the fork server preloads when the workers run them.
 EMBEDDED_MODULES = tuple(
@@ -181,13 +182,8 @@ _BEET_AUDITED = (
 )
 
 
-@pytest.mark.parametrize("how", ["command", "import"])
-def test_a_new_users_one_track_run_imports_no_heavy_library(
-    tmp_path: Path, audio_dir: Path, how: str
-) -> None:
-    # The default config with nothing downloaded (the embedded models run, in numpy): what
-    # makes `beet genrescore -f id:1` or a one-track `beet import` take 2.5 s instead of 7.
-    # (benchmarks/bench.py --startup measures the time; this guards what it depends on.)
+def _library(tmp_path: Path, genrescore: dict[str, Any]) -> tuple[list[str], dict[str, str]]:
+    """A fresh beets library config under ``tmp_path``: the audited ``beet`` and its env."""
     config = tmp_path / "config.yaml"
     config.write_text(
         json.dumps(
@@ -196,23 +192,68 @@ def test_a_new_users_one_track_run_imports_no_heavy_library(
                 "library": str(tmp_path / "library.db"),
                 "plugins": ["genrescore"],
                 "import": {"copy": False, "write": False, "autotag": False},
-                "genrescore": {"auto": how == "import"},
+                "genrescore": genrescore,
             }
         )
     )
     env = {**os.environ, "BEETSDIR": str(tmp_path), "HF_HOME": str(tmp_path / "hf-home")}
-    track = copy(audio_dir / "techno.mp3", tmp_path / "in" / "techno.mp3")
-    import_args = ["import", "-q", str(track)]
-    if how == "command":
-        beet = [sys.executable, "-m", "beets", "-c", str(config)]
-        subprocess.run([*beet, *import_args], env=env, check=True, capture_output=True)
-    args = ["genrescore", "-f", "id:1"] if how == "command" else import_args
+    return [sys.executable, "-c", _BEET_AUDITED, "-c", str(config)], env
+
+
+def _beet(beet: list[str], env: dict[str, str], *args: str) -> tuple[str, list[str]]:
+    """``beet ARGS``: its stderr, and which of HEAVY its main process imported."""
     done = subprocess.run(
-        [sys.executable, "-c", _BEET_AUDITED, "-c", str(config), *args],
-        env=env, cwd=tmp_path, check=True, capture_output=True, text=True,
+        [*beet, *args], env=env, cwd=Path(env["BEETSDIR"]), check=True, capture_output=True,
+        text=True,
     )  # fmt: skip
-    assert "analysed 1, skipped 0, failed 0" in done.stderr
-    assert "HEAVY []" in done.stderr.splitlines()
+    heavy = next(line for line in done.stderr.splitlines() if line.startswith("HEAVY "))
+    return done.stderr, json.loads(heavy.removeprefix("HEAVY ").replace("'", '"'))
+
+
+@pytest.mark.parametrize("how", ["command", "import"])
+def test_a_new_users_one_track_run_imports_no_heavy_library(
+    tmp_path: Path, audio_dir: Path, how: str
+) -> None:
+    # The default config with nothing downloaded (the embedded models run, in numpy): what
+    # makes `beet genrescore -f id:1` or a one-track `beet import` take 2.5 s instead of 7.
+    # (benchmarks/bench.py --startup measures the time; this guards what it depends on.)
+    beet, env = _library(tmp_path, {"auto": how == "import"})
+    track = copy(audio_dir / "techno.mp3", tmp_path / "in" / "techno.mp3")
+    if how == "command":
+        _beet(beet, env, "import", "-q", str(track))
+        out, heavy = _beet(beet, env, "genrescore", "-f", "id:1")
+    else:
+        out, heavy = _beet(beet, env, "import", "-q", str(track))
+
+    assert "analysed 1, skipped 0, failed 0" in out
+    assert heavy == []
+
+
+@pytest.mark.parametrize("checkpoint", ["sound", "broken"])
+def test_a_run_with_nothing_to_analyse_loads_no_checkpoint(
+    tmp_path: Path, audio_dir: Path, checkpoint: str
+) -> None:
+    # A downloaded checkpoint's fingerprint comes from its files (hub.describe), so an
+    # up-to-date library is checked without importing torch or transformers. One that is
+    # described but cannot load (corrupt weights) falls back to the embedded model: its
+    # results stay current, the next run analyses nothing again.
+    model = make_tiny_hubert(tmp_path / "hubert")
+    if checkpoint == "broken":
+        (model / "model.safetensors").write_bytes(b"not a safetensors file")
+    beet, env = _library(
+        tmp_path, {"auto": False, "models": {"genre": str(model), "instruments": "none"}}
+    )
+    track = copy(audio_dir / "techno.mp3", tmp_path / "in" / "techno.mp3")
+    _beet(beet, env, "import", "-q", str(track))
+    first, _ = _beet(beet, env, "genrescore")
+    assert "analysed 1, skipped 0, failed 0" in first
+    assert ("using musicnn-msd instead" in first) is (checkpoint == "broken")
+
+    again, heavy = _beet(beet, env, "genrescore")
+
+    assert "analysed 0, skipped 1, failed 0" in again
+    if checkpoint == "sound":
+        assert heavy == []
 
 
 class TestImportHook(PluginMixin, ImportHelper):

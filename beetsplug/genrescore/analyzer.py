@@ -23,6 +23,7 @@ from .backends.base import (
     Backend,
     Role,
     build_backend,
+    is_embedded,
 )
 from .errors import BackendUnavailable, UnusableAudio
 from .scoring import features as feature_mod
@@ -195,8 +196,54 @@ class Models:
         return [b for b in (self.genre, self.instruments) if b is not None]
 
     def fingerprint(self) -> str:
-        parts = [b.fingerprint if b else NONE for b in (self.genre, self.instruments)]
-        return hashlib.sha256("|".join(parts).encode()).hexdigest()[:12]
+        return _models_digest(
+            [b.fingerprint if b else NONE for b in (self.genre, self.instruments)]
+        )
+
+
+def _models_digest(parts: Sequence[str]) -> str:
+    """The models' part of the analysis fingerprint: each role's backend fingerprint."""
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:12]
+
+
+def analysis_fingerprint(settings: Settings, models_digest: str) -> str:
+    """What a stored result was computed with: this code's analysis, the settings that
+    change it (:meth:`Settings.fingerprint`) and the models (:meth:`Models.fingerprint`)."""
+    payload = f"{ANALYSIS_VERSION}|{settings.fingerprint()}|{models_digest}"
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def _candidates(settings: Settings, role: Role) -> list[str]:
+    """The models tried for a role, in order: the configured one, then its embedded fallback."""
+    value = settings.models[role]
+    fallback = EMBEDDED_DEFAULTS[role]
+    return [value, fallback] if value not in (NONE, fallback) else [value]
+
+
+def planned_fingerprint(settings: Settings) -> str:
+    """The fingerprint an :class:`Analyzer` of :func:`load_models` will have, without loading
+    a checkpoint (:func:`.backends.hub.describe` reads its files) and without warning.
+
+    An embedded model is built (cheap: numpy). A checkpoint that is described but then fails
+    to load falls back when the models load; a run compares with this only until then.
+    """
+    from .backends import hub
+
+    parts = []
+    for role in Role:
+        part = NONE
+        for candidate in _candidates(settings, role):
+            try:
+                if candidate == NONE or is_embedded(candidate):
+                    backend = build_backend(candidate, role, settings.backend)
+                    part = backend.fingerprint if backend is not None else NONE
+                else:
+                    part = hub.describe(candidate, role, settings.backend)
+                break
+            except BackendUnavailable:
+                continue
+        parts.append(part)
+    return analysis_fingerprint(settings, _models_digest(parts))
 
 
 def load_models(settings: Settings, warn: Callable[[str], None]) -> Models:
@@ -210,14 +257,9 @@ def load_models(settings: Settings, warn: Callable[[str], None]) -> Models:
     chosen: dict[Role, Backend | None] = {}
     notes: list[str] = []
     for role in Role:
-        value = settings.models[role]
-        candidates = [value]
-        fallback = EMBEDDED_DEFAULTS[role]
-        if value != NONE and value != fallback:
-            candidates.append(fallback)
         chosen[role] = None
         failures: list[BackendUnavailable] = []
-        for candidate in candidates:
+        for candidate in _candidates(settings, role):
             try:
                 chosen[role] = build_backend(candidate, role, settings.backend)
                 break
@@ -279,9 +321,7 @@ class Analyzer:
             rates=tuple(sorted(rates)), windows=settings.windows, window_seconds=seconds
         )
         self.blend_fingerprint = settings.blend_fingerprint()
-        self.fingerprint = hashlib.sha256(
-            f"{ANALYSIS_VERSION}|{settings.fingerprint()}|{models.fingerprint()}".encode()
-        ).hexdigest()[:16]
+        self.fingerprint = analysis_fingerprint(settings, models.fingerprint())
 
     @property
     def accelerated(self) -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import itertools
 import json
 import os
 import signal
@@ -164,7 +165,7 @@ class Run:
         self.options = options
         self.counts = Counts()
         self._analyzer: Analyzer | None = None
-        self._engine: Engine[tuple[Any, str]] | None = None
+        self._engine: Engine[Any] | None = None
         self._remote: Any = None  # cluster.RayInference, when the models run on a cluster
         self._reported: set[str] = set()
         #: Where this run's work happens; planned again once the number of tracks is known.
@@ -203,12 +204,12 @@ class Run:
         workers.start(self.plan)
 
     @property
-    def engine(self) -> Engine[tuple[Any, str]]:
+    def engine(self) -> Engine[Any]:
         if self._engine is None:
             self._engine = self._new_engine()
         return self._engine
 
-    def _new_engine(self) -> Engine[tuple[Any, str]]:
+    def _new_engine(self) -> Engine[Any]:
         analyzer = self.analyzer  # first: it starts the fork server before the heavy imports
         from .engine import Engine
 
@@ -278,8 +279,39 @@ class Run:
         else:
             self.counts.failed += 1
 
+    @functools.cached_property
+    def planned_fingerprint(self) -> str | None:
+        """The loaded models' fingerprint, known without loading them
+        (:func:`.analyzer.planned_fingerprint`); ``None`` with a cluster (its models are
+        described where they run)."""
+        if self.settings.cluster != "none":
+            return None
+        from .analyzer import planned_fingerprint
+
+        return planned_fingerprint(self.settings)
+
     def fingerprint(self, item: Any) -> str:
-        return library.item_fingerprint(self.analyzer.fingerprint, item)
+        """The fingerprint the item's stored result must carry to be current: the loaded
+        models', or, until they are loaded, the planned one."""
+        if self._analyzer is not None or self.planned_fingerprint is None:
+            return library.item_fingerprint(self.analyzer.fingerprint, item)
+        return library.item_fingerprint(self.planned_fingerprint, item)
+
+    def _current(self, item: Any) -> bool:
+        """Whether the item's stored analysis is current (``--force``: never).
+
+        Until an item looks stale the models are not loaded (a run with nothing to analyse
+        loads none); then they are, and their own fingerprint decides, for that item too: a
+        configured checkpoint that fails to load is replaced by its fallback, whose results
+        are the current ones.
+        """
+        if self.settings.force:
+            return False
+        if library.is_current(item, self.fingerprint(item)):
+            return True
+        if self._analyzer is not None:
+            return False
+        return library.is_current(item, library.item_fingerprint(self.analyzer.fingerprint, item))
 
     def process(
         self,
@@ -301,11 +333,10 @@ class Run:
             if on_item is not None:
                 on_item(item)
 
-        def work() -> Iterator[tuple[tuple[Any, str], str]]:
+        def work() -> Iterator[tuple[Any, str]]:
             for item in items:
                 path = os.fsdecode(item.path)  # here, on the thread that holds the context
-                fingerprint = self.fingerprint(item)
-                if not self.settings.force and library.is_current(item, fingerprint):
+                if self._current(item):
                     if not library.needs_reblend(item, self.blend_fingerprint):
                         self.counts.skipped += 1
                         finished(item)
@@ -313,16 +344,23 @@ class Run:
                     if self.reblend(item):
                         finished(item)
                         continue
-                yield (item, fingerprint), path
+                yield item, path
 
         try:
-            for done in self.engine.run(work()):
-                item, fingerprint = done.key
+            pending = work()
+            # The first item to analyse starts the engine (and loads the models): a run with
+            # nothing to analyse starts no process and loads no model.
+            first = next(pending, None)
+            if first is None:
+                return
+            for done in self.engine.run(itertools.chain([first], pending)):
+                item = done.key
                 if done.error is not None:
                     self._fail(done.error)
                 elif done.result is not None:
                     self.counts.analysed += 1
-                    self.apply(item, done.result, fingerprint)
+                    # The loaded models' fingerprint (they are loaded by now).
+                    self.apply(item, done.result, self.fingerprint(item))
                 finished(item)
                 if self.stopping:
                     break  # closing the engine's iterator stops its workers

@@ -7,11 +7,9 @@ runs a loaded one. Each call is preprocess (pad/crop windows, feature extractor)
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -25,19 +23,6 @@ if TYPE_CHECKING:
     import numpy.typing as npt
 
     from .base import Waveform
-
-#: Clip length for models that take raw audio of any length (HuBERT, wav2vec2). The GTZAN
-#: fine-tunes saw 30 s clips, but on 2 cores DistilHuBERT costs 0.23-0.28 s on 10 s against
-#: 0.72-1.0 s on 30 s (research/perf-anchors.md), and 10 s keeps the whole pipeline near
-#: 0.8 s per track. Callers may ask for another length with ``window_seconds``.
-DEFAULT_CLIP_SECONDS = 10.0
-
-#: ASTFeatureExtractor's frame hop (kaldi fbank ``frame_shift``, 10 ms): its fixed
-#: ``max_length`` of 1024 frames makes AST's window 10.24 s.
-AST_FRAME_SECONDS = 0.010
-
-#: Model types whose feature extractor pads or crops to a fixed number of frames.
-FIXED_WINDOW_MODELS = frozenset({"audio-spectrogram-transformer"})
 
 #: Labels that identify AudioSet's 527-class ontology (``reference/audioset_labels.csv``).
 AUDIOSET_CLASS_COUNT = 527
@@ -123,7 +108,7 @@ def build(
     options
         Device, precision, cache directory and batch size.
     window_seconds
-        Clip length for models that take raw audio (default :data:`DEFAULT_CLIP_SECONDS`).
+        Clip length for models that take raw audio (default :data:`.hub.DEFAULT_CLIP_SECONDS`).
         Models with a fixed input length (AST) have their own.
 
     Raises
@@ -147,8 +132,7 @@ class HFBackend(Backend):
     """An ``AutoModelForAudioClassification`` checkpoint and its feature extractor."""
 
     family = "ml"
-    # Large models: bf16 where the CPU or GPU runs it natively (see base.FAST_BF16_CPU_FLAGS).
-    auto_bf16 = True
+    auto_bf16 = hub.AUTO_BF16
 
     def __init__(
         self,
@@ -167,18 +151,21 @@ class HFBackend(Backend):
 
         config = self.model.config
         self.labels = _labels(value, directory, config.id2label)
-        self.multi_label = _multi_label(value, directory, config.problem_type, role)
+        self.multi_label = hub.multi_label(value, directory, config.problem_type, role)
         self.sample_rate = int(self.feature_extractor.sampling_rate)
-        natural = _natural_window_seconds(config.model_type, self.feature_extractor)
+        natural = hub.natural_window_seconds(
+            config.model_type, getattr(self.feature_extractor, "max_length", None)
+        )
         if natural is not None and window_seconds not in (None, natural):
             raise ConfigError(
                 f"{value}: its input is fixed at {natural} s; "
                 f"a window of {window_seconds} s cannot be used"
             )
-        self.window_seconds = natural or window_seconds or DEFAULT_CLIP_SECONDS
+        self.window_seconds = natural or window_seconds or hub.DEFAULT_CLIP_SECONDS
         self.window_samples = round(self.window_seconds * self.sample_rate)
-        self._fingerprint = _fingerprint(
-            value, directory, revision, self.dtype, self.multi_label, self.window_seconds
+        # The same fingerprint hub.describe gives from the files, before loading anything.
+        self._fingerprint = hub.fingerprint(
+            value, directory, revision, str(self.dtype), self.multi_label, self.window_seconds
         )
         self._thresholds = _instrument_thresholds(self.labels)
 
@@ -241,13 +228,6 @@ class HFBackend(Backend):
         return result
 
 
-def _natural_window_seconds(model_type: str, feature_extractor: Any) -> float | None:
-    """The window a model's input is fixed at, or ``None`` when it takes any length."""
-    if model_type in FIXED_WINDOW_MODELS:
-        return float(feature_extractor.max_length * AST_FRAME_SECONDS)
-    return None
-
-
 def _labels(value: str, directory: Path, id2label: Mapping[int, str]) -> tuple[str, ...]:
     try:
         labels = tuple(str(id2label[index]) for index in range(len(id2label)))
@@ -262,17 +242,6 @@ def _labels(value: str, directory: Path, id2label: Mapping[int, str]) -> tuple[s
     return labels
 
 
-def _multi_label(value: str, directory: Path, problem_type: str | None, role: Role) -> bool:
-    """Sigmoid or softmax: the checkpoint's ``problem_type`` when set, else the role's."""
-    if problem_type == "multi_label_classification":
-        return True
-    if problem_type == "single_label_classification":
-        return False
-    if problem_type is None:
-        return role is Role.INSTRUMENTS
-    raise hub.model_error(value, directory, f"is a {problem_type} model, not a classifier")
-
-
 def _instrument_thresholds(labels: Sequence[str]) -> dict[str, float]:
     named = {name for label in labels if (name := taxonomy.instrument_for_label(label))}
     if len(labels) == AUDIOSET_CLASS_COUNT and set(labels) >= AUDIOSET_MARKERS:
@@ -282,24 +251,3 @@ def _instrument_thresholds(labels: Sequence[str]) -> dict[str, float]:
             if name in named
         }
     return {name: UNCALIBRATED_THRESHOLD for name in sorted(named)}
-
-
-def _fingerprint(
-    value: str,
-    directory: Path,
-    revision: str | None,
-    dtype: torch.dtype,
-    multi_label: bool,
-    window_seconds: float,
-) -> str:
-    # A hub snapshot is pinned by its commit; a local directory by its weights files.
-    if revision is not None:
-        version: object = revision
-    else:
-        version = sorted(
-            (path.name, path.stat().st_size, path.stat().st_mtime_ns)
-            for path in directory.iterdir()
-            if path.suffix in {".safetensors", ".bin"}
-        )
-    payload = json.dumps([value, version, str(dtype), multi_label, window_seconds])
-    return hashlib.sha256(payload.encode()).hexdigest()[:16]

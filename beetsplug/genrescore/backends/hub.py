@@ -14,6 +14,8 @@ them. The backend class that runs a loaded checkpoint is :mod:`.hf`.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import logging
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
@@ -50,6 +52,25 @@ FETCH_PATTERNS: tuple[str, ...] = tuple(
 
 #: The backend module that runs a located checkpoint (imported only then: torch, transformers).
 BACKEND = "beetsplug.genrescore.backends.hf:build"
+
+#: Clip length for models that take raw audio of any length (HuBERT, wav2vec2). The GTZAN
+#: fine-tunes saw 30 s clips, but on 2 cores DistilHuBERT costs 0.23-0.28 s on 10 s against
+#: 0.72-1.0 s on 30 s (research/perf-anchors.md), and 10 s keeps the whole pipeline near
+#: 0.8 s per track. Callers may ask for another length with ``window_seconds``.
+DEFAULT_CLIP_SECONDS = 10.0
+
+#: ASTFeatureExtractor's frame hop (kaldi fbank ``frame_shift``, 10 ms): its fixed
+#: ``max_length`` of 1024 frames makes AST's window 10.24 s.
+AST_FRAME_SECONDS = 0.010
+#: ASTFeatureExtractor's ``max_length`` when ``preprocessor_config.json`` does not say.
+AST_MAX_LENGTH = 1024
+
+#: Model types whose feature extractor pads or crops to a fixed number of frames.
+FIXED_WINDOW_MODELS = frozenset({"audio-spectrogram-transformer"})
+
+#: ``precision: auto`` for checkpoints (``Backend.auto_bf16``): they are large, so bf16
+#: where the CPU or GPU runs it natively (``base.FAST_BF16_CPU_FLAGS``).
+AUTO_BF16 = True
 
 
 def build(value: str, role: Role, options: BackendOptions) -> Backend:
@@ -118,6 +139,105 @@ def _ref_path(value: str, cache_dir: str | None) -> Path:
     root = Path(cache_dir if cache_dir is not None else constants.HF_HUB_CACHE)
     folder = constants.REPO_ID_SEPARATOR.join(["models", *value.split("/")])
     return root.expanduser().resolve() / folder / "refs" / constants.DEFAULT_REVISION
+
+
+def describe(value: str, role: Role, options: BackendOptions) -> str:
+    """The fingerprint the checkpoint's backend will have once loaded (:class:`.hf.HFBackend`,
+    as the registry builds it), from its files alone: no torch, no transformers.
+
+    What decides whether stored results are current, so that a run with nothing to analyse
+    does not load a model to find that out. It reads what loading would read (``config.json``'s
+    ``problem_type`` and ``model_type``, ``preprocessor_config.json``'s ``max_length``) and the
+    same weights stamp; a checkpoint that loads otherwise (or not at all) shows up when the
+    first track that looks stale loads the models, and their fingerprint decides from then on.
+
+    Raises
+    ------
+    BackendUnavailable
+        As :func:`build`: not downloaded, not a model directory, or unreadable configs.
+    """
+    from .base import resolve_bf16, resolve_device
+
+    root, revision = locate(value, options.cache_dir)
+    directory = model_directory(value, root, from_hub=revision is not None)
+    config = _read_json(value, directory, "config.json")
+    preprocessor = (
+        _read_json(value, directory, "preprocessor_config.json")
+        if (directory / "preprocessor_config.json").is_file()
+        else {}
+    )
+    device = resolve_device(options.device)
+    bf16 = resolve_bf16(options.precision, device, auto_bf16=AUTO_BF16)
+    return fingerprint(
+        value,
+        directory,
+        revision,
+        "torch.bfloat16" if bf16 else "torch.float32",  # str() of the torch dtype
+        multi_label(value, directory, config.get("problem_type"), role),
+        natural_window_seconds(config.get("model_type"), preprocessor.get("max_length"))
+        or DEFAULT_CLIP_SECONDS,
+    )
+
+
+def _read_json(value: str, directory: Path, name: str) -> dict[str, Any]:
+    try:
+        loaded = json.loads((directory / name).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise model_error(value, directory, f"has an unreadable {name} ({exc})") from exc
+    if not isinstance(loaded, dict):
+        raise model_error(value, directory, f"has a {name} that is not a JSON object")
+    return loaded
+
+
+def multi_label(value: str, directory: Path, problem_type: str | None, role: Role) -> bool:
+    """Sigmoid or softmax: the checkpoint's ``problem_type`` when set, else the role's.
+
+    Raises
+    ------
+    ModelLoadError
+        A ``problem_type`` that is not a classification.
+    """
+    if problem_type == "multi_label_classification":
+        return True
+    if problem_type == "single_label_classification":
+        return False
+    if problem_type is None:
+        return role is Role.INSTRUMENTS
+    raise model_error(value, directory, f"is a {problem_type} model, not a classifier")
+
+
+def natural_window_seconds(model_type: str | None, max_length: int | None) -> float | None:
+    """The window a model's input is fixed at, or ``None`` when it takes any length.
+
+    ``max_length`` is the feature extractor's, in frames (AST's: :data:`AST_MAX_LENGTH`
+    unless its ``preprocessor_config.json`` says otherwise).
+    """
+    if model_type in FIXED_WINDOW_MODELS:
+        return float((max_length or AST_MAX_LENGTH) * AST_FRAME_SECONDS)
+    return None
+
+
+def fingerprint(
+    value: str,
+    directory: Path,
+    revision: str | None,
+    dtype: str,
+    multi_label: bool,
+    window_seconds: float,
+) -> str:
+    """A checkpoint backend's fingerprint: the model, its weights' version, the dtype it runs
+    in (``"torch.float32"``, ``"torch.bfloat16"``), softmax or sigmoid, and the window."""
+    # A hub snapshot is pinned by its commit; a local directory by its weights files.
+    if revision is not None:
+        version: object = revision
+    else:
+        version = sorted(
+            (path.name, path.stat().st_size, path.stat().st_mtime_ns)
+            for path in directory.iterdir()
+            if path.suffix in {".safetensors", ".bin"}
+        )
+    payload = json.dumps([value, version, dtype, multi_label, window_seconds])
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
 def model_directory(value: str, root: Path, *, from_hub: bool) -> Path:
