@@ -9,11 +9,11 @@ either.
 from __future__ import annotations
 
 import ast
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from .interpreter import fresh_python
 
 PACKAGE = Path(__file__).parent.parent / "beetsplug" / "genrescore"
 ROOT = "beetsplug.genrescore"
@@ -184,8 +184,7 @@ def test_loading_the_plugin_imports_no_heavy_library() -> None:
         "import sys, beetsplug.genrescore as g; g.GenreScorePlugin().commands();"
         "print(sorted(m for m in ('torch', 'transformers', 'librosa') if m in sys.modules))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
+    assert fresh_python(code) == "[]"
 
 
 def test_a_checkpoint_that_is_not_downloaded_costs_no_torch_nor_transformers(
@@ -204,7 +203,6 @@ def test_a_checkpoint_that_is_not_downloaded_costs_no_torch_nor_transformers(
         "    print(exc)\n"
         "print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    message, modules = out.stdout.strip().splitlines()
+    message, modules = fresh_python(code).splitlines()
     assert "not downloaded" in message
     assert modules == "[]"

@@ -22,6 +22,8 @@ from beetsplug.genrescore.backends.base import (
 )
 from beetsplug.genrescore.errors import BackendUnavailable, ConfigError, DeviceUnavailable
 
+from .interpreter import fresh_python
+
 
 @pytest.mark.parametrize("device", ["auto", "cpu", "cuda", "cuda:1"])
 def test_options_take_every_device_setting(device: str) -> None:
@@ -143,10 +145,4 @@ def test_auto_is_the_cpu_without_importing_torch_where_no_gpu_can_be(tmp_path: P
         "print(base.resolve_device('auto'), base.resolve_bf16('auto', 'cpu', auto_bf16=False),"
         " 'torch' in sys.modules)\n"
     )
-    import subprocess
-    import sys
-
-    done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=tmp_path
-    )
-    assert done.stdout.split() == ["cpu", "False", "False"]
+    assert fresh_python(script, cwd=tmp_path).split() == ["cpu", "False", "False"]

@@ -23,6 +23,7 @@ from beetsplug.genrescore.errors import BackendUnavailable, ConfigError, ModelLo
 from beetsplug.genrescore.scoring import taxonomy
 
 from .hf_models import GTZAN_LABELS, audioset_labels, make_tiny_ast, make_tiny_hubert
+from .interpreter import fresh_python
 
 SAMPLE_RATE = 16_000
 FP32 = BackendOptions(precision="fp32")
@@ -283,8 +284,7 @@ def test_describing_a_checkpoint_imports_neither_torch_nor_transformers(
         f"print(hub.describe({str(models['ast'])!r}, Role.INSTRUMENTS, BackendOptions()))\n"
         "print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    described, modules = done.stdout.split("\n")[:2]
+    described, modules = fresh_python(code).splitlines()
     assert (
         described
         == hf.HFBackend(str(models["ast"]), Role.INSTRUMENTS, BackendOptions()).fingerprint

@@ -8,8 +8,6 @@ not pay torch's import (2.5-3 s on two cores).
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +19,8 @@ from beetsplug.genrescore.backends import musicnn_net, yamnet_net
 from beetsplug.genrescore.backends.base import BackendOptions, Placement, default_engine
 from beetsplug.genrescore.backends.musicnn import MusicnnBackend
 from beetsplug.genrescore.backends.yamnet import YamnetBackend
+
+from .interpreter import fresh_python
 
 MUSICNN_DATA = Path(__file__).resolve().parent / "data" / "musicnn"
 YAMNET_DATA = Path(__file__).resolve().parent / "data" / "yamnet"
@@ -135,7 +135,4 @@ def test_a_cpu_run_of_the_embedded_models_imports_no_torch() -> None:
         "    assert len(scores) == len(backend.labels), name\n"
         "print('torch' in sys.modules)\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
-    )
-    assert done.stdout.strip() == "False"
+    assert fresh_python(code) == "False"

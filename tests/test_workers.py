@@ -22,6 +22,7 @@ from beetsplug.genrescore.workers import WORKER_PRELOAD, Where, WorkerPlan
 
 from .audio_files import copy
 from .hf_models import make_tiny_hubert
+from .interpreter import fresh_python
 
 #: The embedded models' modules: what the fork server preloads when the workers run them.
 EMBEDDED_MODULES = tuple(
@@ -109,12 +110,6 @@ def test_loaded_models_decide_over_the_settings() -> None:
     assert plan.models is Where.HERE
 
 
-def _python(code: str) -> str:
-    """What ``code`` prints in a new interpreter (a fresh set of imported modules)."""
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    return out.stdout.strip()
-
-
 def test_planning_and_starting_import_nothing_heavy() -> None:
     # The command and the import hook plan and start the fork server before this process
     # loads the analysis stack: none of it may come in through run.py or workers.py.
@@ -126,7 +121,7 @@ def test_planning_and_starting_import_nothing_heavy() -> None:
         "w.plan(read_settings(confuse.RootView([confuse.ConfigSource.of(DEFAULTS)])), 1)\n"
         "print(sorted(m for m in ('torch', 'librosa', 'scipy') if m in sys.modules))"
     )
-    assert _python(code) == "[]"
+    assert fresh_python(code) == "[]"
 
 
 def _warm() -> tuple[bool, bool]:
@@ -165,7 +160,7 @@ def test_a_run_starts_the_fork_server_before_it_imports_the_analysis_stack() -> 
         "r.engine\n"
         "print(seen, stack in sys.modules)"
     )
-    assert _python(code) == "[False] True"
+    assert fresh_python(code) == "[False] True"
 
 
 #: What a new user's one-track run on the CPU must not import in its main process: each
@@ -174,9 +169,9 @@ HEAVY = ("torch", "transformers", "librosa", "scipy", "numba")
 
 #: Runs ``beet`` (its arguments after the script's) and says at exit which of HEAVY it imported.
 _BEET_AUDITED = (
-    "import atexit, runpy, sys\n"
-    f"atexit.register(lambda: print('HEAVY', [m for m in {HEAVY!r} if m in sys.modules],"
-    " file=sys.stderr))\n"
+    "import atexit, json, runpy, sys\n"
+    f"heavy = lambda: json.dumps([m for m in {HEAVY!r} if m in sys.modules])\n"
+    "atexit.register(lambda: print('HEAVY', heavy(), file=sys.stderr))\n"
     "sys.argv = ['beet', *sys.argv[1:]]\n"
     "runpy.run_module('beets', run_name='__main__', alter_sys=True)\n"
 )
@@ -207,7 +202,7 @@ def _beet(beet: list[str], env: dict[str, str], *args: str) -> tuple[str, list[s
         text=True,
     )  # fmt: skip
     heavy = next(line for line in done.stderr.splitlines() if line.startswith("HEAVY "))
-    return done.stderr, json.loads(heavy.removeprefix("HEAVY ").replace("'", '"'))
+    return done.stderr, json.loads(heavy.removeprefix("HEAVY "))
 
 
 @pytest.mark.parametrize("how", ["command", "import"])
