@@ -311,7 +311,8 @@ class Run:
             return True
         if self._analyzer is not None:
             return False
-        return library.is_current(item, library.item_fingerprint(self.analyzer.fingerprint, item))
+        self.analyzer  # noqa: B018 - loads the models: from now on their fingerprint decides
+        return library.is_current(item, self.fingerprint(item))
 
     def process(
         self,

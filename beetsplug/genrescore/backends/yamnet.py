@@ -52,12 +52,11 @@ WEIGHTS_PATH: Final = (
 #: default path is cheaper than the old one while YAMNet hears each window 1.6x longer than
 #: musicnn's 3 s patch. Peak RSS 0.39-0.45 GB for YAMNet alone, 0.52 GB for musicnn.
 WINDOW_SECONDS: Final = 4.815
-#: Most patches per forward pass. A patch's largest activation is 64 x 48 x 32 float32
-#: (0.4 MB), so even 64 patches stay small.
+#: Most patches per forward pass, on either engine: the whole of a few tracks (27 patches
+#: each). A patch's largest activation is 64 x 48 x 32 float32 (0.4 MB), so even 64 patches
+#: stay small; the numpy engine's depthwise convolutions work through a pass a few patches at
+#: a time anyway.
 MAX_PATCHES: Final = 64
-#: Most patches per forward pass of the numpy engine: the whole of a few tracks (27 patches
-#: each); its depthwise convolutions work through a pass a few patches at a time anyway.
-NUMPY_MAX_PATCHES: Final = 64
 #: Run the convolutions in NHWC layout on the CPU. benchmarks/yamnet_speed.py found no clear
 #: difference (NCHW/NHWC, ms per 3 s window: 14.2/17.2 on 1 thread, 19.4/14.1 on 2; 10 s:
 #: 61.5/60.6), within the noise of the shared machine; NHWC is oneDNN's native layout.
@@ -177,7 +176,7 @@ class YamnetBackend(EmbeddedBackend[yamnet_net.YamnetWeights, "YamnetNet"]):
             from . import yamnet_torch
 
             yamnet_torch.to_channels_last(self.model)
-        self.max_batch = MAX_PATCHES if self.model is not None else NUMPY_MAX_PATCHES
+        self.max_batch = MAX_PATCHES
 
     def torch_module(self, weights: yamnet_net.YamnetWeights) -> YamnetNet:
         """The network as a torch module (imports torch)."""
