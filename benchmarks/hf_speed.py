@@ -91,9 +91,9 @@ def save_random_models(ast_dir: Path, hubert_dir: Path) -> None:
     hubert.save_pretrained(hubert_dir)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="At least one mel filter", category=UserWarning)
-        ast_features = ASTFeatureExtractor()  # type: ignore[no-untyped-call]
+        ast_features = ASTFeatureExtractor()  # type: ignore[no-untyped-call, unused-ignore]
     ast_features.save_pretrained(ast_dir)
-    hubert_features = Wav2Vec2FeatureExtractor(  # type: ignore[no-untyped-call]
+    hubert_features = Wav2Vec2FeatureExtractor(  # type: ignore[no-untyped-call, unused-ignore]
         return_attention_mask=True
     )
     hubert_features.save_pretrained(hubert_dir)
@@ -153,7 +153,7 @@ def worker(variant: str, models: dict[str, Path], tracks: int, repeats: int, out
                 # (moving to torchao, not installed here); they still run.
                 warnings.filterwarnings("ignore", message="torch.ao.quantization is deprecated")
                 warnings.filterwarnings("ignore", message="torch.quantize_per_tensor")
-                backend.model = torch.ao.quantization.quantize_dynamic(  # type: ignore[no-untyped-call]
+                backend.model = torch.ao.quantization.quantize_dynamic(  # type: ignore[no-untyped-call, unused-ignore]
                     backend.model, {torch.nn.Linear}, dtype=torch.qint8
                 )
     load_seconds = time.perf_counter() - start

@@ -102,7 +102,7 @@ def locate(value: str, cache_dir: str | None) -> tuple[Path, str | None]:
     if path.is_dir():
         return path, None
     from huggingface_hub.errors import HFValidationError, LocalEntryNotFoundError
-    from huggingface_hub.utils import validate_repo_id  # type: ignore[attr-defined]
+    from huggingface_hub.utils import validate_repo_id  # type: ignore[attr-defined, unused-ignore]
 
     try:
         validate_repo_id(value)
@@ -267,7 +267,7 @@ def load(value: str, directory: Path, dtype: torch.dtype) -> tuple[Any, Any]:
 
     try:
         with _quiet_transformers():
-            feature_extractor = AutoFeatureExtractor.from_pretrained(  # type: ignore[no-untyped-call]
+            feature_extractor = AutoFeatureExtractor.from_pretrained(  # type: ignore[no-untyped-call, unused-ignore]
                 directory, local_files_only=True, trust_remote_code=False
             )
             model, info = AutoModelForAudioClassification.from_pretrained(
@@ -331,7 +331,7 @@ def _quiet_transformers() -> Iterator[None]:
     verbosity = hf_logging.get_verbosity()
     progress_bars = hf_logging.is_progress_bar_enabled()
     hf_logging.set_verbosity(logging.ERROR)
-    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call, unused-ignore]
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings(
@@ -343,7 +343,7 @@ def _quiet_transformers() -> Iterator[None]:
     finally:
         hf_logging.set_verbosity(verbosity)
         if progress_bars:
-            hf_logging.enable_progress_bar()  # type: ignore[no-untyped-call]
+            hf_logging.enable_progress_bar()  # type: ignore[no-untyped-call, unused-ignore]
 
 
 def model_error(value: str, directory: Path, problem: str) -> ModelLoadError:
