@@ -100,3 +100,15 @@ class UnusableAudio(TrackError):
     """The audio decoded but holds nothing to classify (silence, or too short)."""
 
     outcome = "skipped"
+
+
+class TagWriteError(TrackError):
+    """A file's tags were not written; its audio, and its values in the library, are kept.
+
+    The reason starts with what happened (``not written: truncated container: ...``,
+    ``cannot write tags: ...``).
+    """
+
+
+class ReadOnlyFile(TagWriteError):
+    """The file or its folder cannot be written (permissions, a read-only mount, immutable)."""
