@@ -19,6 +19,7 @@ ENCODERS = {
     "opus": ["-c:a", "libopus", "-b:a", "96k"],
     "m4a": ["-c:a", "aac", "-b:a", "128k"],
     "wav": ["-c:a", "pcm_s16le"],
+    "wma": ["-c:a", "wmav2", "-b:a", "128k"],
 }
 
 
