@@ -10,6 +10,7 @@ from typing import IO, TYPE_CHECKING, Any, Protocol
 from beets import ui
 from beets.exceptions import UserError
 
+from . import selection
 from .backends.base import DEVICES, EMBEDDED, NONE, is_device
 from .errors import BackendUnavailable, GenreScoreError
 from .settings import Settings, check_cluster
@@ -173,33 +174,19 @@ def fetch_models(settings: Settings, log: Any) -> None:
 #: it): beets itself swallows Ctrl-C and exits 0, so a script could not tell.
 INTERRUPTED_STATUS = 130
 
-#: Items fetched from the library at a time, so memory does not grow with its size.
-CHUNK = 500
 
-
-def _max_id(lib: Any, table: str) -> int:
-    with lib.transaction() as tx:
-        rows = tx.query(f"SELECT MAX(id) FROM {table}")
-    return int(rows[0][0] or 0)
-
-
-def _chunks(lib: Any, args: list[str], albums: bool) -> Iterator[list[Any]]:
-    """The query's results a chunk of ids at a time (one fetch when the query has an OR)."""
-    fetch = lib.albums if albums else lib.items
-    if "," in args:
-        yield list(fetch(args))
-        return
-    top = _max_id(lib, "albums" if albums else "items")
-    for low in range(0, top + 1, CHUNK):
-        chunk = list(fetch([*args, f"id:{low}..{low + CHUNK - 1}"]))
-        if chunk:
-            yield chunk
-
-
-def _count(lib: Any, args: list[str], albums: bool) -> int:
+def _count(lib: Any, ids: list[int], albums: bool) -> int:
+    """The tracks of the query's items (``ids``), or of its albums' (one SQL count per
+    chunk of albums, no album built)."""
+    if not albums:
+        return len(ids)
     total = 0
-    for chunk in _chunks(lib, args, albums):
-        total += sum(len(album.items()) for album in chunk) if albums else len(chunk)
+    for start in range(0, len(ids), selection.CHUNK):
+        part = ids[start : start + selection.CHUNK]
+        marks = ",".join("?" * len(part))
+        with lib.transaction() as tx:
+            rows = tx.query(f"SELECT COUNT(*) FROM items WHERE album_id IN ({marks})", part)
+        total += int(rows[0][0])
     return total
 
 
@@ -243,7 +230,8 @@ def run_command(
             settings = settings.replace(cluster=check_cluster(opts.cluster, "--cluster"))
         except GenreScoreError as exc:
             raise UserError(str(exc)) from exc
-    total = _count(lib, args, opts.album)
+    ids = selection.matching_ids(lib, args, opts.album)  # the query runs once
+    total = _count(lib, ids, opts.album)
     # Cheap: the run plans its workers for `total` tracks and starts their fork server
     # before it imports the analysis stack, which loads only when a run starts.
     from .run import Run, RunOptions
@@ -261,7 +249,7 @@ def run_command(
         except GenreScoreError as exc:  # device: cuda on a machine without one
             raise UserError(str(exc)) from exc
         try:
-            for chunk in _chunks(lib, args, opts.album):
+            for chunk in selection.chunks(lib, args, opts.album, ids):
                 if opts.album:
                     _process_albums(run, chunk, total)
                 else:
@@ -286,7 +274,7 @@ def _reblend(
                          pretend=opts.pretend)  # fmt: skip
     run = Run(settings, log, options)
     try:
-        for chunk in _chunks(lib, args, opts.album):
+        for chunk in selection.chunks(lib, args, opts.album):
             # One commit per chunk, not per item: a re-blend is cheap to redo, so Ctrl-C may
             # lose a chunk's worth (each item stays either as it was or fully re-blended).
             with lib.transaction():

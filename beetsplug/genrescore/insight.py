@@ -1,8 +1,8 @@
 """``beet genrescore --evaluate`` and ``--html``: what genrescore found, read-only.
 
-Items are read a chunk at a time (``command._chunks``) and folded into the pure
-accumulators (``scoring/evaluate.Evaluator``, ``report.Summary``), so memory stays bounded
-whatever the library's size. Nothing is stored or written to any track.
+Items are read a chunk at a time (``selection.chunks``: the query runs once) and folded
+into the pure accumulators (``scoring/evaluate.Evaluator``, ``report.Summary``), so memory
+stays bounded whatever the library's size. Nothing is stored or written to any track.
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ import yaml
 from beets import ui
 from beets.exceptions import UserError
 
-from .command import _chunks
 from .library import CONFIDENCE, GENRE, INSTRUMENTS, METHOD, TOP, user_genres
 from .report import Summary, render
 from .scoring.evaluate import Evaluation, Evaluator, GenreTree, Labelled, format_evaluation
+from .selection import chunks
 
 #: lastgenre's data files, read from the beets installation (lastgenre itself is not
 #: imported: it needs pylast).
@@ -66,7 +66,7 @@ def labelled(item: Any, top: list[str]) -> Labelled:
 
 
 def _items(lib: Any, args: list[str]) -> Any:
-    for chunk in _chunks(lib, args, False):
+    for chunk in chunks(lib, args, False):
         yield from chunk
 
 

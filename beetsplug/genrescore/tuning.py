@@ -13,11 +13,11 @@ from beets import ui
 from beets.exceptions import UserError
 
 from . import library
-from .command import _chunks
 from .insight import lastgenre_tree
 from .scoring import tune
 from .scoring.ensemble import Evidence
 from .scoring.evaluate import accepted
+from .selection import chunks
 from .settings import Settings
 
 #: Fewer labelled items than this give too noisy a cross-validation to be worth printing.
@@ -36,7 +36,7 @@ def tune_command(
     evidence: list[Evidence] = []
     labels: list[frozenset[str]] = []
     seen = unlabelled = unmapped = missing = 0
-    for chunk in _chunks(lib, args, False):
+    for chunk in chunks(lib, args, False):
         for item in chunk:
             seen += 1
             own = library.user_genres(item)
