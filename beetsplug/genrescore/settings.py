@@ -12,12 +12,20 @@ import dataclasses
 import enum
 import hashlib
 import json
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .backends.base import NONE, BackendOptions, Role, validate_model_value
+from .backends.base import (
+    DEVICES,
+    NONE,
+    PRECISIONS,
+    BackendOptions,
+    Role,
+    validate_model_value,
+)
 from .errors import ConfigError
 from .scoring.ensemble import Component, EnsembleConfig, InstrumentRule, Weights
 from .scoring.taxonomy import GENRES, INSTRUMENTS, unknown_names
@@ -239,8 +247,32 @@ def _digest(payload: Mapping[str, Any]) -> str:
     return hashlib.sha256(blob).hexdigest()[:16]
 
 
+def shown(value: object) -> str:
+    """A config value as the user wrote it (YAML's spelling), never a Python repr:
+    ``{ml: 0, instruments: 0}``, ``.inf``, ``yes``, ``'replace'``."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float) and not math.isfinite(value):
+        return ".nan" if math.isnan(value) else ("-.inf" if value < 0 else ".inf")
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{key}: {shown(item)}" for key, item in value.items()) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(shown(item) for item in value) + "]"
+    if value is None:
+        return "nothing"
+    if isinstance(value, str):
+        return repr(value)
+    return str(value)
+
+
 def _fail(option: str, value: object, valid: str) -> ConfigError:
-    return ConfigError(f"genrescore.{option}: {value!r} is not valid; expected {valid}")
+    return ConfigError(f"genrescore.{option}: {shown(value)} is not valid; expected {valid}")
+
+
+def _is_number(value: object) -> bool:
+    """A finite int or float (not a bool): ``.inf`` and ``.nan`` would turn every score into
+    ``nan``."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _choice(view: Any, option: str, choices: tuple[str, ...]) -> str:
@@ -257,7 +289,7 @@ def _number(view: Any, option: str, *, minimum: float, integer: bool = False) ->
         value = value[part]
     value = value.get()
     kinds = (int,) if integer else (int, float)
-    if isinstance(value, bool) or not isinstance(value, kinds) or value < minimum:
+    if not _is_number(value) or not isinstance(value, kinds) or value < minimum:
         kind = "an integer" if integer else "a number"
         raise _fail(option, value, f"{kind} >= {minimum:g}")
     return value
@@ -265,9 +297,17 @@ def _number(view: Any, option: str, *, minimum: float, integer: bool = False) ->
 
 def _fraction(view: Any, option: str) -> float:
     value = view[option].get()
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+    if not _is_number(value) or not 0 <= value <= 1:
         raise _fail(option, value, "a number from 0 to 1")
     return float(value)
+
+
+def _text(view: Any, option: str, valid: str) -> str:
+    """A value that must be a word (its meaning is checked where it is used)."""
+    value = view[option].get()
+    if not isinstance(value, str):
+        raise _fail(option, value, f"one of {valid}")
+    return value
 
 
 def _flag(view: Any, option: str) -> bool:
@@ -289,7 +329,7 @@ def _genre_map(option: str, value: object) -> dict[str, float]:
         )
     result: dict[str, float] = {}
     for genre, number in value.items():
-        if isinstance(number, bool) or not isinstance(number, (int, float)) or number < 0:
+        if not _is_number(number) or number < 0:
             raise _fail(f"{option}.{genre}", number, "a number >= 0")
         result[str(genre)] = float(number)
     return result
@@ -308,7 +348,7 @@ def _instrument_map(option: str, value: object) -> dict[str, float]:
         )
     result: dict[str, float] = {}
     for name, number in value.items():
-        if isinstance(number, bool) or not isinstance(number, (int, float)) or number <= 0:
+        if not _is_number(number) or number <= 0:
             raise _fail(f"{option}.{name}", number, "a number > 0")
         result[str(name)] = float(number)
     return result
@@ -340,9 +380,7 @@ def _rules(raw: object) -> tuple[InstrumentRule, ...]:
             raise _fail(f"{option}.{sorted(extra)[0]}", body, "keys " + ", ".join(RULE_KEYS))
         threshold, floor = body.get("threshold"), body.get("floor")
         for key, number in (("threshold", threshold), ("floor", floor)):
-            if number is not None and (
-                isinstance(number, bool) or not isinstance(number, (int, float)) or number <= 0
-            ):
+            if number is not None and (not _is_number(number) or number <= 0):
                 raise _fail(f"{option}.{key}", number, "a number > 0")
         rules.append(
             InstrumentRule(
@@ -445,8 +483,8 @@ def read_settings(view: Any) -> Settings:
         window_seconds=float(_number(view, "window_seconds", minimum=MIN_SECONDS)),
         # BackendOptions checks the device and the precision against the values it knows.
         backend=BackendOptions(
-            device=str(view["device"].get()),
-            precision=view["precision"].get(),
+            device=_text(view, "device", DEVICES),
+            precision=_text(view, "precision", ", ".join(PRECISIONS)),
             cache_dir=os.path.expanduser(cache_dir) if cache_dir else None,
             batch_size=int(_number(view, "batch_size", minimum=1, integer=True)),
         ),
