@@ -5,10 +5,13 @@ docs/accuracy.md for the sources and how the labels were decided). A clip's ``ge
 canonical genre or ``None`` (the clip only counts for instruments); ``instruments`` are
 canonical instrument names; ``complete`` says the instrument list names everything that
 plays (only then does a detected instrument that is not listed count as false), and
-``solo`` that exactly one instrument plays. ``origin`` is ``"recorded"`` for clips cut from
-recordings and ``"sequenced"`` for clips assembled note by note from recorded samples
-(manifest kinds ``sequence``, ``drums`` and ``arrange``; the genre of an ``arrange`` clip is
-the idiom it was arranged in), so results can be reported for each apart.
+``solo`` that exactly one instrument plays. ``vocals`` is ``"vocal"`` (a voice sings or raps
+in the clip), ``"instrumental"`` or ``None`` (not labelled); ``group`` names the artist or
+album a clip comes from, so that folds can be split by it (no artist on both sides).
+``origin`` is ``"recorded"`` for clips cut from recordings and ``"sequenced"`` for clips
+assembled note by note from recorded samples (manifest kinds ``sequence``, ``drums`` and
+``arrange``; the genre of an ``arrange`` clip is the idiom it was arranged in), so results
+can be reported for each apart.
 
     from benchmarks.devset import load_manifest
     clips = load_manifest()          # raises when the audio is not built yet
@@ -31,6 +34,8 @@ MANIFEST = ROOT / "devset" / "manifest.csv"
 #: Manifest kinds whose clips are sequenced from single recorded notes or hits.
 SEQUENCED_KINDS = frozenset({"sequence", "drums", "arrange"})
 AUDIO = ROOT / "devset" / "audio"
+#: Values of the ``vocals`` column (empty: not labelled).
+VOCALS = frozenset({"vocal", "instrumental"})
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,10 @@ class Clip:
     duration: float
     #: "recorded" (cut from a recording) or "sequenced" (assembled from recorded notes).
     origin: str = "recorded"
+    #: "vocal", "instrumental", or None when not labelled.
+    vocals: str | None = None
+    #: The artist or album the clip comes from: split folds by it.
+    group: str = ""
 
 
 class ManifestError(ValueError):
@@ -73,7 +82,7 @@ def load_manifest(
     """
     clips: list[Clip] = []
     seen: set[str] = set()
-    with manifest.open(newline="") as handle:
+    with manifest.open(newline="", encoding="utf-8") as handle:
         for row in csv.DictReader(handle):
             clip_id = row["id"]
             if clip_id in seen:
@@ -89,6 +98,11 @@ def load_manifest(
             solo = _flag(row, "solo")
             if solo and len(instruments) != 1:
                 raise ManifestError(f"{clip_id}: solo clips name exactly one instrument")
+            vocals = row.get("vocals", "").strip() or None
+            if vocals is not None and vocals not in VOCALS:
+                raise ManifestError(
+                    f"{clip_id}: vocals must be vocal or instrumental, not {vocals!r}"
+                )
             path = audio_dir / f"{clip_id}.flac"
             if require_audio and not path.exists():
                 raise ManifestError(f"{path} is missing: run scripts/build_devset")
@@ -104,9 +118,19 @@ def load_manifest(
                     label_source=row["label_source"],
                     duration=float(row["duration"]),
                     origin="sequenced" if row["kind"] in SEQUENCED_KINDS else "recorded",
+                    vocals=vocals,
+                    group=row.get("group", "").strip(),
                 )
             )
     return clips
 
 
-__all__ = ["AUDIO", "MANIFEST", "SEQUENCED_KINDS", "Clip", "ManifestError", "load_manifest"]
+__all__ = [
+    "AUDIO",
+    "MANIFEST",
+    "SEQUENCED_KINDS",
+    "VOCALS",
+    "Clip",
+    "ManifestError",
+    "load_manifest",
+]
