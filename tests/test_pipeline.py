@@ -202,7 +202,7 @@ class TestLibraryRuns(PluginTestHelper):
         assert items[0].genrescore_genre == items[1].genrescore_genre != ""
         assert items[0].genrescore_scores == items[1].genrescore_scores
 
-    def test_a_read_only_file_keeps_its_bytes_and_is_retried_next_run(
+    def test_a_read_only_file_keeps_its_bytes_and_its_analysis(
         self, tracks: list[Path], caplog: pytest.LogCaptureFixture
     ) -> None:
         writable, locked = self.add([tracks[0], tracks[2]])
@@ -215,18 +215,32 @@ class TestLibraryRuns(PluginTestHelper):
             log = messages(caplog)
             assert f"{locked.filepath}: cannot write tags: the file is read-only" in log
             assert "analysed 2, skipped 0, failed 0, written 1" in log
-            # The rule: the values reach the database, the file is untouched, and without a
-            # fingerprint the next run tries again.
+            assert "1 file could not be written (read-only)" in log
+            # The rule (issue 20): the values and the fingerprint reach the database, the
+            # file is untouched and marked, and the next run does not analyse it again.
             locked.load()
             assert locked.genrescore_genre
-            assert not locked.get("genrescore_fingerprint")
+            assert locked.get("genrescore_fingerprint")
+            assert locked.get("genrescore_unwritten") == "read-only"
             assert Path(locked.filepath).read_bytes() == before
             writable.load()
             assert MediaFile(writable.filepath).genrescore_genre == writable.genrescore_genre
             caplog.clear()
             with caplog.at_level("INFO"):
                 self.run_command("genrescore", "-w")
-            assert "analysed 1, skipped 1, failed 0, written 0" in messages(caplog)
+            log = messages(caplog)
+            assert "analysed 0, skipped 2, failed 0, written 0" in log
+            assert "1 file could not be written (read-only)" in log
+            assert "cannot write tags" not in log  # said once, in the summary
+            # Writable again: the next run writes the stored result, still without analysis.
+            Path(locked.filepath).chmod(0o644)
+            caplog.clear()
+            with caplog.at_level("INFO"):
+                self.run_command("genrescore", "-w")
+            assert "analysed 0, skipped 2, failed 0, written 1" in messages(caplog)
+            locked.load()
+            assert "genrescore_unwritten" not in locked
+            assert MediaFile(locked.filepath).genrescore_genre == locked.genrescore_genre
         finally:
             Path(locked.filepath).chmod(0o644)
 
@@ -258,14 +272,14 @@ STOP_AT = 4
 _STOP_MIDWAY = """
 import os, sys
 from beets.ui import main
-from beetsplug.genrescore import library
-write_item, written = library.write_item, []
-def stop_midway(item, log):
+from beetsplug.genrescore import writing
+write_item, written = writing.write_item, []
+def stop_midway(item):
     written.append(item)
     if len(written) == {stop}:
         os.kill(os.getpid(), {sig})
-    return write_item(item, log)
-library.write_item = stop_midway
+    return write_item(item)
+writing.write_item = stop_midway
 main(sys.argv[1:])
 """
 

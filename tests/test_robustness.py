@@ -21,7 +21,7 @@ from beets.exceptions import UserError
 from beets.library import Item
 from beets.test.helper import PluginTestHelper
 
-from beetsplug.genrescore import library
+from beetsplug.genrescore import writing
 from beetsplug.genrescore.analyzer import Analyzer, load_models
 from beetsplug.genrescore.audio import load_windows, plan_windows
 from beetsplug.genrescore.backends.base import EMBEDDED, Role, validate_model_value
@@ -154,12 +154,18 @@ class TestCommand(PluginTestHelper):
 
     def test_temporary_names_differ_between_writers(self, format_sources: dict[str, Path]) -> None:
         path = os.fsencode(copy(format_sources["mp3"], self.lib_path / "song.mp3"))
-        first, second = (library._temporary_sibling(path) for _ in range(2))
-        assert first != second
-        for name in (first, second):
-            assert os.path.basename(name).startswith(b".song.genrescore-tmp-")
-            assert name.endswith(b".mp3")
-            os.unlink(name)
+        with (
+            writing._temporary_sibling(path) as (first, _),
+            writing._temporary_sibling(path) as (second, _),
+        ):
+            assert first != second
+            for name in (first, second):
+                assert os.path.basename(name).startswith(b".song.genrescore-tmp-")
+                assert name.endswith(b".mp3")
+                # Both held: a run sweeping the folder now leaves them alone.
+                assert writing.sweep(os.path.dirname(path)) == []
+        assert not os.path.exists(first)
+        assert not os.path.exists(second)
 
     @pytest.mark.parametrize(
         ("config", "flag", "message"),

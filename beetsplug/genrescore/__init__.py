@@ -137,7 +137,7 @@ class GenreScorePlugin(BeetsPlugin):
                 written += 1  # beets has just written these files, our fields included
                 continue
             try:
-                written += bool(item.try_write())
+                self._run().write_imported(item)  # checked, verified and counted
             except Exception as exc:
                 self._log.error("{}: cannot write tags: {}", display_path(item.path), exc)
         if self._import_run is not None:

@@ -102,6 +102,12 @@ class UnusableAudio(TrackError):
     outcome = "skipped"
 
 
+class ContainerDamaged(GenreScoreError):
+    """A container's structure contradicts its file (a chunk runs past the end): the message
+    says how. Raised by :mod:`.containers`; the writer turns it into a :class:`TagWriteError`.
+    """
+
+
 class TagWriteError(TrackError):
     """A file's tags were not written; its audio, and its values in the library, are kept.
 

@@ -6,21 +6,15 @@ work: ``beet ls genrescore_confidence:0.5..``, ``beet ls genrescore_instruments:
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import os
-import shutil
-import stat
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from beets import plugins
 from beets.dbcore import types
-from beets.library import FileOperationError, Item
+from beets.library import Item
 from mediafile import MediaFile
 
-from .errors import display_path
 from .scoring import evidence as evidence_codec
 from .scoring.ensemble import (
     EnsembleConfig,
@@ -43,6 +37,9 @@ INSTRUMENTS = "genrescore_instruments"
 METHOD = "genrescore_method"
 SCORES = "genrescore_scores"
 FINGERPRINT = "genrescore_fingerprint"
+#: Set while the item's file lacks the tags of its stored result ("read-only" or "not
+#: written"): the next run with writing on writes them without analysing the file again.
+UNWRITTEN = "genrescore_unwritten"
 BPM = "genrescore_bpm"
 MOOD = "genrescore_mood"
 MOOD_SCORES = "genrescore_mood_scores"
@@ -397,63 +394,3 @@ def album_values(items: Iterable[Any], config: EnsembleConfig) -> dict[str, Any]
         METHOD: methods.pop() if len(methods) == 1 else "mixed",
         SCORES: format_scores(summary.ranking[: len(summary.top)]),
     }
-
-
-#: Bytes of the name kept in a temporary file's name: with the rest it stays under the
-#: 255-byte limit of common file systems whatever the original name's length.
-_STEM_BYTES = 200
-
-
-def _temporary_sibling(path: bytes) -> bytes:
-    """A new, empty file of a name no other process holds, next to ``path``.
-
-    Same folder (so the rename is atomic), same extension (so the tagger knows the format),
-    and a random part (``mkstemp``), so two runs writing the same file never share a name.
-    """
-    folder, name = os.path.split(path)
-    stem, extension = os.path.splitext(name)
-    handle, temporary = tempfile.mkstemp(
-        suffix=extension,
-        prefix=b"." + stem[:_STEM_BYTES] + b".genrescore-tmp-",
-        dir=folder or b".",
-    )
-    os.close(handle)
-    return temporary
-
-
-def write_item(item: Any, log: Any) -> bool:
-    """Write an item's tags without ever leaving a half-written file.
-
-    The tags go into a copy next to the file, which then replaces it in one atomic rename:
-    a crash or a kill leaves the old file or the new one, never a mix. Files that are
-    symbolic links or have other hard links are written in place, as beets does, since a
-    rename would cut them off from their other names. Returns whether the file was written;
-    failures are logged with the path.
-    """
-    path = item.path
-    try:
-        info = os.lstat(path)
-    except OSError as exc:
-        log.warning("{}: cannot write tags: {}", display_path(path), exc.strerror or exc)
-        return False
-    # No write bit for anyone counts as read-only too: it is how users mark a file "keep
-    # out", and root would otherwise write straight through it.
-    if not os.access(path, os.W_OK) or not info.st_mode & 0o222:
-        log.warning("{}: cannot write tags: the file is read-only", display_path(path))
-        return False
-    if stat.S_ISLNK(info.st_mode) or info.st_nlink > 1:
-        return bool(item.try_write())
-    temporary = b""
-    try:
-        temporary = _temporary_sibling(path)
-        shutil.copy2(path, temporary)
-        item.write(path=temporary)
-        os.replace(temporary, path)
-    except (FileOperationError, OSError) as exc:
-        if temporary:
-            with contextlib.suppress(OSError):
-                os.unlink(temporary)
-        log.warning("{}: cannot write tags: {}", display_path(path), exc)
-        return False
-    item.mtime = item.current_mtime()
-    return True

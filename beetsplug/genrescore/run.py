@@ -26,10 +26,10 @@ from beets import ui
 from beets.util import sorted_walk
 from mediafile import FileTypeError, MediaFile, UnreadableFileError
 
-from . import library, workers
+from . import library, workers, writing
 from .audio import AUDIO_EXTENSIONS, check_file
 from .backends.base import check_device
-from .errors import AudioLoadError, TrackError, display_path
+from .errors import AudioLoadError, ReadOnlyFile, TagWriteError, TrackError, display_path
 from .progress import Progress
 from .settings import Settings
 
@@ -56,6 +56,11 @@ class Counts:
     reblended: int = 0
     #: ``--reblend``: analysed before evidence was kept (analyse them again to re-blend).
     unblendable: int = 0
+    #: Tags not written: the file or folder is read-only (results kept, no re-analysis).
+    read_only: int = 0
+    #: Tags not written for another reason (a damaged container, a write that would change
+    #: the audio, an I/O error), each named.
+    not_written: int = 0
     started: float = 0.0
 
     def summary(self) -> str:
@@ -72,6 +77,12 @@ class Counts:
         if self.analysed and self.started:
             per_track = (time.perf_counter() - self.started) / self.analysed
             line += f" ({per_track:.2f} s per track)"
+        if self.read_only:
+            files = "file" if self.read_only == 1 else "files"
+            line += f"; {self.read_only} {files} could not be written (read-only)"
+        if self.not_written:
+            files = "file" if self.not_written == 1 else "files"
+            line += f"; {self.not_written} {files} not written (each named above, or with -v)"
         if self.failed:
             files = "file" if self.failed == 1 else "files"
             line += f"; {self.failed} {files} failed, each named above (details with -v)"
@@ -137,20 +148,69 @@ def check_importable(path: str) -> None:
         ) from exc
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a service manager, ``timeout``, a logout): stopped the way Ctrl-C stops."""
+
+
+#: Exit status of a run stopped by SIGTERM (128 + 15, as shells report it).
+TERMINATED_STATUS = 128 + signal.SIGTERM
+#: The signals a run holds back while it stores or writes a file.
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    raise Terminated
+
+
+def stopped_status(exc: KeyboardInterrupt, interrupted: int) -> int:
+    """The exit status of a run stopped by ``exc``: 143 for SIGTERM, else ``interrupted``."""
+    return TERMINATED_STATUS if isinstance(exc, Terminated) else interrupted
+
+
+@contextlib.contextmanager
+def terminate_as_interrupt() -> Iterator[None]:
+    """While the block runs, SIGTERM stops it as Ctrl-C does (:class:`Terminated`): the
+    file being stored is finished, the workers are stopped, the summary is printed."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 @contextlib.contextmanager
 def _hold_interrupts() -> Iterator[None]:
-    """Delay Ctrl-C until the block is done, so a file or row is never left half-written."""
+    """Delay Ctrl-C and SIGTERM until the block is done, so a file or row is never left
+    half-written (nor a temporary copy left behind)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     caught: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    previous = {
+        sig: signal.signal(sig, lambda signum, frame: caught.append(signum))
+        for sig in _STOP_SIGNALS
+    }
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         if caught:
-            raise KeyboardInterrupt
+            first = signal.Signals(caught[0])
+            _deliver(first, previous[first])
+
+
+def _deliver(signum: int, handler: Any) -> None:
+    """Act on a held signal as its handler would have (those installed here raise)."""
+    if handler is signal.SIG_IGN:
+        return
+    if callable(handler):
+        handler(signum, None)  # beets' import hook: exits; the command's SIGTERM: Terminated
+        return
+    raise Terminated if signum == signal.SIGTERM else KeyboardInterrupt
 
 
 class Run:
@@ -173,6 +233,8 @@ class Run:
         self._capped = False
         #: Set from a signal handler: finish the file being stored, then stop.
         self.stopping = False
+        #: Folders already cleared of temporary copies a killed run left there.
+        self._swept: set[bytes] = set()
 
     @property
     def analyzer(self) -> Analyzer:
@@ -338,6 +400,8 @@ class Run:
             for item in items:
                 path = os.fsdecode(item.path)  # here, on the thread that holds the context
                 if self._current(item):
+                    if self.options.write and item.get(library.UNWRITTEN):
+                        self._write_again(item)  # analysed, but its file was not written
                     if not library.needs_reblend(item, self.blend_fingerprint):
                         self.counts.skipped += 1
                         finished(item)
@@ -446,13 +510,46 @@ class Run:
         with _hold_interrupts():
             self._apply(item, values)
             if self.options.write:
-                if library.write_item(item, self.log):
-                    self.counts.written += 1
-                elif library.FINGERPRINT in values:
-                    # Keep the values but not the fingerprint: the next run tries the file again.
-                    del item[library.FINGERPRINT]
-                else:
-                    del item[library.BLEND]  # a re-blend: the next run tries the file again
+                self._write(item)
+            item.store()
+
+    def _write(self, item: Any, *, again: bool = False) -> None:
+        """Write an item's tags (:func:`writing.write_item`) and count the outcome.
+
+        A file that is not written keeps its values and fingerprint in the library, marked
+        (``genrescore_unwritten``), so the next run writes it again without analysing it;
+        ``again``: such a retry, named only at ``-v`` (the summary counts it).
+        """
+        folder = os.path.dirname(item.path)
+        if folder not in self._swept:
+            self._swept.add(folder)
+            for leftover in writing.sweep(folder):
+                self.log.info("{}: removed, left by an interrupted run", display_path(leftover))
+        try:
+            writing.write_item(item)
+        except TagWriteError as exc:
+            read_only = isinstance(exc, ReadOnlyFile)
+            if read_only:
+                self.counts.read_only += 1
+            else:
+                self.counts.not_written += 1
+            log = self.log.debug if again else self.log.warning
+            log("{}: {}", display_path(exc.path), exc.reason)
+            item[library.UNWRITTEN] = "read-only" if read_only else "not written"
+            return
+        self.counts.written += 1
+        if library.UNWRITTEN in item:
+            del item[library.UNWRITTEN]
+
+    def write_imported(self, item: Any) -> None:
+        """Write the tags of an item imported as-is (beets writes the applied matches)."""
+        with _hold_interrupts():
+            self._write(item)
+            item.store()
+
+    def _write_again(self, item: Any) -> None:
+        with _hold_interrupts():
+            self._write(item, again=True)
             item.store()
 
     def _show_changes(self, obj: Any, values: dict[str, Any]) -> None:
