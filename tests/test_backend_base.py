@@ -98,12 +98,16 @@ def test_embedded_fingerprints_keep_their_form(
     digest = hashlib.sha256(weights.read_bytes()).hexdigest()[:12]
     assert backend.fingerprint == f"{digest}-port{port}{suffix}"
     assert backend.dtype == (torch.bfloat16 if suffix else torch.float32)
-    # float32 on the CPU runs on numpy, bf16 on torch; the engine is not in the fingerprint.
-    assert backend.engine == ("torch" if suffix else "numpy")
+    # float32 on the CPU runs on ONNX Runtime, bf16 on torch; the engine is not in the
+    # fingerprint.
+    assert backend.engine == ("torch" if suffix else "onnx")
     if backend.model is not None:
         assert next(backend.model.parameters()).dtype == backend.dtype
-    else:
         assert {array.dtype for array in _arrays(backend.weights)} == {np.dtype(np.float32)}
+    else:
+        assert backend.session is not None
+        (model_input,) = backend.session.session.get_inputs()
+        assert model_input.type == "tensor(float)"
     assert not backend.accelerated
 
 

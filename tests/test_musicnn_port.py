@@ -21,7 +21,13 @@ from safetensors import safe_open
 from safetensors.numpy import save_file
 
 from beetsplug.genrescore.backends import musicnn_net
-from beetsplug.genrescore.backends.base import Backend, BackendOptions, Role, build_backend
+from beetsplug.genrescore.backends.base import (
+    Backend,
+    BackendOptions,
+    Role,
+    build_backend,
+    sigmoid,
+)
 from beetsplug.genrescore.backends.musicnn import WEIGHTS_DIR, MusicnnBackend
 from beetsplug.genrescore.errors import ConfigError, ModelLoadError
 from beetsplug.genrescore.scoring.taxonomy import instrument_scores
@@ -74,10 +80,8 @@ def taggrams(
     out = {}
     for name, backend in backends.items():
         assert isinstance(backend, MusicnnBackend)
-        assert backend.engine == "numpy"  # the default on the CPU in float32
-        probabilities = musicnn_net.predict_patches(
-            weights=backend.weights, batch=batch, max_batch=10
-        )
+        assert backend.engine == "onnx"  # the default on the CPU in float32
+        probabilities = sigmoid(backend.logits(batch))
         splits = np.split(probabilities, np.cumsum(counts)[:-1])
         out[name] = dict(zip(CLIPS, splits, strict=True))
     return out
@@ -124,14 +128,14 @@ def test_probabilities_match_tensorflow_on_every_clip(
         np.testing.assert_allclose(got, expected, rtol=0, atol=TOLERANCE, err_msg=clip)
 
 
-@pytest.mark.parametrize("engine", ["numpy", "torch"])
+@pytest.mark.parametrize("engine", ["onnx", "numpy", "torch"])
 @pytest.mark.parametrize("name", list(MODELS))
 def test_network_matches_tensorflow_on_the_synthetic_batch(
     name: str, engine: str, reference: dict[str, Any]
 ) -> None:
-    # Both engines: torch's is the one GPUs and bf16 run, checked here on the CPU.
+    # Every engine: torch's is the one GPUs and bf16 run, checked here on the CPU.
     backend = MusicnnBackend(name, BackendOptions(device="cpu"), engine=engine)
-    assert (backend.model is None) == (engine == "numpy")
+    assert (backend.model is None) == (engine != "torch")
     expected = reference["synthetic"][MODELS[name]]
     logits = backend.logits(_synthetic_batch())
     # Logits reach magnitude 20, where float32 rounding alone is about 1e-5.
@@ -215,6 +219,8 @@ def test_fingerprint_names_the_weights(backends: dict[str, Backend]) -> None:
 
 
 def test_missing_or_corrupt_weights_raise_model_load_error(tmp_path: Path) -> None:
+    # The safetensors file is read on the torch engine (the ONNX one only hashes it:
+    # tests/test_onnx_engine.py checks its files).
     options = BackendOptions(device="cpu")
     missing = tmp_path / "missing.safetensors"
     with pytest.raises(ModelLoadError, match=r"missing\.safetensors"):
@@ -222,7 +228,7 @@ def test_missing_or_corrupt_weights_raise_model_load_error(tmp_path: Path) -> No
     truncated = tmp_path / "truncated.safetensors"
     truncated.write_bytes((WEIGHTS_DIR / "mtt_musicnn.safetensors").read_bytes()[:100_000])
     with pytest.raises(ModelLoadError, match=r"truncated\.safetensors"):
-        MusicnnBackend("musicnn-mtt", options, weights=truncated)
+        MusicnnBackend("musicnn-mtt", options, weights=truncated, engine="torch")
     foreign = tmp_path / "foreign.safetensors"
     shutil.copy(WEIGHTS_DIR / "mtt_musicnn.safetensors", foreign)
     with foreign.open("r+b") as file:  # rename the "format" metadata key
@@ -230,7 +236,7 @@ def test_missing_or_corrupt_weights_raise_model_load_error(tmp_path: Path) -> No
         file.seek(header.index(b'"format"'))
         file.write(b'"formxt"')
     with pytest.raises(ModelLoadError, match=r"foreign\.safetensors"):
-        MusicnnBackend("musicnn-mtt", options, weights=foreign)
+        MusicnnBackend("musicnn-mtt", options, weights=foreign, engine="torch")
     # Right format, wrong architecture: the two timbral kernels swapped.
     shipped = WEIGHTS_DIR / "mtt_musicnn.safetensors"
     with safe_open(str(shipped), framework="np") as file:
@@ -243,7 +249,7 @@ def test_missing_or_corrupt_weights_raise_model_load_error(tmp_path: Path) -> No
     swapped = tmp_path / "swapped.safetensors"
     save_file(tensors, str(swapped), metadata=metadata)
     with pytest.raises(ModelLoadError, match=r"swapped\.safetensors holds unusable weights"):
-        MusicnnBackend("musicnn-mtt", options, weights=swapped)
+        MusicnnBackend("musicnn-mtt", options, weights=swapped, engine="torch")
 
 
 def test_bad_device_or_precision_is_a_config_error() -> None:

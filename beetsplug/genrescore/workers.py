@@ -9,7 +9,8 @@ plan; no other module decides anything about processes.
 Where the models run:
 
 * On the CPU each worker runs them on its own track, with its share of the cores as threads
-  (the embedded models in numpy there, without torch: ``backends.base.default_engine``).
+  (the embedded models in ONNX Runtime there, without torch: ``backends.base.default_engine``;
+  its intra-op threads set to that share, ``backends.onnx.set_threads``).
   Batching buys nothing there (musicnn costs 41 ms a patch one at a time, 49 ms in threes,
   77 ms in 24s on a 2-core AVX2 EPYC), while inference in the main process made it the
   bottleneck: the workers sat idle while it ran and fought it for the cores when they did not.
@@ -80,7 +81,7 @@ class WorkerPlan:
     models: Where
     #: Modules the fork server imports once, before it forks any worker.
     preload: tuple[str, ...]
-    #: BLAS and torch threads in each worker: its share of the cores.
+    #: BLAS, ONNX Runtime and torch threads in each worker: its share of the cores.
     threads: int
     #: Cores this process may use (the cap on ``jobs``).
     cores: int
@@ -292,6 +293,10 @@ def worker_init(
     os.close(devnull)
     _WORKER.decode = decode
     if settings is not None:
+        from .backends import onnx
+
+        # Before the models load: each session's intra-op threads are fixed when it is made.
+        onnx.set_threads(threads)
         _WORKER.analyzer = _worker_analyzer(settings, fingerprint, threads)
 
 

@@ -38,6 +38,8 @@ if TYPE_CHECKING:
     import numpy.typing as npt
     import torch
 
+    from .onnx import OnnxModel
+
     Waveform = npt.NDArray[np.float32]
 
 #: The values of the ``device`` setting: ``auto`` (cuda when present, else cpu), ``cpu``,
@@ -231,33 +233,40 @@ class Backend(ABC):
         return {name: InstrumentScale.step(t) for name, t in self.instrument_thresholds().items()}
 
 
-#: The engines an embedded model runs on: ``numpy`` (float32 on the CPU, no torch) and
-#: ``torch`` (any device and precision).
-ENGINES = ("numpy", "torch")
+#: The engines an embedded model runs on: ``onnx`` (ONNX Runtime, float32 on the CPU, no
+#: torch), ``numpy`` (the hand-written port, kept until the ONNX files are checked against it)
+#: and ``torch`` (any device and precision; the ``hf`` extra).
+ENGINES = ("onnx", "numpy", "torch")
+#: The engines that run float32 on the CPU only.
+CPU_ENGINES = ("onnx", "numpy")
 
 WeightsT = TypeVar("WeightsT")
 ModuleT = TypeVar("ModuleT", bound="torch.nn.Module")
 
 
 def default_engine(placement: Placement) -> str:
-    """The engine an embedded model runs on where it is placed: numpy for float32 on the
-    CPU, torch elsewhere (GPUs, bf16).
+    """The engine an embedded model runs on where it is placed: ONNX Runtime for float32 on
+    the CPU, torch elsewhere (GPUs, bf16).
 
-    On the CPU numpy computes the same numbers (to float32 rounding) at about the same speed,
-    and skips importing torch: 2.5-3 s on two cores, more than a one-track run takes
-    (benchmarks/engine_speed.py).
+    On the CPU ONNX Runtime computes the same numbers (to float32 rounding) several times
+    faster than torch or numpy, and skips importing torch (2.5-3 s on two cores, more than a
+    one-track run takes; benchmarks/engine_speed.py).
     """
-    return "numpy" if placement.device == "cpu" and not placement.bf16 else "torch"
+    return "onnx" if placement.device == "cpu" and not placement.bf16 else "torch"
 
 
 class EmbeddedBackend(Backend, Generic[WeightsT, ModuleT]):
-    """A model whose weights ship with the plugin (``data/<name>/``), ported to numpy and torch.
+    """A model whose weights ship with the plugin (``data/<name>/``): an ONNX file for the
+    CPU, and the safetensors file its torch module (GPUs, bf16) is built from.
 
-    This reads the weights file into the port's prepared weights (float32 numpy arrays),
-    hashes it for the fingerprint, and chooses the engine once (:func:`default_engine`); on
-    the torch engine it builds the torch module from the prepared weights, on the resolved
-    device and precision. A subclass sets :attr:`port_version`, implements
-    :meth:`torch_module` and runs :attr:`weights` or :attr:`model`.
+    This hashes the safetensors file for the fingerprint and chooses the engine once
+    (:func:`default_engine`). On the ONNX engine it loads the ``.onnx`` file
+    (:class:`.onnx.OnnxModel`: :attr:`session`), whose metadata gives the labels and must name
+    the shipped safetensors file's weights id (the file was exported from it). On the torch
+    engine it reads the safetensors file into the port's prepared weights and builds the torch
+    module from them on the resolved device and precision (:attr:`model`). A subclass sets
+    :attr:`port_version`, implements :meth:`torch_module` and runs :attr:`session` or
+    :attr:`model`.
 
     Parameters
     ----------
@@ -270,16 +279,19 @@ class EmbeddedBackend(Backend, Generic[WeightsT, ModuleT]):
     load
         The port's loader: ``load(path=weights, name=name)`` gives the prepared weights and
         the labels.
+    onnx_path
+        The ONNX file exported from ``weights`` (``tools/export_onnx.py``).
     engine
-        ``"numpy"`` or ``"torch"`` to override :func:`default_engine` (tests, benchmarks).
+        One of :data:`ENGINES` to override :func:`default_engine` (tests, benchmarks).
 
     Raises
     ------
     ModelLoadError
-        The weights file is missing or corrupt.
+        A weights file is missing or corrupt, or the ONNX file was not exported from the
+        shipped weights.
     ValueError
-        An engine that is not one of :data:`ENGINES`, or numpy asked for where the model is
-        placed on a GPU or in bf16 (numpy runs float32 on the CPU only).
+        An engine that is not one of :data:`ENGINES`, or a CPU engine asked for where the
+        model is placed on a GPU or in bf16.
     """
 
     #: Bumped whenever the port computes different numbers from the same weights
@@ -292,6 +304,7 @@ class EmbeddedBackend(Backend, Generic[WeightsT, ModuleT]):
         options: BackendOptions,
         weights: Path,
         load: Callable[..., tuple[WeightsT, tuple[str, ...]]],
+        onnx_path: Path,
         *,
         engine: str | None = None,
     ) -> None:
@@ -301,19 +314,55 @@ class EmbeddedBackend(Backend, Generic[WeightsT, ModuleT]):
             engine = default_engine(self.placement)
         elif engine not in ENGINES:
             raise ValueError(f"engine {engine!r} is not one of {', '.join(ENGINES)}")
-        elif engine == "numpy" and default_engine(self.placement) != "numpy":
-            raise ValueError(f"the numpy engine runs float32 on the CPU only, not {self.placement}")
-        #: ``"numpy"`` or ``"torch"``; not part of :attr:`fingerprint`: both compute the same
+        elif engine in CPU_ENGINES and default_engine(self.placement) == "torch":
+            raise ValueError(
+                f"the {engine} engine runs float32 on the CPU only, not {self.placement}"
+            )
+        #: One of :data:`ENGINES`; not part of :attr:`fingerprint`: all compute the same
         #: numbers, to float32 rounding.
         self.engine = engine
-        #: The prepared weights, float32 numpy arrays (the numpy engine runs these).
-        self.weights, self.labels = load(path=weights, name=name)
         self._weights_id = weights_id(weights, name)
-        #: The torch module on :attr:`device` in :attr:`dtype`; ``None`` on the numpy engine.
+        #: The ONNX Runtime session; ``None`` on the other engines.
+        self.session: OnnxModel | None = None
+        #: The prepared weights (float32 numpy arrays); ``None`` on the ONNX engine.
+        self.weights: WeightsT | None = None
+        #: The torch module on :attr:`device` in :attr:`dtype`; ``None`` but on the torch engine.
         self.model: ModuleT | None = None
-        if engine == "torch":
-            module = self.torch_module(self.weights)
-            self.model = module.to(device=self.device, dtype=self.dtype)
+        if engine == "onnx":
+            from .onnx import OnnxModel
+
+            self.session = OnnxModel(onnx_path, name)
+            self.labels = self._onnx_labels(onnx_path)
+        else:
+            prepared, self.labels = load(path=weights, name=name)
+            self.weights = prepared
+            if engine == "torch":
+                module = self.torch_module(prepared)
+                self.model = module.to(device=self.device, dtype=self.dtype)
+
+    def _onnx_labels(self, path: Path) -> tuple[str, ...]:
+        """The labels of :attr:`session`'s file, once its metadata is checked."""
+        import json
+
+        from .onnx import FORMAT_VERSION
+
+        assert self.session is not None
+        metadata = self.session.metadata
+        if (
+            metadata.get("format") != f"genrescore-onnx-{self.family}"
+            or metadata.get("format_version") != FORMAT_VERSION
+        ):
+            reason = f"{path} is not a {self.family} ONNX file of format {FORMAT_VERSION}"
+            raise ModelLoadError(self.name, reason, REINSTALL_HINT)
+        if metadata.get("source_weights_id") != self._weights_id:
+            reason = f"{path} was not exported from the shipped weights"
+            raise ModelLoadError(self.name, reason, REINSTALL_HINT)
+        try:
+            labels = tuple(str(label) for label in json.loads(metadata["labels"]))
+        except (KeyError, ValueError, TypeError) as exc:
+            reason = f"{path} has no usable labels ({exc})"
+            raise ModelLoadError(self.name, reason, REINSTALL_HINT) from exc
+        return labels
 
     @abstractmethod
     def torch_module(self, weights: WeightsT) -> ModuleT:

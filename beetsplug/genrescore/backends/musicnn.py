@@ -34,6 +34,14 @@ WEIGHT_FILES: Final[Mapping[str, str]] = {
     "musicnn-msd": "msd_musicnn.safetensors",
     "musicnn-mtt": "mtt_musicnn.safetensors",
 }
+#: Registry name -> the ONNX file exported from its weights (``tools/export_onnx.py``).
+ONNX_FILES: Final[Mapping[str, str]] = {
+    "musicnn-msd": "msd_musicnn.onnx",
+    "musicnn-mtt": "mtt_musicnn.onnx",
+}
+#: One patch's log-mel frames and bands (the model's input, after the batch axis).
+PATCH_FRAMES: Final = musicnn_net.PATCH_FRAMES
+N_MELS: Final = musicnn_net.N_MELS
 #: Seconds of each analysis window the models look at: one of musicnn's 3 s patches, the
 #: input length it was trained on. With the analyzer's default of three windows both models
 #: together take about 0.2 s per track on two CPU cores; 9 s windows (three patches each)
@@ -53,6 +61,8 @@ CPU_MAX_PATCHES: Final = 3
 #: columns, 2 x 11.7 MB) stay under that threshold; 1, 2 and 3 patches per pass ran within
 #: the noise of each other on one thread, 3 was slower on two (benchmarks/engine_speed.py).
 NUMPY_MAX_PATCHES: Final = 2
+#: The same for ONNX Runtime (its arena reuses its buffers between passes).
+ONNX_MAX_PATCHES: Final = 4
 
 # MTT instrument tag thresholds, on the track-level probability (the mean over the patches of
 # three 3 s windows at 25/50/75 % of the track, as the analyzer cuts them). Chosen from the
@@ -128,10 +138,19 @@ class MusicnnBackend(EmbeddedBackend[musicnn_net.MusicnnWeights, "MusicnnNet"]):
         engine: str | None = None,
     ) -> None:
         path = weights if weights is not None else WEIGHTS_DIR / WEIGHT_FILES[name]
-        super().__init__(name, options, path, musicnn_net.load_musicnn, engine=engine)
+        super().__init__(
+            name,
+            options,
+            path,
+            musicnn_net.load_musicnn,
+            path.with_name(ONNX_FILES[name]),
+            engine=engine,
+        )
         patches_per_window = int(self.window_seconds // musicnn_net.PATCH_SECONDS)
         self.max_batch = max(1, self.batch_size * patches_per_window)
-        if self.model is None:
+        if self.engine == "onnx":
+            self.max_batch = min(self.max_batch, ONNX_MAX_PATCHES)
+        elif self.model is None:
             self.max_batch = min(self.max_batch, NUMPY_MAX_PATCHES)
         elif not self.placement.accelerated:
             self.max_batch = min(self.max_batch, CPU_MAX_PATCHES)
@@ -145,7 +164,10 @@ class MusicnnBackend(EmbeddedBackend[musicnn_net.MusicnnWeights, "MusicnnNet"]):
     def logits(self, batch: np.ndarray) -> np.ndarray:
         """Tag logits of log-mel patches ``(patches, PATCH_FRAMES, N_MELS)`` on the chosen
         engine, ``(patches, tags)`` float32."""
+        if self.session is not None:
+            return self.session.run(batch, max_batch=self.max_batch, width=len(self.labels))
         if self.model is None:
+            assert self.weights is not None
             return musicnn_net.predict_logits(
                 weights=self.weights, batch=batch, max_batch=self.max_batch
             )

@@ -21,7 +21,7 @@ import numpy as np
 from ..errors import BackendUnavailable
 from ..scoring.ensemble import InstrumentScale
 from . import yamnet_net
-from .base import Backend, BackendOptions, EmbeddedBackend, Role
+from .base import Backend, BackendOptions, EmbeddedBackend, Role, sigmoid
 
 if TYPE_CHECKING:
     from .base import Waveform
@@ -35,6 +35,11 @@ PORT_VERSION: Final = "2"
 WEIGHTS_PATH: Final = (
     Path(__file__).resolve().parent.parent / "data" / "yamnet" / "yamnet.safetensors"
 )
+#: The ONNX file exported from them (``tools/export_onnx.py``).
+ONNX_PATH: Final = WEIGHTS_PATH.with_name("yamnet.onnx")
+#: One patch's log-mel frames and bands (the model's input, after the batch axis).
+PATCH_FRAMES: Final = yamnet_net.PATCH_FRAMES
+N_MELS: Final = yamnet_net.N_MELS
 #: Seconds of each analysis window the model looks at: nine patches. The value fills whole
 #: patches (0.975 s + k x 0.48 s), so the original's zero padding of the end, which scores as
 #: partial silence, never applies. The default path must cost at most 1.2x the old one
@@ -168,7 +173,14 @@ class YamnetBackend(EmbeddedBackend[yamnet_net.YamnetWeights, "YamnetNet"]):
         self, options: BackendOptions, weights: Path | None = None, *, engine: str | None = None
     ) -> None:
         path = weights if weights is not None else WEIGHTS_PATH
-        super().__init__(NAME, options, path, yamnet_net.load_yamnet, engine=engine)
+        super().__init__(
+            NAME,
+            options,
+            path,
+            yamnet_net.load_yamnet,
+            path.with_name(ONNX_PATH.name),
+            engine=engine,
+        )
         self.channels_last = (
             CHANNELS_LAST and self.model is not None and not self.placement.accelerated
         )
@@ -186,7 +198,11 @@ class YamnetBackend(EmbeddedBackend[yamnet_net.YamnetWeights, "YamnetNet"]):
 
     def _scores(self, batch: np.ndarray) -> np.ndarray:
         """Sigmoid scores of log-mel patches on the chosen engine."""
+        if self.session is not None:
+            logits = self.session.run(batch, max_batch=self.max_batch, width=len(self.labels))
+            return sigmoid(logits)
         if self.model is None:
+            assert self.weights is not None
             return yamnet_net.predict_patches(
                 weights=self.weights, batch=batch, max_batch=self.max_batch
             )
