@@ -25,6 +25,7 @@ from . import library, tags
 from .command import INTERRUPTED_STATUS
 from .errors import ConfigError, display_path
 from .settings import DEFAULTS, Settings, read_settings
+from .stopping import TERMINATED_STATUS, exit_on_terminate
 
 
 def _describe(task: Any) -> str:
@@ -47,7 +48,7 @@ class GenreScorePlugin(BeetsPlugin):
                 self.add_media_field(field, descriptor)
         self._settings: Settings | None = None
         self._import_run: Any = None
-        self._previous_sigint: Any = None
+        self._previous_handlers: Any = None
         if self.config["auto"].get():
             self.import_stages = [self.import_stage]
             self.register_listener("import_begin", self.import_begin)
@@ -67,7 +68,9 @@ class GenreScorePlugin(BeetsPlugin):
     def commands(self) -> list[Subcommand]:
         from .command import make_command
 
-        return [make_command(lambda: self.settings, self._log)]
+        command = make_command(lambda: self.settings, self._log)
+        command.func = exit_on_terminate(command.func)
+        return [command]
 
     # Import integration: the stage analyses (items are in the DB, files not yet written);
     # beets writes the tags of applied matches itself, and import_task_files writes the
@@ -145,17 +148,22 @@ class GenreScorePlugin(BeetsPlugin):
 
     # beets swallows Ctrl-C and exits 0, so a script cannot tell an interrupted import from
     # a finished one. While an import runs, the first Ctrl-C stops the analysis after the
-    # file being stored, says so, and exits with status 130 (128 + SIGINT).
+    # file being stored, says so, and exits with status 130 (128 + SIGINT); SIGTERM the
+    # same way, with 143.
 
     def _catch_interrupt(self) -> None:
         self._release_interrupt()
         if threading.current_thread() is threading.main_thread():
-            self._previous_sigint = signal.signal(signal.SIGINT, self._interrupted)
+            self._previous_handlers = {
+                sig: signal.signal(sig, self._interrupted)
+                for sig in (signal.SIGINT, signal.SIGTERM)
+            }
 
     def _release_interrupt(self) -> None:
-        previous, self._previous_sigint = self._previous_sigint, None
-        if previous is not None and signal.getsignal(signal.SIGINT) == self._interrupted:
-            signal.signal(signal.SIGINT, previous)
+        previous, self._previous_handlers = self._previous_handlers, None
+        for sig, handler in (previous or {}).items():
+            if signal.getsignal(sig) == self._interrupted:
+                signal.signal(sig, handler)
 
     def _interrupted(self, signum: int, frame: Any) -> None:
         self._release_interrupt()
@@ -164,4 +172,4 @@ class GenreScorePlugin(BeetsPlugin):
             run.stopping = True
             self._log.warning("{}", run.interrupted("the import"))
             self._log.warning("{}", run.counts.summary())
-        raise SystemExit(INTERRUPTED_STATUS)
+        raise SystemExit(TERMINATED_STATUS if signum == signal.SIGTERM else INTERRUPTED_STATUS)

@@ -8,14 +8,11 @@ while it is written, so an interrupted run loses at most what was in flight.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
 import itertools
 import json
 import os
-import signal
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -32,6 +29,7 @@ from .backends.base import check_device
 from .errors import AudioLoadError, ReadOnlyFile, TagWriteError, TrackError, display_path
 from .progress import Progress
 from .settings import Settings
+from .stopping import hold_signals
 
 if TYPE_CHECKING:
     from .analyzer import Analyzer, TrackResult
@@ -146,71 +144,6 @@ def check_importable(path: str) -> None:
         raise AudioLoadError(
             path, f"beets will not import it: {type(exc).__name__}: {exc}"
         ) from exc
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM (a service manager, ``timeout``, a logout): stopped the way Ctrl-C stops."""
-
-
-#: Exit status of a run stopped by SIGTERM (128 + 15, as shells report it).
-TERMINATED_STATUS = 128 + signal.SIGTERM
-#: The signals a run holds back while it stores or writes a file.
-_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-
-def _terminate(signum: int, frame: Any) -> None:
-    raise Terminated
-
-
-def stopped_status(exc: KeyboardInterrupt, interrupted: int) -> int:
-    """The exit status of a run stopped by ``exc``: 143 for SIGTERM, else ``interrupted``."""
-    return TERMINATED_STATUS if isinstance(exc, Terminated) else interrupted
-
-
-@contextlib.contextmanager
-def terminate_as_interrupt() -> Iterator[None]:
-    """While the block runs, SIGTERM stops it as Ctrl-C does (:class:`Terminated`): the
-    file being stored is finished, the workers are stopped, the summary is printed."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGTERM, _terminate)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-@contextlib.contextmanager
-def _hold_interrupts() -> Iterator[None]:
-    """Delay Ctrl-C and SIGTERM until the block is done, so a file or row is never left
-    half-written (nor a temporary copy left behind)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    caught: list[int] = []
-    previous = {
-        sig: signal.signal(sig, lambda signum, frame: caught.append(signum))
-        for sig in _STOP_SIGNALS
-    }
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        if caught:
-            first = signal.Signals(caught[0])
-            _deliver(first, previous[first])
-
-
-def _deliver(signum: int, handler: Any) -> None:
-    """Act on a held signal as its handler would have (those installed here raise)."""
-    if handler is signal.SIG_IGN:
-        return
-    if callable(handler):
-        handler(signum, None)  # beets' import hook: exits; the command's SIGTERM: Terminated
-        return
-    raise Terminated if signum == signal.SIGTERM else KeyboardInterrupt
 
 
 class Run:
@@ -493,7 +426,7 @@ class Run:
                     min_confidence=self.settings.min_confidence,
                 )
                 changes.append((item, planned))
-        with _hold_interrupts():
+        with hold_signals():
             library.store_changes(lib, changes)
 
     def apply(self, item: Any, result: TrackResult, fingerprint: str) -> None:
@@ -507,7 +440,7 @@ class Run:
             return
         if library.is_uncertain(values, self.settings.min_confidence):
             self.counts.uncertain += 1
-        with _hold_interrupts():
+        with hold_signals():
             self._apply(item, values)
             if self.options.write:
                 self._write(item)
@@ -543,12 +476,12 @@ class Run:
 
     def write_imported(self, item: Any) -> None:
         """Write the tags of an item imported as-is (beets writes the applied matches)."""
-        with _hold_interrupts():
+        with hold_signals():
             self._write(item)
             item.store()
 
     def _write_again(self, item: Any) -> None:
-        with _hold_interrupts():
+        with hold_signals():
             self._write(item, again=True)
             item.store()
 
@@ -599,7 +532,7 @@ class Run:
         if self.options.pretend:
             self._show_changes(album, values)
             return
-        with _hold_interrupts():
+        with hold_signals():
             self._apply(album, values)
             # inherit=False: the album's values must not overwrite each track's own.
             album.store(inherit=False)
