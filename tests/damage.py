@@ -143,3 +143,33 @@ def corpus(folder: Path, sources: dict[str, Path], seed: int = 9) -> list[Varian
     loop.symlink_to(loop.name)
     variants.append(Variant(loop, "symlink-loop", "mp3"))
     return variants
+
+
+def cut_tail(data: bytes) -> bytes:
+    """The file without its last ~2 %: its headers promise more than it holds (issue 20's
+    WAV was ``head -c 175859`` of 176,478 bytes)."""
+    return data[: len(data) - max(619, len(data) // 50)]
+
+
+def data_size_lie(data: bytes) -> bytes:
+    """A WAV whose data chunk declares a block more than it holds, the file otherwise whole."""
+    at = data.index(b"data") + 4
+    size = int.from_bytes(data[at : at + 4], "little") + BLOCK
+    return data[:at] + size.to_bytes(4, "little") + data[at + 4 :]
+
+
+def container_corpus(folder: Path, sources: dict[str, Path]) -> list[Variant]:
+    """Containers whose own sizes lie (a tag writer trusts them: issue 20), and an intact
+    copy of each format, in ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    variants = []
+    for fmt in FORMATS:
+        good = sources[fmt].read_bytes()
+        kinds = {"intact": good, "tail-cut": cut_tail(good)}
+        if fmt == "wav":
+            kinds["data-size-lie"] = data_size_lie(good)
+        for category, data in kinds.items():
+            path = folder / f"{category}.{fmt}"
+            path.write_bytes(data)
+            variants.append(Variant(path, category, fmt))
+    return variants

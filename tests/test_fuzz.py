@@ -31,7 +31,8 @@ from beetsplug.genrescore.errors import TrackError, display_path
 from beetsplug.genrescore.run import check_importable
 from beetsplug.genrescore.settings import DEFAULTS, read_settings
 
-from .damage import FORMATS, corpus, flip, zero
+from .audio_files import copy
+from .damage import FORMATS, container_corpus, corpus, flip, zero
 from .test_plugin import HEURISTICS_ONLY
 
 # -- the decoder on arbitrary damage (hypothesis) ---------------------------------------------
@@ -260,3 +261,64 @@ def test_the_batched_path_gives_every_damaged_file_one_answer(
         engine.close()
     assert sorted(d.key for d in done) == sorted(key for key, _ in work)
     assert all((d.result is None) != (d.error is None) for d in done)
+
+
+# -- tag writes on containers whose sizes lie, three times over (issue 20) ------------------
+
+
+def _pcm(path: Path) -> bytes:
+    """The decoded samples, by ffmpeg (not by the check under test)."""
+    return subprocess.run(
+        ["ffmpeg", "-nostdin", "-v", "quiet", "-i", str(path), "-map", "0:a", "-f", "s16le", "-"],
+        capture_output=True,
+        check=False,
+    ).stdout
+
+
+def test_writing_tags_three_times_never_changes_the_audio(
+    format_sources: dict[str, Path], tmp_path: Path
+) -> None:
+    # The references stay aside; the library holds copies, imported where they are.
+    variants = container_corpus(tmp_path / "reference", format_sources)
+    music = tmp_path / "music"
+    by_path = {copy(v.path, music / v.path.name): v for v in variants}
+    db = tmp_path / "library.db"
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        f"directory: {music}\nlibrary: {db}\nplugins: [genrescore]\n"
+        "import: {copy: no, write: yes, autotag: no, log: null}\n"
+        "genrescore: {jobs: 2, models: {genre: none, instruments: none}}\n"
+    )
+    env = {**os.environ, "BEETSDIR": str(tmp_path)}
+    beet = [sys.executable, "-m", "beets", "-c", str(config)]
+    imported = subprocess.run(
+        [*beet, "import", "-A", "-q", str(music)],
+        env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert imported.returncode == 0, imported.stderr[-3000:]
+    files = {Path(os.fsdecode(p)): fields for p, fields in _items(db, music).items()}
+    by_source = {path: by_path[path] for path in files}
+    pcm = {v.path: _pcm(v.path) for v in variants}
+    sizes: dict[Path, list[int]] = collections.defaultdict(list)
+    for _ in range(3):
+        run = subprocess.run(
+            [*beet, "genrescore", "-f", "-w", "-j", "0"],
+            env=env, capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        assert run.returncode == 0, run.stderr[-3000:]
+        assert "Traceback" not in run.stderr
+        lines = _genrescore_lines(run.stderr)
+        for path, variant in by_source.items():
+            sizes[path].append(path.stat().st_size)
+            refused = _named(lines, path)
+            if variant.category == "intact":
+                assert not refused, refused
+                assert _pcm(path) == pcm[variant.path], path  # only the tags changed
+            elif files[path].get("genrescore_genre"):  # analysed, so a write was tried
+                assert refused, path
+                assert "not written: truncated container" in refused[0]
+                assert path.read_bytes() == variant.path.read_bytes()  # not a byte changed
+    for path, seen in sizes.items():
+        assert len(set(seen)) == 1, (path, seen)  # the tag block does not grow
+    categories = {v.category for p, v in by_source.items() if files[p].get("genrescore_genre")}
+    assert {"intact", "tail-cut", "data-size-lie"} <= categories

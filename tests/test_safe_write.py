@@ -27,6 +27,7 @@ from beetsplug.genrescore import containers, synth, writing
 from beetsplug.genrescore.errors import ContainerDamaged, TagWriteError
 
 from .audio_files import copy
+from .damage import cut_tail
 from .test_pipeline import _STOP_MIDWAY, STOP_AT, _fields
 from .test_plugin import HEURISTICS_ONLY, messages
 
@@ -66,12 +67,6 @@ def pcm(path: Path) -> bytes:
         capture_output=True,
         check=False,
     ).stdout
-
-
-def cut_tail(data: bytes) -> bytes:
-    """The file with its last ~2 % gone: its headers promise more than it holds (issue 20's
-    WAV was ``head -c 175859`` of 176478 bytes)."""
-    return data[: len(data) - max(619, len(data) // 50)]
 
 
 @pytest.fixture(scope="module")
