@@ -1,0 +1,283 @@
+"""The embedded EfficientAT tagger: ``mn04_as``, a MobileNetV3 distilled from AudioSet
+transformers (Schmid et al., ICASSP 2023; MIT), 527 AudioSet classes, run in ONNX Runtime.
+
+AudioSet mAP 0.432 with 0.98 M parameters (YAMNet: 0.306, 3.7 M). Its labels are AudioSet's
+display names, the vocabulary YAMNet and AST speak, so ``scoring.taxonomy``'s tables map them
+onto instruments and genres unchanged. The weights ship as ``data/efficientat/mn04_as.onnx``
+(``tools/convert_efficientat.py`` exports it from upstream's state dict; licence next to it).
+
+The front end is upstream's ``AugmentMelSTFT`` in eval mode written out in numpy
+(:func:`log_mel`): mono 32 kHz, pre-emphasis ``x[t] - 0.97 x[t-1]``, a centred STFT (reflect
+padding) of n_fft 1024 with an 800-sample symmetric Hann window, hop 320 (10 ms), the power
+spectrum, 128 Kaldi mel bands from 0 to 15 kHz (:func:`kaldi_mel_banks`), ``log(x + 1e-5)``
+and ``(x + 4.5) / 5``. ``tests/test_efficientat.py`` checks it, and the ONNX graph, against
+upstream's own code run once (``tests/data/efficientat/upstream.npz``).
+
+Scores are sigmoid probabilities per window (the network pools over time; trained on 10 s
+clips); :meth:`EfficientatBackend.predict` averages a track's windows.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Final
+
+import numpy as np
+import numpy.typing as npt
+
+from ..errors import BackendUnavailable, ModelLoadError
+from ..scoring.ensemble import InstrumentScale
+from .base import REINSTALL_HINT, Backend, BackendOptions, Role, sigmoid, weights_id
+
+if TYPE_CHECKING:
+    from .base import Waveform
+
+NAME: Final = "efficientat"
+#: Bumped whenever the backend computes different numbers from the same file (front end,
+#: windows, pooling); part of the fingerprint.
+PORT_VERSION: Final = "1"
+#: Version of the ONNX file's metadata layout (``tools/convert_efficientat.py`` writes it).
+FORMAT_VERSION: Final = "1"
+ONNX_NAME: Final = "mn04_as.onnx"
+#: The learned genre head (tools/train_genre_head.py writes it).
+HEAD_NAME: Final = "genre_head.npz"
+ONNX_PATH: Final = Path(__file__).resolve().parent.parent / "data" / "efficientat" / ONNX_NAME
+
+#: Upstream's front end (``models/preprocess.py``, ``inference.py``'s arguments).
+SAMPLE_RATE: Final = 32000
+N_FFT: Final = 1024
+WIN_LENGTH: Final = 800
+HOP_LENGTH: Final = 320
+N_MELS: Final = 128
+FMIN: Final = 0.0
+#: ``sr // 2 - fmax_aug_range // 2`` with upstream's default ``fmax_aug_range`` of 2000.
+FMAX: Final = 15000.0
+PREEMPHASIS: Final = 0.97
+LOG_OFFSET: Final = 1e-5
+#: Upstream's "fast normalization": ``(log_mel + 4.5) / 5``.
+NORM_SHIFT: Final = 4.5
+NORM_SCALE: Final = 5.0
+N_CLASSES: Final = 527
+
+#: Seconds of each analysis window the model hears: upstream's training clip length. One
+#: 10 s window costs a few ms in ONNX Runtime (README of the reference folder; measured in
+#: ``benchmarks/accuracy.py --timing``), so there is no reason to hear less.
+WINDOW_SECONDS: Final = 10.0
+#: Most windows per ONNX pass (a 10 s window's largest activation is 0.5 MB).
+MAX_WINDOWS: Final = 16
+
+# How the track scores read as instruments: the same rule as YAMNet's (display threshold,
+# relative share of the strongest), chosen on the development set with
+# benchmarks/accuracy.py (docs/accuracy.md, "EfficientAT").
+#: Shown in ``genrescore_instruments`` from this score on.
+DISPLAY_THRESHOLD: Final = 0.1
+#: The rule of an instrument boosts its genres from this score on ...
+BOOST_FLOOR: Final = 0.04
+#: ... and fully from this one.
+BOOST_FULL: Final = 0.3
+#: Share of the strongest instrument's score-over-threshold another needs to be shown.
+RELATIVE_DISPLAY: Final = 0.2
+
+
+def _mel_scale(freq: npt.ArrayLike) -> npt.NDArray[np.float64]:
+    """Kaldi's mel scale, ``1127 ln(1 + f / 700)``."""
+    return np.asarray(1127.0 * np.log1p(np.asarray(freq, dtype=np.float64) / 700.0))
+
+
+def kaldi_mel_banks(
+    *,
+    n_mels: int = N_MELS,
+    n_fft: int = N_FFT,
+    sr: float = SAMPLE_RATE,
+    fmin: float = FMIN,
+    fmax: float = FMAX,
+) -> npt.NDArray[np.float32]:
+    """Kaldi's triangular mel filters (``torchaudio.compliance.kaldi.get_mel_banks`` without
+    VTLN warping), with the zero column for the Nyquist bin that upstream appends.
+
+    Kaldi's mel scale is ``1127 ln(1 + f / 700)``; ``n_mels`` triangles are spaced evenly on
+    it between ``fmin`` and ``fmax`` (``n_mels + 1`` steps), each rising from its left
+    neighbour's centre to its own and falling to its right neighbour's, over the first
+    ``n_fft / 2`` FFT bins. Computed in float64, returned in float32.
+
+    Returns
+    -------
+    numpy.ndarray [shape=(n_mels, n_fft // 2 + 1)]
+    """
+    low, high = float(_mel_scale(fmin)), float(_mel_scale(fmax))
+    delta = (high - low) / (n_mels + 1)
+    index = np.arange(n_mels, dtype=np.float64)[:, None]
+    left, centre, right = low + index * delta, low + (index + 1) * delta, low + (index + 2) * delta
+    mel = _mel_scale(sr / n_fft * np.arange(n_fft // 2, dtype=np.float64))[None, :]
+    up = (mel - left) / (centre - left)
+    down = (right - mel) / (right - centre)
+    banks = np.maximum(0.0, np.minimum(up, down))
+    return np.pad(banks, ((0, 0), (0, 1))).astype(np.float32)
+
+
+def _hann_symmetric(length: int) -> npt.NDArray[np.float64]:
+    """``torch.hann_window(length, periodic=False)``."""
+    n = np.arange(length, dtype=np.float64)
+    return 0.5 - 0.5 * np.cos(2 * math.pi * n / (length - 1))
+
+
+_BANKS: npt.NDArray[np.float32] | None = None
+_WINDOW: npt.NDArray[np.float64] | None = None
+
+
+def _front_end_tables() -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float64]]:
+    global _BANKS, _WINDOW
+    if _BANKS is None or _WINDOW is None:
+        _BANKS = kaldi_mel_banks()
+        offset = (N_FFT - WIN_LENGTH) // 2  # torch.stft centres a shorter window
+        window = np.zeros(N_FFT)
+        window[offset : offset + WIN_LENGTH] = _hann_symmetric(WIN_LENGTH)
+        _WINDOW = window
+    return _BANKS, _WINDOW
+
+
+def log_mel(y: Waveform) -> npt.NDArray[np.float32]:
+    """Upstream's eval-mode front end on one mono 32 kHz window (module docstring).
+
+    Parameters
+    ----------
+    y : numpy.ndarray [shape=(n,)]
+        Mono audio at :data:`SAMPLE_RATE`, more than ``N_FFT / 2 + 1`` samples.
+
+    Returns
+    -------
+    numpy.ndarray [shape=(N_MELS, 1 + (n - 1) // HOP_LENGTH)], float32
+
+    Raises
+    ------
+    ValueError
+        The window is too short for the STFT's reflect padding.
+    """
+    banks, window = _front_end_tables()
+    x = np.asarray(y, dtype=np.float32)
+    emphasised = (x[1:] - np.float32(PREEMPHASIS) * x[:-1]).astype(np.float64)
+    if len(emphasised) <= N_FFT // 2:
+        raise ValueError(f"a window of {len(x)} samples is too short (at least {N_FFT // 2 + 2})")
+    padded = np.pad(emphasised, N_FFT // 2, mode="reflect")
+    frames = 1 + (len(padded) - N_FFT) // HOP_LENGTH
+    strided = np.lib.stride_tricks.sliding_window_view(padded, N_FFT)[::HOP_LENGTH][:frames]
+    spectrum = np.fft.rfft(strided * window, axis=1)
+    power = (spectrum.real**2 + spectrum.imag**2).astype(np.float32)
+    mel = banks @ power.T
+    out: npt.NDArray[np.float32] = (
+        (np.log(mel + np.float32(LOG_OFFSET)) + np.float32(NORM_SHIFT)) / np.float32(NORM_SCALE)
+    ).astype(np.float32)
+    return out
+
+
+class EfficientatBackend(Backend):
+    """The embedded ``mn04_as`` tagger on ONNX Runtime (CPU, float32).
+
+    Parameters
+    ----------
+    options
+        Device, precision and batch size. The model runs on the CPU whatever the device: a
+        10 s window costs a few ms, less than moving it to a GPU would save.
+    path
+        The ONNX file (default: the shipped one).
+
+    Raises
+    ------
+    ModelLoadError
+        The file is missing, not loadable, or not of this format.
+    """
+
+    family = "efficientat"
+    sample_rate = SAMPLE_RATE
+    window_seconds = WINDOW_SECONDS
+    multi_label = True
+    instrument_relative = RELATIVE_DISPLAY
+
+    def __init__(self, options: BackendOptions, path: Path | None = None) -> None:
+        from . import onnx
+
+        super().__init__(options)
+        self.name = NAME
+        self.path = path if path is not None else ONNX_PATH
+        if not self.path.is_file():
+            raise ModelLoadError(NAME, f"{self.path} is missing", REINSTALL_HINT)
+        self.session = onnx.OnnxModel(self.path, NAME)
+        metadata = self.session.metadata
+        if (
+            metadata.get("format") != "genrescore-efficientat"
+            or metadata.get("format_version") != FORMAT_VERSION
+        ):
+            reason = f"{self.path} is not an EfficientAT file of format {FORMAT_VERSION}"
+            raise ModelLoadError(NAME, reason, REINSTALL_HINT)
+        self.labels = tuple(json.loads(metadata["labels"]))
+        self._weights_id = weights_id(self.path, NAME)
+
+    @property
+    def accelerated(self) -> bool:
+        return False  # ONNX Runtime on the CPU, whatever the device setting
+
+    @property
+    def fingerprint(self) -> str:
+        return f"{self._weights_id}-port{PORT_VERSION}"
+
+    def logits(self, tracks: Sequence[Sequence[Waveform]]) -> list[npt.NDArray[np.float32]]:
+        """Each window's 527 logits, per track: shape ``(windows, 527)``.
+
+        Windows of one length go through the network together; a shorter one (the end of a
+        short file) alone, since the network pools over all the frames it is given.
+
+        Raises
+        ------
+        ValueError
+            A track has no windows, or a window is not one-dimensional or too short.
+        """
+        mels: list[npt.NDArray[np.float32]] = []
+        owner: list[int] = []
+        for index, windows in enumerate(tracks):
+            if not windows:
+                raise ValueError(f"track {index} has no windows")
+            for window in windows:
+                if np.ndim(window) != 1:
+                    raise ValueError(f"track {index}: windows must be mono, 1-D arrays")
+                mels.append(log_mel(window))
+                owner.append(index)
+        out = np.zeros((len(mels), N_CLASSES), dtype=np.float32)
+        by_frames: dict[int, list[int]] = {}
+        for position, mel in enumerate(mels):
+            by_frames.setdefault(mel.shape[1], []).append(position)
+        for positions in by_frames.values():
+            batch = np.stack([mels[p] for p in positions])[:, None, :, :]
+            out[positions] = self.session.run(batch, max_batch=MAX_WINDOWS, width=N_CLASSES)
+        owners = np.asarray(owner)
+        return [out[owners == index] for index in range(len(tracks))]
+
+    def predict(self, tracks: Sequence[Sequence[Waveform]]) -> list[dict[str, float]]:
+        """Each label's sigmoid score, averaged over the track's windows."""
+        return [
+            dict(zip(self.labels, sigmoid(window_logits).mean(axis=0).tolist(), strict=True))
+            for window_logits in self.logits(tracks)
+        ]
+
+    def instrument_thresholds(self) -> Mapping[str, float]:
+        """Display thresholds of the instruments AudioSet names (see the constants)."""
+        from .yamnet import INSTRUMENTS
+
+        return dict.fromkeys(INSTRUMENTS, DISPLAY_THRESHOLD)
+
+    def instrument_scales(self) -> Mapping[str, InstrumentScale]:
+        """Display thresholds, and a soft boost from a floor below them to a full level above."""
+        return {
+            name: InstrumentScale(display=threshold, floor=BOOST_FLOOR, full=BOOST_FULL)
+            for name, threshold in self.instrument_thresholds().items()
+        }
+
+
+def build(value: str, role: Role, options: BackendOptions) -> Backend:
+    """Registry factory (``base.EMBEDDED``): the embedded ``mn04_as``, for either role."""
+    del role
+    if value != NAME:
+        raise BackendUnavailable(value, f"not an embedded model; use {NAME!r}")
+    return EfficientatBackend(options)
