@@ -1,16 +1,16 @@
-"""The embedded models' two engines, numpy and torch, on this CPU: seconds per track.
+"""The embedded models' two engines, ONNX Runtime and torch, on this CPU: seconds per track.
 
-Each embedded backend runs on numpy for float32 on the CPU and on torch elsewhere
-(``backends.base.default_engine``); numpy must not be noticeably slower per track, since it
-serves every CPU run, long ones included. This times, interleaved in one process:
+Each embedded backend runs on ONNX Runtime for float32 on the CPU and on torch elsewhere
+(``backends.base.default_engine``); this shows what each costs on the CPU (and so what a GPU
+could save at most). It times, interleaved in one process:
 
 - ``predict`` per track of musicnn-msd (three 3 s windows: 3 patches) and YAMNet (three
   4.815 s windows: 27 patches), one track per call and 8 tracks batched, with 1 and 2
-  BLAS/torch threads (threadpoolctl for numpy, ``torch.set_num_threads``); the median and
+  intra-op threads (``backends.onnx.set_threads``, ``torch.set_num_threads``); the median and
   the fastest of ``--repeats`` (other load on a shared machine only ever adds time);
 - building each backend on each engine (torch already imported, so its import is not
   counted);
-- ``import torch`` in a fresh interpreter, what the numpy engine saves a CPU run.
+- ``import torch`` in a fresh interpreter, what the ONNX engine saves a CPU run.
 
 Usage::
 
@@ -35,6 +35,7 @@ import torch
 from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from beetsplug.genrescore.backends import onnx
 from beetsplug.genrescore.backends.base import Backend, BackendOptions
 from beetsplug.genrescore.backends.musicnn import MusicnnBackend
 from beetsplug.genrescore.backends.yamnet import YamnetBackend
@@ -45,7 +46,7 @@ CLIPS: Final = Path(__file__).resolve().parent.parent / "tests" / "data" / "musi
 NAMES: Final = ("violin", "rock", "piano", "techno", "tone")
 #: Windows per track, as the analyzer cuts them by default.
 WINDOWS: Final = 3
-ENGINES: Final = ("numpy", "torch")
+ENGINES: Final = ("onnx", "torch")
 THREADS: Final = (1, 2)
 BATCHED_TRACKS: Final = 8
 
@@ -98,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     clips = [sf.read(CLIPS / f"{name}.flac", dtype="float32")[0] for name in NAMES]
     workloads: dict[tuple[str, int], list[list[Waveform]]] = {}
     for model in models:
-        seconds = backends[model, "numpy"].window_seconds
+        seconds = backends[model, "onnx"].window_seconds
         for tracks in (1, BATCHED_TRACKS):
             workloads[model, tracks] = [
                 _windows(clips[i % len(clips)], seconds) for i in range(tracks)
@@ -117,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
 
         def once() -> float:
             torch.set_num_threads(threads)
+            onnx.set_threads(threads)  # the session is remade when the count changes
             with threadpool_limits(limits=threads):
                 start = time.perf_counter()
                 backends[model, engine].predict(workloads[model, tracks])
@@ -133,27 +135,27 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"seconds per track, median (fastest) of {args.repeats}, interleaved")
     print(
-        f"{'model':12s} {'tracks':>6s} {'threads':>7s} {'numpy':>15s} {'torch':>15s} "
-        f"{'numpy/torch':>11s}"
+        f"{'model':12s} {'tracks':>6s} {'threads':>7s} {'onnx':>15s} {'torch':>15s} "
+        f"{'onnx/torch':>11s}"
     )
     for model in models:
         for tracks in (1, BATCHED_TRACKS):
             for threads in THREADS:
-                numpy_times = _median_min(times[model, tracks, threads, "numpy"])
+                onnx_times = _median_min(times[model, tracks, threads, "onnx"])
                 torch_times = _median_min(times[model, tracks, threads, "torch"])
                 print(
                     f"{model:12s} {tracks:6d} {threads:7d}"
-                    f" {numpy_times[0]:7.4f} ({numpy_times[1]:.4f})"
+                    f" {onnx_times[0]:7.4f} ({onnx_times[1]:.4f})"
                     f" {torch_times[0]:7.4f} ({torch_times[1]:.4f})"
-                    f" {numpy_times[0] / torch_times[0]:6.2f}"
-                    f" ({numpy_times[1] / torch_times[1]:.2f})"
+                    f" {onnx_times[0] / torch_times[0]:6.2f}"
+                    f" ({onnx_times[1] / torch_times[1]:.2f})"
                 )
     print("\nbuilding a backend, seconds, median (fastest); torch's import not counted")
     for model in models:
-        numpy_build = _median_min(build[model, "numpy"])
+        onnx_build = _median_min(build[model, "onnx"])
         torch_build = _median_min(build[model, "torch"])
         print(
-            f"{model:12s} numpy {numpy_build[0]:.4f} ({numpy_build[1]:.4f})"
+            f"{model:12s} onnx {onnx_build[0]:.4f} ({onnx_build[1]:.4f})"
             f"  torch {torch_build[0]:.4f} ({torch_build[1]:.4f})"
         )
     imported = _import_torch_seconds(min(args.repeats, 5))

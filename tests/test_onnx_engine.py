@@ -1,10 +1,13 @@
-"""The embedded models' ONNX engine against their other engines, and that it needs no torch.
+"""The embedded models' ONNX engine against their torch engine, and that it needs no torch.
 
 On the CPU in float32 (the default) musicnn and YAMNet run in ONNX Runtime, from the ``.onnx``
 files tools/export_onnx.py exported from their torch modules; torch serves GPUs and bf16.
-All engines come from the same weights, so they must give the same scores, to float32
-rounding, on the reference clips the port tests use; and a CPU run must not pay torch's
-import (2.5-3 s on two cores).
+Both engines come from the same weights, so they must give the same scores, to float32
+rounding, on the reference clips the port tests use (measured: 2e-7 to 8e-7, as against the
+numpy engine they replaced, before it went); and a CPU run must not pay torch's import
+(2.5-3 s on two cores). The reference outputs of the original models (TF musicnn, TFLite
+YAMNet) are checked on the ONNX engine in tests/test_musicnn_port.py and
+tests/test_yamnet_port.py.
 """
 
 from __future__ import annotations
@@ -47,13 +50,12 @@ def clips() -> dict[str, np.ndarray]:
 
 
 @pytest.mark.parametrize("name", ["musicnn-msd", "musicnn-mtt"])
-@pytest.mark.parametrize("other", ["numpy", "torch"])
 def test_musicnn_engines_agree_on_the_reference_clips(
-    name: str, other: str, clips: dict[str, np.ndarray]
+    name: str, clips: dict[str, np.ndarray]
 ) -> None:
     onnx_engine = MusicnnBackend(name, CPU)
-    other_engine = MusicnnBackend(name, CPU, engine=other)
-    assert (onnx_engine.engine, other_engine.engine) == ("onnx", other)
+    other_engine = MusicnnBackend(name, CPU, engine="torch")
+    assert (onnx_engine.engine, other_engine.engine) == ("onnx", "torch")
     assert onnx_engine.labels == other_engine.labels
     assert onnx_engine.fingerprint == other_engine.fingerprint
     batch, _ = musicnn_net.stack_patches(
@@ -77,13 +79,10 @@ def _yamnet_signals(clips: dict[str, np.ndarray]) -> list[np.ndarray]:
     return [*fixtures, *(audio[: 5 * yamnet_net.SAMPLE_RATE] for audio in clips.values())]
 
 
-@pytest.mark.parametrize("other", ["numpy", "torch"])
-def test_yamnet_engines_agree_on_the_reference_clips(
-    other: str, clips: dict[str, np.ndarray]
-) -> None:
+def test_yamnet_engines_agree_on_the_reference_clips(clips: dict[str, np.ndarray]) -> None:
     onnx_engine = YamnetBackend(CPU)
-    other_engine = YamnetBackend(CPU, engine=other)
-    assert (onnx_engine.engine, other_engine.engine) == ("onnx", other)
+    other_engine = YamnetBackend(CPU, engine="torch")
+    assert (onnx_engine.engine, other_engine.engine) == ("onnx", "torch")
     assert onnx_engine.labels == other_engine.labels
     assert onnx_engine.fingerprint == other_engine.fingerprint
     tracks = [[signal] for signal in _yamnet_signals(clips)]
@@ -135,7 +134,7 @@ def test_the_engine_follows_the_placement(placement: Placement, engine: str) -> 
 def test_onnx_is_refused_where_it_cannot_honour_the_precision() -> None:
     with pytest.raises(ValueError, match="float32 on the CPU only"):
         YamnetBackend(BackendOptions(device="cpu", precision="bf16"), engine="onnx")
-    with pytest.raises(ValueError, match="not one of onnx, numpy, torch"):
+    with pytest.raises(ValueError, match="not one of onnx, torch"):
         YamnetBackend(CPU, engine="jax")
 
 

@@ -29,10 +29,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from safetensors import safe_open
 from safetensors.numpy import save_file
 
-from beetsplug.genrescore.backends import yamnet, yamnet_net
+from beetsplug.genrescore.backends import yamnet, yamnet_net, yamnet_torch
 from beetsplug.genrescore.backends.base import BackendOptions, Role, build_backend
 from beetsplug.genrescore.backends.yamnet import (
     WEIGHTS_PATH,
@@ -125,21 +126,14 @@ def on_b_grid(weight: np.ndarray, scales: np.ndarray) -> np.ndarray:
     return rounded.astype(np.float32)
 
 
-def run_layer(
-    layer: yamnet_net.Conv, x: np.ndarray, shape: np.ndarray, engine: str = "numpy"
-) -> np.ndarray:
-    """A port layer on a cut NHWC fixture input, zero-filled back to the full ``shape``.
+def run_layer(layer: yamnet_net.Conv, x: np.ndarray, shape: np.ndarray) -> np.ndarray:
+    """A port layer (as the torch module runs it, and the ONNX file exported from that) on a
+    cut NHWC fixture input, zero-filled back to the full ``shape``.
 
     The kept output rows and channels depend only on the kept input (see the recorder).
     """
     fill = ((0, 0), (0, int(shape[1]) - x.shape[1]), (0, 0), (0, int(shape[3]) - x.shape[3]))
     full = np.pad(x, fill).astype(np.float32)
-    if engine == "numpy":
-        return yamnet_net.run_layer(layer, full)
-    import torch
-
-    from beetsplug.genrescore.backends import yamnet_torch
-
     with torch.inference_mode():
         tensor = torch.from_numpy(np.ascontiguousarray(full.transpose(0, 3, 1, 2)))
         out: np.ndarray = yamnet_torch.torch_layer(layer)(tensor).numpy().transpose(0, 2, 3, 1)
@@ -183,24 +177,21 @@ def test_log_mel_matches_the_interpreter(signal: str, layers: dict[str, np.ndarr
     assert np.max(error) < 1e-2
 
 
-@pytest.mark.parametrize("engine", ["numpy", "torch"])
 @pytest.mark.parametrize("signal", LAYERED_SIGNALS)
 @pytest.mark.parametrize("name", list(LAYERS))
 def test_layer_matches_the_interpreter(
     name: str,
     signal: str,
-    engine: str,
     model: yamnet_net.YamnetWeights,
     layers: dict[str, np.ndarray],
 ) -> None:
-    # Both engines: torch's (built from the same prepared layer) is the one GPUs run.
     layer = model.layers[LAYERS[name]]
     x = layers[f"{signal}/{name}/input"]
     reference = layers[f"{signal}/{name}/output"]
     shape = layers[f"{signal}/{name}/input_shape"]
     low, high = layers[f"{signal}/{name}/input_range"]
     rows, channels = reference.shape[1], reference.shape[3]
-    plain = run_layer(layer, x, shape, engine)[:, :rows, :, :channels]
+    plain = run_layer(layer, x, shape)[:, :rows, :, :channels]
     reproduced_tolerance, plain_tolerance = TOLERANCES[name]
     assert _relative(plain, reference) < plain_tolerance
     if f"{name}/weight_scales" not in layers:  # float weights: nothing to reproduce
@@ -210,7 +201,7 @@ def test_layer_matches_the_interpreter(
     )
     # Depthwise: one scale for the whole tensor; pointwise: one per pixel.
     x = asymmetric_round(x, low, high) if "depthwise" in name else round_rows(x)
-    reproduced = run_layer(rounded, x, shape, engine)[:, :rows, :, :channels]
+    reproduced = run_layer(rounded, x, shape)[:, :rows, :, :channels]
     assert _relative(reproduced, reference) < reproduced_tolerance
 
 
@@ -231,7 +222,10 @@ def test_dense_head_matches_the_interpreter(
 
 @pytest.mark.parametrize("signal", SIGNALS)
 def test_whole_network_stays_near_the_interpreter(
-    signal: str, model: yamnet_net.YamnetWeights, layers: dict[str, np.ndarray]
+    signal: str,
+    model: yamnet_net.YamnetWeights,
+    layers: dict[str, np.ndarray],
+    backend: YamnetBackend,
 ) -> None:
     """End to end the roundings accumulate; the float port stays within these bounds.
 
@@ -241,15 +235,15 @@ def test_whole_network_stays_near_the_interpreter(
     (noise: it says "Noise", the port "White noise", then "Noise"). With tensors preserved
     and with its default XNNPACK delegate the interpreter gives identical scores.
     """
-    embedding = yamnet_net.embedding(model, layers[f"{signal}/log_mel"][None])
+    with torch.inference_mode():
+        log_mel = torch.from_numpy(layers[f"{signal}/log_mel"][None])
+        embedding = yamnet_torch.YamnetNet(model).embedding(log_mel).numpy()
     assert _relative(embedding, layers[f"{signal}/embedding"]) < 1.0
     with np.load(DATA / "tflite_xnnpack_scores.npz") as fast:
         xnnpack = fast[signal]
-    port = yamnet_net.predict_patches(
-        weights=model,
-        batch=yamnet_net.waveform_patches(audio=layers[f"{signal}/waveform"]),
-        max_batch=4,
-    )
+    # The scores as the default engine computes them: ONNX Runtime, from the whole waveform.
+    assert backend.engine == "onnx"
+    (port,) = backend.predict_patches([[layers[f"{signal}/waveform"]]])
     for reference in (layers[f"{signal}/scores"], xnnpack):
         assert np.max(np.abs(port - reference)) < 0.45
         best = int(np.argmax(reference))

@@ -379,13 +379,18 @@ def test_signals() -> dict[str, Array]:
 
 
 def _scores(tensors: dict[str, Array], signals: dict[str, Array]) -> dict[str, Array]:
-    from beetsplug.genrescore.backends import yamnet_net
+    import torch
+
+    from beetsplug.genrescore.backends import yamnet_net, yamnet_torch
 
     weights = yamnet_net.prepare_weights({k: v.astype(np.float32) for k, v in tensors.items()})
+    model = yamnet_torch.YamnetNet(weights).eval()
     out = {}
     for name, audio in signals.items():
         patches = yamnet_net.waveform_patches(audio=audio)
-        out[name] = yamnet_net.predict_patches(weights=weights, batch=patches, max_batch=64)
+        out[name] = yamnet_torch.predict_patches(
+            model=model, batch=patches, max_batch=64, device=torch.device("cpu")
+        )
     return out
 
 

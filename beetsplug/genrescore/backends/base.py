@@ -234,11 +234,8 @@ class Backend(ABC):
 
 
 #: The engines an embedded model runs on: ``onnx`` (ONNX Runtime, float32 on the CPU, no
-#: torch), ``numpy`` (the hand-written port, kept until the ONNX files are checked against it)
-#: and ``torch`` (any device and precision; the ``hf`` extra).
-ENGINES = ("onnx", "numpy", "torch")
-#: The engines that run float32 on the CPU only.
-CPU_ENGINES = ("onnx", "numpy")
+#: torch) and ``torch`` (any device and precision; the ``hf`` extra).
+ENGINES = ("onnx", "torch")
 
 WeightsT = TypeVar("WeightsT")
 ModuleT = TypeVar("ModuleT", bound="torch.nn.Module")
@@ -290,8 +287,8 @@ class EmbeddedBackend(Backend, Generic[WeightsT, ModuleT]):
         A weights file is missing or corrupt, or the ONNX file was not exported from the
         shipped weights.
     ValueError
-        An engine that is not one of :data:`ENGINES`, or a CPU engine asked for where the
-        model is placed on a GPU or in bf16.
+        An engine that is not one of :data:`ENGINES`, or onnx asked for where the model is
+        placed on a GPU or in bf16.
     """
 
     #: Bumped whenever the port computes different numbers from the same weights
@@ -314,19 +311,17 @@ class EmbeddedBackend(Backend, Generic[WeightsT, ModuleT]):
             engine = default_engine(self.placement)
         elif engine not in ENGINES:
             raise ValueError(f"engine {engine!r} is not one of {', '.join(ENGINES)}")
-        elif engine in CPU_ENGINES and default_engine(self.placement) == "torch":
-            raise ValueError(
-                f"the {engine} engine runs float32 on the CPU only, not {self.placement}"
-            )
+        elif engine == "onnx" and default_engine(self.placement) != "onnx":
+            raise ValueError(f"the onnx engine runs float32 on the CPU only, not {self.placement}")
         #: One of :data:`ENGINES`; not part of :attr:`fingerprint`: all compute the same
         #: numbers, to float32 rounding.
         self.engine = engine
         self._weights_id = weights_id(weights, name)
         #: The ONNX Runtime session; ``None`` on the other engines.
         self.session: OnnxModel | None = None
-        #: The prepared weights (float32 numpy arrays); ``None`` on the ONNX engine.
+        #: The prepared weights (float32 numpy arrays) on the torch engine, else ``None``.
         self.weights: WeightsT | None = None
-        #: The torch module on :attr:`device` in :attr:`dtype`; ``None`` but on the torch engine.
+        #: The torch module on :attr:`device` in :attr:`dtype`; ``None`` on the ONNX engine.
         self.model: ModuleT | None = None
         if engine == "onnx":
             from .onnx import OnnxModel
@@ -483,6 +478,8 @@ EMBEDDED: dict[str, str] = {
     "musicnn-msd": "beetsplug.genrescore.backends.musicnn:build",
     "musicnn-mtt": "beetsplug.genrescore.backends.musicnn:build",
     "yamnet": "beetsplug.genrescore.backends.yamnet:build",
+    "efficientat": "beetsplug.genrescore.backends.efficientat:build",
+    "efficientat-genre": "beetsplug.genrescore.backends.efficientat:build",
 }
 
 # Any configured value that is not ``none`` nor an embedded name is a HuggingFace model id

@@ -1,8 +1,8 @@
 """The embedded default models: musicnn's MSD tagger (genre) and MTT tagger (instruments).
 
 Both are ports of the ``musicnn`` 0.1.0 taggers (:mod:`.musicnn_net`) whose weights ship with
-the plugin in ``data/musicnn/``, so they work offline and need nothing but numpy on the CPU
-(torch on a GPU or in bf16).
+the plugin in ``data/musicnn/``, so they work offline and need nothing but ONNX Runtime on the
+CPU (torch on a GPU or in bf16).
 ``musicnn-msd`` answers with the 50 Million Song Dataset / Last.fm tags (rock, electronic,
 jazz...); ``musicnn-mtt`` with the 50 MagnaTagATune tags, which name eleven instruments.
 Scores are independent sigmoid probabilities, averaged over every 3 s patch of a track.
@@ -57,11 +57,8 @@ WINDOW_SECONDS: Final = musicnn_net.PATCH_SECONDS
 #: 3 patches per pass 0.45-0.51 s/track, almost no faults and 0.53 GB
 #: (benchmarks/musicnn_speed.py).
 CPU_MAX_PATCHES: Final = 3
-#: The same for the numpy engine: two patches' largest temporary (the timbral convolution's
-#: columns, 2 x 11.7 MB) stay under that threshold; 1, 2 and 3 patches per pass ran within
-#: the noise of each other on one thread, 3 was slower on two (benchmarks/engine_speed.py).
-NUMPY_MAX_PATCHES: Final = 2
-#: The same for ONNX Runtime (its arena reuses its buffers between passes).
+#: The same for ONNX Runtime: its arena keeps its buffers between passes, so more patches
+#: per pass cost only memory (about 10 MB of activations each).
 ONNX_MAX_PATCHES: Final = 4
 
 # MTT instrument tag thresholds, on the track-level probability (the mean over the patches of
@@ -115,7 +112,7 @@ class MusicnnBackend(EmbeddedBackend[musicnn_net.MusicnnWeights, "MusicnnNet"]):
     weights
         The safetensors file (default: the shipped one for ``name``).
     engine
-        ``"numpy"`` or ``"torch"``, to override the default (numpy for float32 on the CPU).
+        ``"onnx"`` or ``"torch"``, to override the default (onnx for float32 on the CPU).
 
     Raises
     ------
@@ -150,8 +147,6 @@ class MusicnnBackend(EmbeddedBackend[musicnn_net.MusicnnWeights, "MusicnnNet"]):
         self.max_batch = max(1, self.batch_size * patches_per_window)
         if self.engine == "onnx":
             self.max_batch = min(self.max_batch, ONNX_MAX_PATCHES)
-        elif self.model is None:
-            self.max_batch = min(self.max_batch, NUMPY_MAX_PATCHES)
         elif not self.placement.accelerated:
             self.max_batch = min(self.max_batch, CPU_MAX_PATCHES)
 
@@ -166,13 +161,9 @@ class MusicnnBackend(EmbeddedBackend[musicnn_net.MusicnnWeights, "MusicnnNet"]):
         engine, ``(patches, tags)`` float32."""
         if self.session is not None:
             return self.session.run(batch, max_batch=self.max_batch, width=len(self.labels))
-        if self.model is None:
-            assert self.weights is not None
-            return musicnn_net.predict_logits(
-                weights=self.weights, batch=batch, max_batch=self.max_batch
-            )
         from . import musicnn_torch
 
+        assert self.model is not None
         return musicnn_torch.predict_logits(
             model=self.model,
             batch=batch,

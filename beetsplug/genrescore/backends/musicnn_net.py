@@ -1,4 +1,5 @@
-"""The musicnn taggers (Pons & Serra, 2019) in numpy, with their exact preprocessing.
+"""The musicnn taggers (Pons & Serra, 2019): their exact preprocessing, and their weights
+prepared for the network.
 
 A faithful port of ``MTT_musicnn`` and ``MSD_musicnn`` from the ``musicnn`` 0.1.0 package
 (ISC licence), loaded from the safetensors files that ``tools/convert_musicnn.py`` writes
@@ -6,10 +7,10 @@ A faithful port of ``MTT_musicnn`` and ``MSD_musicnn`` from the ``musicnn`` 0.1.
 to 2e-6 in tag probability on the reference clips; the details that make this so are the ones
 commented below.
 
-The weights are read once into :class:`MusicnnWeights` (batch norms folded, kernels laid out
-for matrix products), which :func:`forward` runs in float32 numpy on the CPU: no torch, whose
-import alone costs more than a one-track run on a small machine. ``musicnn_torch`` builds the
-same network as a torch module from the same prepared weights, for GPUs and bf16.
+The front end (log-mel patches) runs here, in numpy. The weights are read into
+:class:`MusicnnWeights` (batch norms folded, kernels laid out for matrix products), from which
+``musicnn_torch`` builds the network as a torch module: on a GPU or in bf16 that module runs,
+on the CPU the ONNX file ``tools/export_onnx.py`` exported from it (``backends/onnx.py``).
 
 Pipeline, as in ``musicnn.extractor``::
 
@@ -38,7 +39,7 @@ import numpy.typing as npt
 
 from ..errors import ModelLoadError
 from ..scoring import dsp
-from .base import REINSTALL_HINT, in_chunks, read_weights, sigmoid
+from .base import REINSTALL_HINT, read_weights
 
 # Signal processing, from musicnn/configuration.py (SR, FFT_SIZE, FFT_HOP, N_MELS).
 SAMPLE_RATE: Final = 16000  # Hz
@@ -197,11 +198,10 @@ def window_patches(*, audio: Array) -> Array:
     return patches(spectrogram=log_mel(audio=samples))
 
 
-# --- the network ------------------------------------------------------------------------------
+# --- the network's weights ----------------------------------------------------------------------
 #
-# Activations are (batch, time, features): the features last, so that every convolution is
-# one matrix product of "columns" (the input under each kernel position, gathered with
-# sliding_window_view) by the kernel.
+# Laid out for matrix products with the features last, as the numpy port that came first ran
+# them; ``musicnn_torch`` reshapes them for torch.
 
 
 @dataclass(frozen=True)
@@ -253,7 +253,7 @@ class Dense:
 @dataclass(frozen=True)
 class MusicnnWeights:
     """The musicnn network (``build_musicnn``, 64 mid-end filters, 200 dense units), prepared
-    once from a weights file (:func:`load_musicnn`) for :func:`forward`; float32 throughout.
+    once from a weights file (:func:`load_musicnn`) for ``musicnn_torch``; float32 throughout.
 
     The one place that reads TF's names and layouts: ``musicnn_torch`` builds its module from
     these arrays.
@@ -263,7 +263,7 @@ class MusicnnWeights:
     input_scale: Array
     input_shift: Array
     timbral: tuple[PooledConv, ...]
-    #: Longest first (:func:`_run_temporal` relies on it).
+    #: Longest first, as the numpy port gathered their columns.
     temporal: tuple[PooledConv, ...]
     midend: tuple[MidendConv, ...]
     #: The batch norm after pooling, ``(2 * 753,)`` each.
@@ -345,7 +345,7 @@ def _dense(tensors: Mapping[str, npt.NDArray[np.generic]], name: str) -> Dense:
 
 
 def prepare_weights(tensors: Mapping[str, npt.NDArray[np.generic]]) -> MusicnnWeights:
-    """Fold and lay out a weights file's tensors (TF names and layouts) for :func:`forward`.
+    """Fold and lay out a weights file's tensors (TF names and layouts) for the network.
 
     Raises
     ------
@@ -373,116 +373,6 @@ def prepare_weights(tensors: Mapping[str, npt.NDArray[np.generic]]) -> MusicnnWe
     )
 
 
-def _pad_time(x: Array, padding: tuple[int, int]) -> Array:
-    """Zeros before and after on the time axis (1) of ``(batch, time, features)``."""
-    before, after = padding
-    padded = np.zeros((x.shape[0], x.shape[1] + before + after, x.shape[2]), dtype=np.float32)
-    padded[:, before : before + x.shape[1]] = x
-    return padded
-
-
-def _pooled(conv: PooledConv, out: Array) -> Array:
-    """The max over mel, ReLU and batch norm of a pooled convolution's output
-    ``(batch, time, mel positions, channels)`` -> ``(batch, time, channels)``."""
-    # The bias is the same at every mel position: added after the max, to fewer values.
-    extreme: Array = out.max(axis=2)
-    extreme += conv.bias
-    extreme *= conv.sign
-    np.maximum(extreme, 0, out=extreme)
-    extreme *= conv.scale
-    extreme += conv.shift
-    return extreme
-
-
-def _run_timbral(conv: PooledConv, x: Array) -> Array:
-    """``(batch, time, mel)`` -> ``(batch, time, channels)``."""
-    windows = np.lib.stride_tricks.sliding_window_view(
-        _pad_time(x, conv.time_padding), conv.kernel_size, axis=(1, 2)
-    )
-    batch, time, positions = windows.shape[:3]
-    product = windows.reshape(batch * time * positions, -1) @ conv.kernel
-    return _pooled(conv, product.reshape(batch, time, positions, -1))
-
-
-def _run_temporal(convs: Sequence[PooledConv], x: Array) -> Array:
-    """The temporal convolutions, ``(batch, time, mel)`` -> ``(batch, time, channels)``.
-
-    The columns of the longest kernel hold those of the shorter ones: with 'same' padding a
-    kernel of length L reads the L frames from ``padding_before`` before each output frame,
-    a slice of the longest's. One gather for all three, done with time as the last axis so
-    that it copies runs of consecutive frames (2.5x faster than gathering across mel bins).
-    """
-    longest = convs[0]
-    by_mel = _pad_time(x, longest.time_padding).transpose(0, 2, 1)  # (batch, mel, time)
-    windows = np.lib.stride_tricks.sliding_window_view(
-        np.ascontiguousarray(by_mel), longest.kernel_size[0], axis=2
-    )
-    batch, mel, time = windows.shape[:3]
-    columns = windows.reshape(batch * mel * time, -1)
-    out = []
-    for conv in convs:
-        start = longest.time_padding[0] - conv.time_padding[0]
-        product = columns[:, start : start + conv.kernel_size[0]] @ conv.kernel
-        # The max over mel, then ReLU and batch norm as for the timbral ones.
-        out.append(_pooled(conv, product.reshape(batch, mel, time, -1).swapaxes(1, 2)))
-    return np.concatenate(out, axis=2)
-
-
-def _run_midend(conv: MidendConv, x: Array) -> Array:
-    """``(batch, time, features)`` -> ``(batch, time, channels)``."""
-    windows = np.lib.stride_tricks.sliding_window_view(
-        _pad_time(x, (TIME_PAD, TIME_PAD)), 2 * TIME_PAD + 1, axis=1
-    ).swapaxes(2, 3)  # (batch, time, frames, features): runs of consecutive features
-    batch, time = windows.shape[:2]
-    out = windows.reshape(batch * time, -1) @ conv.kernel
-    out += conv.bias
-    np.maximum(out, 0, out=out)
-    out *= conv.scale
-    out += conv.shift
-    return out.reshape(batch, time, -1)
-
-
-def _run_dense(layer: Dense, x: Array) -> Array:
-    out: Array = x @ layer.kernel
-    out += layer.bias
-    return out
-
-
-def forward(weights: MusicnnWeights, patches: Array) -> Array:
-    """Tag logits of log-mel patches, in float32 numpy.
-
-    Parameters
-    ----------
-    weights
-        From :func:`load_musicnn`.
-    patches
-        Shape ``(batch, PATCH_FRAMES, N_MELS)``.
-
-    Returns
-    -------
-    numpy.ndarray
-        Logits, shape ``(batch, tags)``, float32; :func:`~.base.sigmoid` gives the tag
-        probabilities.
-    """
-    x = np.asarray(patches, dtype=np.float32)
-    # Zero padding comes after the input batch norm, as in models.py.
-    normalized = x * weights.input_scale + weights.input_shift
-    front = [_run_timbral(conv, normalized) for conv in weights.timbral]
-    front.append(_run_temporal(weights.temporal, normalized))
-    features = [np.concatenate(front, axis=2)]  # (batch, time, 561)
-    for index, conv in enumerate(weights.midend):
-        out = _run_midend(conv, features[-1])
-        # Layers 2 and 3 are residual.
-        features.append(out if index == 0 else out + features[-1])
-    dense_concat = np.concatenate(features, axis=2)  # (batch, time, 753)
-    # TF concatenates [max, mean] on a trailing axis before flattening, so the 1506
-    # features alternate max and mean per feature (not two halves: that costs 0.9).
-    pooled = np.stack((dense_concat.max(axis=1), dense_concat.mean(axis=1)), axis=2)
-    pooled = pooled.reshape(len(x), -1) * weights.pool_scale + weights.pool_shift
-    hidden = np.maximum(_run_dense(weights.dense, pooled), 0)
-    return _run_dense(weights.output, hidden * weights.dense_scale + weights.dense_shift)
-
-
 def load_musicnn(*, path: Path, name: str = "musicnn") -> tuple[MusicnnWeights, tuple[str, ...]]:
     """Read a file ``tools/convert_musicnn.py`` wrote: the prepared network and the tag of each
     output, from the file's metadata. Errors name the backend ``name``.
@@ -507,39 +397,6 @@ def load_musicnn(*, path: Path, name: str = "musicnn") -> tuple[MusicnnWeights, 
             name, f"{path} has {len(labels)} labels for {weights.tags} outputs", REINSTALL_HINT
         )
     return weights, labels
-
-
-def predict_logits(*, weights: MusicnnWeights, batch: Array, max_batch: int) -> Array:
-    """Tag logits of many patches, ``max_batch`` at a time, in numpy.
-
-    Parameters
-    ----------
-    weights
-        From :func:`load_musicnn`.
-    batch
-        Log-mel patches, shape ``(patches, PATCH_FRAMES, N_MELS)``.
-    max_batch
-        Most patches per forward pass (see ``musicnn.CPU_MAX_PATCHES``).
-
-    Returns
-    -------
-    numpy.ndarray
-        Logits, shape ``(patches, tags)``, float32.
-    """
-    return in_chunks(
-        lambda chunk: forward(weights, chunk), batch, max_batch=max_batch, width=weights.tags
-    )
-
-
-def predict_patches(*, weights: MusicnnWeights, batch: Array, max_batch: int) -> Array:
-    """Tag probabilities of many patches: the sigmoid of :func:`predict_logits`.
-
-    Returns
-    -------
-    numpy.ndarray
-        Probabilities in [0, 1], shape ``(patches, tags)``, float32.
-    """
-    return sigmoid(predict_logits(weights=weights, batch=batch, max_batch=max_batch))
 
 
 def stack_patches(*, windows: Sequence[Array]) -> tuple[Array, list[int]]:

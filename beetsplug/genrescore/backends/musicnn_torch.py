@@ -1,9 +1,10 @@
-"""The musicnn network as a torch module, for GPUs and bf16.
+"""The musicnn network as a torch module: run on GPUs and in bf16, and exported to ONNX.
 
 Built from the weights :mod:`.musicnn_net` prepares (batch norms folded, the sign trick
 applied), so TensorFlow's file is read in one place; this module only lays the arrays out for
-torch. On the CPU in float32 the numpy :func:`.musicnn_net.forward` runs instead (no torch to
-import); both compute the same logits to float32 rounding (tests/test_numpy_engine.py).
+torch. On the CPU in float32 the ONNX file ``tools/export_onnx.py`` exports from this module
+runs instead (no torch to import); both compute the same logits to float32 rounding
+(tests/test_onnx_engine.py).
 """
 
 from __future__ import annotations
@@ -62,7 +63,8 @@ class MusicnnNet(nn.Module):
             # Layers 2 and 3 are residual.
             features.append(out if index == 0 else out + features[-1])
         dense_concat = torch.cat(features, dim=1)  # (B, 753, T)
-        # Max and mean alternate per feature, as TF flattens them (see musicnn_net.forward).
+        # TF concatenates [max, mean] on a trailing axis before flattening: the 1506 features
+        # alternate max and mean per feature (not two halves).
         pooled = torch.stack((dense_concat.amax(dim=2), dense_concat.mean(dim=2)), dim=2).flatten(1)
         hidden = F.relu(self.dense(pooled * self.pool_scale + self.pool_shift))
         logits: torch.Tensor = self.output(hidden * self.dense_scale + self.dense_shift)
@@ -132,7 +134,7 @@ def predict_logits(
     device: torch.device,
     dtype: torch.dtype = torch.float32,
 ) -> Array:
-    """:func:`.musicnn_net.predict_logits` on the torch engine: ``model`` is already on
+    """Tag logits of log-mel patches on the torch engine: ``model`` is already on
     ``device`` in ``dtype``; each patch needs about 10 MB of activations in fp32."""
 
     def run(chunk: Array) -> Array:

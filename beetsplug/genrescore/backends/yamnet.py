@@ -1,7 +1,7 @@
-"""The embedded AudioSet tagger: a numpy/PyTorch port of Google's YAMNet (521 classes).
+"""The embedded AudioSet tagger: a port of Google's YAMNet (521 classes), run by ONNX Runtime.
 
 Weights ship with the plugin in ``data/yamnet/`` (Apache-2.0, see its NOTICE), so it works
-offline and needs nothing but numpy on the CPU (torch on a GPU or in bf16). Its labels are
+offline and needs nothing but ONNX Runtime on the CPU (torch on a GPU or in bf16). Its labels are
 AudioSet's, the vocabulary the AST checkpoints use, so one label mapping
 (``scoring.taxonomy``) serves both: dozens of instruments (banjo, accordion, trumpet,
 saxophone, organ...) and some genre classes. Scores are independent sigmoid probabilities
@@ -59,8 +59,7 @@ N_MELS: Final = yamnet_net.N_MELS
 WINDOW_SECONDS: Final = 4.815
 #: Most patches per forward pass, on either engine: the whole of a few tracks (27 patches
 #: each). A patch's largest activation is 64 x 48 x 32 float32 (0.4 MB), so even 64 patches
-#: stay small; the numpy engine's depthwise convolutions work through a pass a few patches at
-#: a time anyway.
+#: stay small.
 MAX_PATCHES: Final = 64
 #: Run the convolutions in NHWC layout on the CPU. benchmarks/yamnet_speed.py found no clear
 #: difference (NCHW/NHWC, ms per 3 s window: 14.2/17.2 on 1 thread, 19.4/14.1 on 2; 10 s:
@@ -155,7 +154,7 @@ class YamnetBackend(EmbeddedBackend[yamnet_net.YamnetWeights, "YamnetNet"]):
     weights
         The safetensors file (default: the shipped one).
     engine
-        ``"numpy"`` or ``"torch"``, to override the default (numpy for float32 on the CPU).
+        ``"onnx"`` or ``"torch"``, to override the default (onnx for float32 on the CPU).
 
     Raises
     ------
@@ -201,13 +200,9 @@ class YamnetBackend(EmbeddedBackend[yamnet_net.YamnetWeights, "YamnetNet"]):
         if self.session is not None:
             logits = self.session.run(batch, max_batch=self.max_batch, width=len(self.labels))
             return sigmoid(logits)
-        if self.model is None:
-            assert self.weights is not None
-            return yamnet_net.predict_patches(
-                weights=self.weights, batch=batch, max_batch=self.max_batch
-            )
         from . import yamnet_torch
 
+        assert self.model is not None
         return yamnet_torch.predict_patches(
             model=self.model,
             batch=batch,

@@ -1,4 +1,5 @@
-"""YAMNet (Google's AudioSet tagger) in numpy, with its exact front end.
+"""YAMNet (Google's AudioSet tagger): its exact front end, and its weights prepared for the
+network.
 
 A port of ``research/audioset/yamnet`` from the TensorFlow models repository (Apache-2.0,
 Copyright 2019 The TensorFlow Authors), loaded from the safetensors file that
@@ -18,9 +19,10 @@ blocks (3 x 3 depthwise + 1 x 1 pointwise), each convolution with batch norm fol
 bias and followed by ReLU; TF "same" padding; global average pool (the 1024-d embedding);
 dense 1024 -> 521.
 
-The weights are read once into :class:`YamnetWeights` (float32, laid out for NHWC), which
-:func:`forward` runs in numpy on the CPU without importing torch; ``yamnet_torch`` builds the
-same network as a torch module from them, for GPUs and bf16.
+The front end (log-mel patches) runs here, in numpy. The weights are read into
+:class:`YamnetWeights` (float32, laid out for NHWC), from which ``yamnet_torch`` builds the
+network as a torch module: on a GPU or in bf16 that module runs, on the CPU the ONNX file
+``tools/export_onnx.py`` exported from it (``backends/onnx.py``).
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..errors import ModelLoadError
-from .base import REINSTALL_HINT, in_chunks, read_weights, sigmoid
+from .base import REINSTALL_HINT, read_weights
 
 # Front end, params.py.
 SAMPLE_RATE: Final = 16000  # Hz
@@ -230,16 +232,15 @@ def waveform_patches(*, audio: Array) -> Array:
     return patches(spectrogram=log_mel(audio=pad_waveform(audio=audio)))
 
 
-# --- the network ------------------------------------------------------------------------------
+# --- the network's weights ----------------------------------------------------------------------
 #
-# Activations are NHWC, (batch, frames, mel bins, channels): channels last, so that a
-# pointwise convolution is one matrix product and a depthwise one multiplies whole rows of
-# channels.
+# Laid out for NHWC activations, (batch, frames, mel bins, channels), as the numpy port that
+# came first ran them; ``yamnet_torch`` reshapes them for torch.
 
 
 @dataclass(frozen=True)
 class Conv:
-    """One of the 27 convolutions, each followed by ReLU, prepared for :func:`run_layer`."""
+    """One of the 27 convolutions, each followed by ReLU, prepared for ``yamnet_torch``."""
 
     #: ``full``: a 3 x 3 convolution over all input channels (layer 1); ``depthwise``: 3 x 3
     #: per channel; ``pointwise``: 1 x 1.
@@ -255,8 +256,8 @@ class Conv:
 
 @dataclass(frozen=True)
 class YamnetWeights:
-    """YAMNet prepared once from a weights file (:func:`load_yamnet`) for :func:`forward`;
-    float32 throughout. ``yamnet_torch`` builds its module from these arrays."""
+    """YAMNet prepared once from a weights file (:func:`load_yamnet`); float32 throughout.
+    ``yamnet_torch`` builds its module from these arrays."""
 
     #: The 27 convolutions in order: layer 1, then depthwise and pointwise of layers 2-14.
     layers: tuple[Conv, ...]
@@ -291,7 +292,7 @@ def check_tensors(tensors: Mapping[str, npt.NDArray[np.generic]]) -> None:
 
 def prepare_weights(tensors: Mapping[str, npt.NDArray[np.generic]]) -> YamnetWeights:
     """Lay out a weights file's tensors (PyTorch names and layouts, float16 or float32) for
-    :func:`forward`, in float32.
+    the network, in float32.
 
     Raises
     ------
@@ -344,101 +345,6 @@ def same_padding(size: int, stride: int) -> tuple[int, int]:
     return total // 2, total - total // 2
 
 
-def _pad(x: Array, stride: int) -> Array:
-    """``x`` (NHWC) with TF "same" zero padding for a 3 x 3 kernel at ``stride``."""
-    top, bottom = same_padding(x.shape[1], stride)
-    left, right = same_padding(x.shape[2], stride)
-    batch, height, width, channels = x.shape
-    padded = np.zeros(
-        (batch, height + top + bottom, width + left + right, channels), dtype=np.float32
-    )
-    padded[:, top : top + height, left : left + width] = x
-    return padded
-
-
-#: Bytes of output the depthwise convolution computes at a time: its 17 passes (9 products,
-#: 8 sums) then stay in the L2 cache. Over whole batches of 27 patches (5 MB) they ran at
-#: memory speed, 2x slower (benchmarks/engine_speed.py).
-_DEPTHWISE_BLOCK_BYTES = 256 * 1024
-
-
-def _depthwise(layer: Conv, padded: Array, height: int, width: int) -> Array:
-    """The depthwise 3 x 3 convolution (no bias) of a padded NHWC input: nine shifted views,
-    each times its tap per channel, summed; a few patches at a time."""
-    batch, channels = len(padded), padded.shape[3]
-    stride = layer.stride
-    # The taps repeated along the width: broadcasting a (channels,) vector would keep numpy
-    # from treating width x channels as one contiguous run.
-    taps = np.ascontiguousarray(
-        np.broadcast_to(layer.kernel[:, :, None, :], (KERNEL, KERNEL, width, channels))
-    )
-    out = np.empty((batch, height, width, channels), dtype=np.float32)
-    per_patch = height * width * channels * out.itemsize
-    step = max(1, _DEPTHWISE_BLOCK_BYTES // per_patch)
-    term = np.empty((min(step, batch), height, width, channels), dtype=np.float32)
-    for start in range(0, batch, step):
-        block = out[start : start + step]
-        source = padded[start : start + step]
-        scratch = term[: len(block)]
-        for i in range(KERNEL):
-            for j in range(KERNEL):
-                shifted = source[
-                    :,
-                    i : i + (height - 1) * stride + 1 : stride,
-                    j : j + (width - 1) * stride + 1 : stride,
-                ]
-                if i == j == 0:
-                    np.multiply(shifted, taps[i, j], out=block)
-                else:
-                    np.multiply(shifted, taps[i, j], out=scratch)
-                    block += scratch
-        block += layer.bias
-        np.maximum(block, 0, out=block)
-    return out
-
-
-def run_layer(layer: Conv, x: Array) -> Array:
-    """One convolution and its ReLU, NHWC ``(batch, height, width, in)`` -> ``(batch,
-    height / stride, width / stride, out)`` (rounded up)."""
-    if layer.kind == "pointwise":
-        batch, height, width, channels = x.shape
-        out = x.reshape(-1, channels) @ layer.kernel
-        out += layer.bias
-        np.maximum(out, 0, out=out)
-        return out.reshape(batch, height, width, -1)
-    padded = _pad(x, layer.stride)
-    height = -(-x.shape[1] // layer.stride)
-    width = -(-x.shape[2] // layer.stride)
-    if layer.kind == "depthwise":
-        return _depthwise(layer, padded, height, width)
-    # The full convolution: columns (batch, height, width, in, 3, 3), flattened to match
-    # the kernel.
-    windows = np.lib.stride_tricks.sliding_window_view(padded, (KERNEL, KERNEL), (1, 2))
-    picked = windows[:, :: layer.stride, :: layer.stride][:, :height, :width]
-    out = picked.reshape(-1, layer.kernel.shape[0]) @ layer.kernel
-    out += layer.bias
-    np.maximum(out, 0, out=out)
-    return out.reshape(len(x), height, width, -1)
-
-
-def embedding(weights: YamnetWeights, patches: Array) -> Array:
-    """The 1024-d embedding (global average of the last layer), ``(batch, 1024)``, of log-mel
-    patches ``(batch, PATCH_FRAMES, N_MELS)``."""
-    x = np.asarray(patches, dtype=np.float32)[..., None]
-    for layer in weights.layers:
-        x = run_layer(layer, x)
-    pooled: Array = x.mean(axis=(1, 2))
-    return pooled
-
-
-def forward(weights: YamnetWeights, patches: Array) -> Array:
-    """Logits ``(batch, N_CLASSES)`` of log-mel patches ``(batch, PATCH_FRAMES, N_MELS)``;
-    :func:`~.base.sigmoid` gives the class scores."""
-    logits: Array = embedding(weights, patches) @ weights.dense_kernel
-    logits += weights.dense_bias
-    return logits
-
-
 def load_yamnet(*, path: Path, name: str = "yamnet") -> tuple[YamnetWeights, tuple[str, ...]]:
     """Read a file ``tools/convert_yamnet.py`` wrote: the prepared network and the AudioSet
     display name of each output, from the file's metadata. Errors name the backend ``name``.
@@ -462,25 +368,3 @@ def load_yamnet(*, path: Path, name: str = "yamnet") -> tuple[YamnetWeights, tup
             name, f"{path} has {len(labels)} labels for {N_CLASSES} outputs", REINSTALL_HINT
         )
     return weights, labels
-
-
-def predict_patches(*, weights: YamnetWeights, batch: Array, max_batch: int) -> Array:
-    """Sigmoid class scores of many patches, ``max_batch`` at a time, in numpy.
-
-    Parameters
-    ----------
-    weights
-        From :func:`load_yamnet`.
-    batch
-        Log-mel patches, shape ``(patches, PATCH_FRAMES, N_MELS)``.
-    max_batch
-        Most patches per forward pass.
-
-    Returns
-    -------
-    numpy.ndarray
-        Scores in [0, 1], shape ``(patches, N_CLASSES)``, float32.
-    """
-    return in_chunks(
-        lambda chunk: sigmoid(forward(weights, chunk)), batch, max_batch=max_batch, width=N_CLASSES
-    )

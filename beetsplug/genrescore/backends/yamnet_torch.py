@@ -1,9 +1,9 @@
-"""YAMNet as a torch module, for GPUs and bf16.
+"""YAMNet as a torch module: run on GPUs and in bf16, and exported to ONNX.
 
 Built from the weights :mod:`.yamnet_net` prepares, so the weights file is read in one place;
-this module only lays the arrays out for torch (NCHW weights). On the CPU in float32 the numpy
-:func:`.yamnet_net.forward` runs instead (no torch to import); both compute the same scores
-to float32 rounding (tests/test_numpy_engine.py).
+this module only lays the arrays out for torch (NCHW weights). On the CPU in float32 the ONNX
+file ``tools/export_onnx.py`` exports from this module runs instead (no torch to import);
+both compute the same scores to float32 rounding (tests/test_onnx_engine.py).
 """
 
 from __future__ import annotations
@@ -107,7 +107,7 @@ def predict_patches(
     dtype: torch.dtype = torch.float32,
     channels_last: bool = False,
 ) -> Array:
-    """:func:`.yamnet_net.predict_patches` on the torch engine: ``model`` is already on
+    """Sigmoid scores of log-mel patches on the torch engine: ``model`` is already on
     ``device`` in ``dtype``; ``channels_last`` runs the convolutions in NHWC memory layout."""
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
 
