@@ -181,6 +181,29 @@ class TestWrites(PluginTestHelper):
         assert Path(item.filepath).read_bytes() == before
         assert not list(self.lib_path.glob(".*genrescore-tmp*"))
 
+    @pytest.mark.parametrize("damaged", [False, True], ids=["intact", "cut"])
+    def test_a_hard_linked_file_is_written_in_place_once_checked(
+        self, family_sources: dict[str, Path], caplog: pytest.LogCaptureFixture, damaged: bool
+    ) -> None:
+        item = self.add(family_sources["wav"])
+        path = Path(item.filepath)
+        if damaged:
+            path.write_bytes(cut_tail(path.read_bytes()))
+        other = self.lib_path / "other-name.wav"
+        os.link(path, other)
+        before, inode = path.read_bytes(), path.stat().st_ino
+        self.configure()
+        log = self.write(caplog)
+        assert path.stat().st_ino == inode == other.stat().st_ino  # still one file
+        if damaged:
+            assert f"{path}: not written: truncated container" in log
+            assert path.read_bytes() == before
+        else:
+            assert "written 1" in log
+            assert MediaFile(other).genrescore_genre
+            assert pcm(other) == pcm(family_sources["wav"])
+        assert not list(self.lib_path.glob(".*genrescore-tmp*"))
+
     def test_owner_group_mode_and_xattrs_survive_a_write(
         self, family_sources: dict[str, Path], caplog: pytest.LogCaptureFixture
     ) -> None:

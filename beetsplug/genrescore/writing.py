@@ -177,7 +177,7 @@ def _decoded(path: bytes) -> Audio:
         raise ContainerDamaged(
             "cannot check that writing keeps its audio (a container genrescore cannot read)"
         ) from exc
-    digest = hashlib.blake2b(samples.tobytes(), digest_size=16).hexdigest()
+    digest = hashlib.sha256(samples.tobytes()).hexdigest()
     return Audio(f"decoded at {rate} Hz", digest, samples.nbytes)
 
 
@@ -197,7 +197,8 @@ def write_item(item: Any) -> None:
     """Write an item's tags without ever leaving a damaged or half-written file.
 
     Files that are symbolic links or have other hard links are written in place, as beets
-    does (a rename would cut them off from their other names), after the container check.
+    does (a rename would cut them off from their other names), once the same write has
+    passed the checks in a copy.
 
     Raises
     ------
@@ -217,12 +218,7 @@ def write_item(item: Any) -> None:
     if not os.access(path, os.W_OK) or not info.st_mode & 0o222:
         raise ReadOnlyFile(path, "cannot write tags: the file is read-only")
     before = _audio(path, path)
-    if stat.S_ISLNK(info.st_mode) or info.st_nlink > 1:
-        try:
-            item.write()
-        except FileOperationError as exc:
-            raise TagWriteError(path, f"cannot write tags: {exc}") from exc
-        return
+    in_place = stat.S_ISLNK(info.st_mode) or info.st_nlink > 1
     with _temporary_sibling(path) as (temporary, renamed):
         try:
             shutil.copy2(path, temporary)
@@ -242,8 +238,13 @@ def write_item(item: Any) -> None:
                 path, "not written: the tags did not read back from the written copy"
             )
         try:
-            os.replace(temporary, path)
-            renamed.append(True)
+            if in_place:
+                item.write()  # what the copy went through, on the same bytes
+            else:
+                os.replace(temporary, path)
+                renamed.append(True)
+        except FileOperationError as exc:
+            raise TagWriteError(path, f"cannot write tags: {exc}") from exc
         except OSError as exc:
             raise _read_only(path, exc, "folder") from exc
     item.mtime = item.current_mtime()
