@@ -440,6 +440,7 @@ class Run:
             return
         if library.is_uncertain(values, self.settings.min_confidence):
             self.counts.uncertain += 1
+        self._sweep(item)  # a run that does not write clears what a killed one left, too
         with hold_signals():
             self._apply(item, values)
             if self.options.write:
@@ -453,11 +454,7 @@ class Run:
         (``genrescore_unwritten``), so the next run writes it again without analysing it;
         ``again``: such a retry, named only at ``-v`` (the summary counts it).
         """
-        folder = os.path.dirname(item.path)
-        if folder not in self._swept:
-            self._swept.add(folder)
-            for leftover in writing.sweep(folder):
-                self.log.info("{}: removed, left by an interrupted run", display_path(leftover))
+        self._sweep(item)
         try:
             writing.write_item(item)
         except TagWriteError as exc:
@@ -479,6 +476,14 @@ class Run:
         with hold_signals():
             self._write(item)
             item.store()
+
+    def _sweep(self, item: Any) -> None:
+        """Remove the temporary copies a killed run left in the item's folder (once a run)."""
+        folder = os.path.dirname(item.path)
+        if folder not in self._swept:
+            self._swept.add(folder)
+            for leftover in writing.sweep(folder):
+                self.log.info("{}: removed, left by an interrupted run", display_path(leftover))
 
     def _write_again(self, item: Any) -> None:
         with hold_signals():
