@@ -69,7 +69,8 @@ def bad_files(folder: Path, good: Path) -> dict[str, Path]:
     ogg = track(folder / "ogg-inside.ogg", "reel", 8.0)
     files["ogg_as_mp3"] = ogg.rename(folder / "ogg-inside.mp3")
     files["truncated"] = folder / "truncated.mp3"
-    files["truncated"].write_bytes(good.read_bytes()[: good.stat().st_size // 3])
+    # Its first second: too little for ffmpeg, the fallback, to decode enough of it either.
+    files["truncated"].write_bytes(good.read_bytes()[: good.stat().st_size // 20])
     files["short"] = encode(synth.techno(0.5), synth.SR, folder / "short.mp3")
     files["silence"] = encode(
         np.zeros(synth.SR * 1200, np.float32), synth.SR, folder / "silence.flac"

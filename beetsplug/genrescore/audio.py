@@ -29,6 +29,9 @@ SILENCE_PEAK = 10 ** (-70 / 20)
 TRUNCATION_SLACK = 1.0
 #: Longest a single ffmpeg call may take (s) before the file counts as unreadable.
 FFMPEG_TIMEOUT = 120
+#: Most audio the ffmpeg fallback decodes from a damaged file (s): 20 minutes at 32 kHz is
+#: 150 MB of float32, and the windows of longer tracks sit in their first 20 minutes then.
+FALLBACK_SECONDS = 20 * 60
 #: How many bytes are read to recognise a container.
 SNIFF_BYTES = 12
 
@@ -152,9 +155,14 @@ def _mono(data: npt.NDArray[np.float32]) -> Waveform:
     return mono
 
 
+class _StopsEarly(AudioLoadError):
+    """Decoding stopped before the end the file announces: the other decoder may go on
+    (libsndfile gives up at the first damaged frame or page; ffmpeg skips it)."""
+
+
 def _truncated(path: str, window: Window, got: float, duration: float) -> AudioLoadError:
     stop = window.start + got
-    return AudioLoadError(
+    return _StopsEarly(
         path,
         f"truncated or corrupt: decoding stops at {stop:.0f} s "
         f"although the file says it lasts {duration:.0f} s",
@@ -260,6 +268,37 @@ def _read_ffmpeg(
     return duration, windows, rate, chunks
 
 
+def _read_ffmpeg_through(
+    path: str, windows_for: _WindowPlanner, rate: int
+) -> tuple[float, tuple[Window, ...], int, list[Waveform]]:
+    """The fallback for a file libsndfile stopped decoding early: ffmpeg decodes it from the
+    start, skipping what it cannot read, and the windows are planned on what came out.
+
+    No seeking: in a damaged file the duration and the timestamps a seek relies on are
+    often what is damaged (a shuffled Ogg page, a flipped bit in a FLAC header). At most
+    :data:`FALLBACK_SECONDS` are decoded, which bounds the memory.
+    """
+    binary = _ffmpeg(path)
+    command = [
+        binary, "-nostdin", "-v", "error", "-i", path, "-t", str(FALLBACK_SECONDS),
+        "-vn", "-ac", "1", "-ar", str(rate), "-f", "f32le", "pipe:1",
+    ]  # fmt: skip
+    try:
+        result = subprocess.run(command, capture_output=True, timeout=FFMPEG_TIMEOUT, check=False)
+    except subprocess.TimeoutExpired as exc:
+        raise AudioLoadError(path, "ffmpeg timed out decoding the file") from exc
+    data = np.frombuffer(result.stdout, dtype="<f4").astype(np.float32)
+    duration = len(data) / rate
+    if duration < windows_for.min_seconds:
+        raise AudioLoadError(path, f"ffmpeg decodes only {duration:.1f} s of it")
+    windows = windows_for(duration)
+    chunks = [
+        data[round(window.start * rate) : round((window.start + window.length) * rate)]
+        for window in windows
+    ]
+    return duration, windows, rate, chunks
+
+
 class _WindowPlanner:
     def __init__(self, path: str, count: int, seconds: float, min_seconds: float) -> None:
         self.path, self.count, self.seconds, self.min_seconds = path, count, seconds, min_seconds
@@ -306,9 +345,18 @@ def load_windows(
     try:
         check_file(path)
         planner = _WindowPlanner(path, count, seconds, min_seconds)
-        decoded = _read_soundfile(path, planner)
-        if decoded is None:
-            decoded = _read_ffmpeg(path, planner, max(rates))
+        try:
+            decoded = _read_soundfile(path, planner)
+            if decoded is None:
+                decoded = _read_ffmpeg(path, planner, max(rates))
+        except _StopsEarly as stopped:
+            # Before calling the file corrupt, ffmpeg from the start, without seeking: it
+            # plays most files with a damaged frame or page to the end (issue 20: every
+            # mid-file bit flip), and a damaged header's duration misplaces every window.
+            try:
+                decoded = _read_ffmpeg_through(path, planner, max(rates))
+            except TrackError:
+                raise stopped from None
     except TrackError:
         raise
     except Exception as exc:
