@@ -24,13 +24,29 @@ from beetsplug.genrescore.scoring.ensemble import (
     EnsembleConfig,
     Evidence,
     GenreVote,
+    InstrumentRule,
+    Weights,
     blend,
 )
+from beetsplug.genrescore.scoring.taxonomy import display_name
+from beetsplug.genrescore.settings import DEFAULT_RULES
 
 from .audio_files import copy, track
 from .conftest import FORMATS
 
 HEURISTICS_ONLY = {"models": {"genre": "none", "instruments": "none"}}
+#: The instrument rules as the plugin ships them (settings.DEFAULT_RULES).
+SHIPPED_RULES = tuple(
+    InstrumentRule(
+        name,
+        body["boost"],
+        body.get("unless", {}),
+        body.get("unless_heard", {}),
+        body.get("threshold"),
+        body.get("floor"),
+    )
+    for name, body in DEFAULT_RULES.items()
+)
 FIELDS = ("genrescore_genre", "genrescore_confidence", "genrescore_top3", "genrescore_method")
 
 
@@ -218,6 +234,47 @@ class TestCommand(PluginTestHelper):
             self.run_command("genrescore", "-f", "title:techno")
         assert "analysed 1, skipped 0, failed 0, written 0" in messages(caplog)
 
+    @pytest.mark.parametrize("change", [{"windows": 2}, {"window_seconds": 5.0}])
+    def test_a_change_of_the_windows_analyses_again(
+        self, audio_dir: Path, caplog: pytest.LogCaptureFixture, change: dict[str, Any]
+    ) -> None:
+        """Fewer or shorter windows hear other audio: the stored results are stale."""
+        self.add_tracks(audio_dir, ["techno.mp3"])
+        self.configure()
+        self.run_command("genrescore")
+        self.unload_plugins()  # settings are read once per plugin instance
+        self.configure(**change)
+        caplog.clear()
+        with caplog.at_level(logging.INFO):
+            self.run_command("genrescore")
+        assert "analysed 1, skipped 0, failed 0" in messages(caplog)
+        caplog.clear()
+        with caplog.at_level(logging.INFO):
+            self.run_command("genrescore")
+        assert "analysed 0, skipped 1, failed 0" in messages(caplog)
+
+    def test_a_song_replaced_and_updated_is_analysed_again(
+        self, audio_dir: Path, caplog: pytest.LogCaptureFixture, tmp_path: Path
+    ) -> None:
+        """The user re-encodes or replaces a file and runs ``beet update``: the old song's
+        genre must not stay on the new one."""
+        (item,) = self.add_tracks(audio_dir, ["techno.mp3"])
+        self.configure()
+        self.run_command("genrescore")
+        item.load()
+        old = (item.genrescore_genre, item.genrescore_bpm, item.genrescore_fingerprint)
+        # Another song (a fiddle reel, not techno), other length, same path and format.
+        track(tmp_path / "new.mp3", "reel", 14.0, title="techno song")
+        shutil.copyfile(tmp_path / "new.mp3", item.path.decode())
+        self.run_command("update")
+        caplog.clear()
+        with caplog.at_level(logging.INFO):
+            self.run_command("genrescore")
+        assert "analysed 1, skipped 0, failed 0" in messages(caplog)
+        item.load()
+        assert (item.genrescore_genre, item.genrescore_bpm) != old[:2]
+        assert item.genrescore_fingerprint != old[2]
+
     def test_write_puts_the_values_in_the_files(self, audio_dir: Path) -> None:
         self.add_tracks(audio_dir, ["rock.ogg"])
         self.configure()
@@ -339,9 +396,9 @@ class TestCommand(PluginTestHelper):
         assert item.genrescore_evidence.startswith('{"v":1')
         Path(item.filepath).unlink()  # nothing left to decode: only the evidence can serve
         self.unload_plugins()  # settings are read once per plugin instance
-        self.config["genrescore"]["weights"].set(
-            {"ml": 1.0, "instruments": 0.0, "heuristic": 0.0, "tagger_genres": 0.0}
-        )
+        # Every component still weighs: the re-blend must use all of the stored evidence.
+        weights = {"ml": 1.0, "instruments": 0.3, "heuristic": 0.1, "tagger_genres": 0.05}
+        self.config["genrescore"]["weights"].set(weights)
         self.load_plugins()
         with caplog.at_level(logging.INFO):
             self.run_command("genrescore")
@@ -350,9 +407,16 @@ class TestCommand(PluginTestHelper):
         assert item.genrescore_scores != analysed
         genre_model = json.loads(item.genrescore_evidence)["votes"][1]
         assert genre_model[:2] == ["ml", "musicnn-msd"]
-        best = max(genre_model[2].items(), key=lambda pair: pair[1])
-        assert item.genrescore_genre.lower() == best[0]
-        assert item.genrescore_confidence == pytest.approx(best[1], abs=1e-4)
+        # The oracle: the stored evidence, all of it, blended by the core with these weights
+        # and the shipped rules.
+        stored = codec.decode(item.genrescore_evidence)
+        assert stored.instruments is not None
+        assert stored.instruments.scores
+        expected = blend(stored, EnsembleConfig(Weights(**weights), SHIPPED_RULES))
+        assert item.genrescore_genre == display_name(expected.genre)
+        assert item.genrescore_confidence == pytest.approx(expected.confidence, abs=1e-4)
+        assert item.genrescore_top3 == [display_name(genre) for genre in expected.top]
+        assert item.genrescore_instruments == [name for name, _ in expected.instruments]
 
     def test_album_aggregate_reads_the_tracks_full_distributions(self, audio_dir: Path) -> None:
         """Each track's top genre differs, but one genre is every track's close second: the

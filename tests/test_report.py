@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import html
 import io
 import re
 import shutil
+from collections import Counter
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -109,6 +111,86 @@ class TestHtmlReport(PluginTestHelper):
         text = path.read_text()
         assert "None of the 1 tracks of query <code>title:waiting</code>" in text
         assert "<svg" not in text
+
+
+def _figure(page: str, chart: str) -> str:
+    """The ``<svg>`` of one chart of the page."""
+    start = page.index(f'<figure id="chart-{chart}">')
+    return page[start : page.index("</figure>", start)]
+
+
+_TEXT = re.compile(r'<text style="([^"]*)" x="([-\d.]+)" y="([-\d.]+)"[^>]*>([^<]*)</text>')
+_BAR = re.compile(r'<path d="M ([-\d.]+) ([-\d.]+)\s+L ([-\d.]+) ([-\d.]+)\s+L ([-\d.]+) ([-\d.]+)')
+
+
+def bar_labels(svg: str) -> dict[str, int]:
+    """A horizontal bar chart's numbers as drawn: each bar's label (the y tick label at its
+    height) -> the number written at the end of the bar."""
+    ticks, numbers = [], []
+    for style, _, y, text in _TEXT.findall(svg):
+        if "text-anchor: end" in style:
+            ticks.append((float(y), html.unescape(text)))
+        elif "text-anchor: start" in style:
+            numbers.append((float(y), int(text)))
+    assert len(ticks) == len(numbers)
+    # The tick label and the bar's number share the bar's centre line (within a few px).
+    drawn = {}
+    for y, number in numbers:
+        distance, label = min((abs(y - tick_y), label) for tick_y, label in ticks)
+        assert distance < 5
+        drawn[label] = number
+    return drawn
+
+
+def histogram(svg: str) -> list[float]:
+    """A bar chart's bar heights, left to right, in pixels."""
+    bars = []
+    for match in re.finditer(r'<path d="([^"]*)"[^>]*style="fill: #3a6ea5', svg):
+        (x0, y0, _, _, _, y1) = (float(v) for v in _BAR.match(f'<path d="{match[1]}').groups())
+        bars.append((x0, abs(y0 - y1)))
+    return [height for _, height in sorted(bars)]
+
+
+class TestReportNumbers(PluginTestHelper):
+    """The numbers the page shows are the library's, counted here from the items."""
+
+    plugin: ClassVar[str] = "genrescore"
+
+    def test_the_charts_and_table_show_the_librarys_counts(self) -> None:
+        fill_library(self.lib, 300)
+        for n in range(7):
+            self.add_item(title=f"not analysed {n}")
+        path = self.temp_path / "report.html"
+        self.run_command("genrescore", "--html", str(path))
+        page = path.read_text()
+
+        items = list(self.lib.items())
+        analysed = [item for item in items if item.get("genrescore_genre")]
+        assert len(analysed) == 300
+        assert "300 of 307 tracks of the whole library analysed" in page
+
+        genres = Counter(item.genrescore_genre for item in analysed)
+        assert bar_labels(_figure(page, "genres")) == dict(genres)
+        instruments = Counter(
+            name for item in analysed for name in set(item.genrescore_instruments)
+        )
+        assert bar_labels(_figure(page, "instruments")) == dict(instruments)
+        methods = Counter(item.genrescore_method for item in analysed)
+        assert bar_labels(_figure(page, "methods")) == dict(methods)
+
+        # The histogram: 20 bins of 0.05, [0, 0.05) first, 1.0 in the last; written out.
+        bins = [0] * 20
+        for item in analysed:
+            bins[min(int(item.genrescore_confidence / 0.05 + 1e-9), 19)] += 1
+        heights = histogram(_figure(page, "confidence"))
+        assert len(heights) == 20
+        scale = max(heights) / max(bins)
+        assert heights == pytest.approx([count * scale for count in bins], abs=0.01)
+
+        # The table: the 200 least confident, by their confidence and id.
+        rows = re.findall(r'<tr><td class="num" data-value="([\d.]+)">.*?data-value="(\d+)">', page)
+        expected = sorted((item.genrescore_confidence, item.id) for item in analysed)[:200]
+        assert sorted((float(c), int(i)) for c, i in rows) == expected
 
 
 def test_the_summary_keeps_the_least_confident_rows_in_bounded_memory() -> None:

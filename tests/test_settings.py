@@ -94,6 +94,7 @@ def test_fingerprint_changes_with_what_changes_results() -> None:
     base, blend = defaults.fingerprint(), defaults.blend_fingerprint()
     assert read_settings(view()).fingerprint() == base
     assert read_settings(view({"windows": 5})).fingerprint() != base
+    assert read_settings(view({"window_seconds": 5.0})).fingerprint() != base
     assert read_settings(view({"models": {"genre": "none"}})).fingerprint() != base
     # Weights, rules, prior and count change only the blend: the audio need not be read again.
     for user in (
