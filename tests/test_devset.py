@@ -56,19 +56,20 @@ REAL_GENRES = (
     "electronic",
     "folk",
 )
-#: The floor per genre that the dev set holds today (the goal is 8 or more each).
+#: The floor per genre that the dev set holds today (the goal is 8 or more each; country and
+#: blues lack freely licensed recordings reachable here, see devset/README.md).
 MIN_REAL_PER_GENRE = {
-    "blues": 1,
-    "classical": 9,
+    "blues": 3,
+    "classical": 12,
     "country": 0,
-    "disco": 13,
+    "disco": 16,
     "hip hop": 7,
     "jazz": 16,
-    "heavy metal": 15,
+    "heavy metal": 19,
     "pop": 8,
-    "reggae": 6,
+    "reggae": 7,
     "rock": 9,
-    "electronic": 22,
+    "electronic": 23,
     "folk": 6,
 }
 
@@ -79,7 +80,7 @@ def clips() -> list[Clip]:
 
 
 def test_enough_clips_genres_and_instruments(clips: list[Clip]) -> None:
-    assert len(clips) >= 60
+    assert len(clips) >= 200
     assert len({c.genre for c in clips if c.genre}) >= 8
     assert len({n for c in clips for n in c.instruments}) >= 15
 
