@@ -11,6 +11,7 @@ import os
 import shutil
 import signal
 import sqlite3
+import struct
 import subprocess
 import sys
 import time
@@ -93,6 +94,38 @@ def test_every_family_is_read_and_a_cut_copy_refused(
         return
     with pytest.raises(ContainerDamaged, match="truncated container"):
         containers.read_audio(cut)
+
+
+def _wav(samples: bytes, *, declared_data: int | None = None, pad: bool = True) -> bytes:
+    """An 8-bit mono WAV built by hand, its sizes as given."""
+    fmt = struct.pack("<HHIIHH", 1, 1, 8000, 8000, 1, 8)
+    size = len(samples) if declared_data is None else declared_data
+    body = b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt + b"data"
+    body += struct.pack("<I", size) + samples
+    riff = len(body) + (len(samples) & 1)  # the pad byte an odd chunk is owed
+    return b"RIFF" + struct.pack("<I", riff) + body + (b"\x80" if pad and len(samples) & 1 else b"")
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (_wav(bytes(8001)), None),
+        (_wav(bytes(8001), pad=False), None),  # a writer that left the pad byte out: fine
+        (_wav(bytes(8000))[:-619], "the WAV header declares 8,044 bytes, the file holds 7,425"),
+        (_wav(bytes(8000), declared_data=9000), "the WAV data chunk declares 9,000 bytes"),
+    ],
+    ids=["odd", "no-pad", "cut", "data-size-lie"],
+)
+def test_wav_sizes(tmp_path: Path, data: bytes, reason: str | None) -> None:
+    path = tmp_path / "hand.wav"
+    path.write_bytes(data)
+    if reason is None:
+        found = containers.read_audio(path)
+        assert found is not None
+        assert found.kind == "WAV"
+    else:
+        with pytest.raises(ContainerDamaged, match=f"truncated container: {reason}"):
+            containers.read_audio(path)
 
 
 # -- the real command on every family --------------------------------------------------------

@@ -67,8 +67,9 @@ def _riff(data: memoryview, kind: str) -> Layout:
     size_format = ">I" if big else "<I"
     total = len(data)
     declared = struct.unpack_from(size_format, data, 4)[0]
+    # One byte of slack: writers that leave out the last chunk's pad byte are common.
     _check(
-        8 + declared <= total,
+        8 + declared <= total + 1,
         f"truncated container: the {kind} header declares {_bytes(8 + declared)}, "
         f"the file holds {_bytes(total)}",
     )
