@@ -12,7 +12,7 @@ from beets.exceptions import UserError
 
 from . import selection
 from .backends.base import DEVICES, EMBEDDED, NONE, is_device
-from .errors import BackendUnavailable, GenreScoreError
+from .errors import BackendUnavailable, GenreScoreError, LibraryFull
 from .settings import Settings, check_cluster
 
 if TYPE_CHECKING:
@@ -256,6 +256,8 @@ def run_command(
                     run.process(chunk, total=total)
         except KeyboardInterrupt:
             raise SystemExit(INTERRUPTED_STATUS) from None  # the finally block logs first
+        except LibraryFull as exc:
+            raise UserError(_full(exc, run.counts.stored)) from None
         except GenreScoreError as exc:
             # Not one file's failure (those are counted): the models cannot run at all.
             raise UserError(f"genrescore: {exc}") from exc
@@ -273,6 +275,7 @@ def _reblend(
     options = RunOptions(write=ui.should_write(opts.write) and not opts.pretend,
                          pretend=opts.pretend)  # fmt: skip
     run = Run(settings, log, options)
+    stored = 0  # items in the chunks committed so far
     try:
         for chunk in selection.chunks(lib, args, opts.album):
             # One commit per chunk, not per item: a re-blend is cheap to redo, so Ctrl-C may
@@ -284,10 +287,22 @@ def _reblend(
                         run.update_album(album)
                 else:
                     run.reblend_only(lib, chunk)
+            stored = run.counts.stored
     except KeyboardInterrupt:
         raise SystemExit(INTERRUPTED_STATUS) from None
+    except LibraryFull as exc:  # the chunk in flight is rolled back whole
+        raise UserError(_full(exc, stored)) from None
     finally:
         log.info("{}", run.counts.summary())
+
+
+def _full(exc: LibraryFull, stored: int) -> str:
+    """The one line a full disk under the library database ends a command with."""
+    results = "result" if stored == 1 else "results"
+    return (
+        f"genrescore: stopped: {exc}; the {stored} {results} stored before it are kept, "
+        "run the command again once there is room"
+    )
 
 
 def _process_albums(run: Run, albums: list[Any], total: int) -> None:

@@ -118,3 +118,15 @@ class TagWriteError(TrackError):
 
 class ReadOnlyFile(TagWriteError):
     """The file or its folder cannot be written (permissions, a read-only mount, immutable)."""
+
+
+class LibraryFull(GenreScoreError):
+    """The disk under the library database is full (SQLite's ``SQLITE_FULL``): nothing more
+    can be stored, so the command stops; what was stored before it is kept."""
+
+    def __init__(self, database: str | bytes | os.PathLike[str], reason: str) -> None:
+        self.database = os.fsdecode(database)
+        self.reason = reason
+        super().__init__(
+            f"the library database {display_path(self.database)} cannot grow ({reason})"
+        )

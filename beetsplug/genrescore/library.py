@@ -6,8 +6,10 @@ work: ``beet ls genrescore_confidence:0.5..``, ``beet ls genrescore_instruments:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-from collections.abc import Iterable, Mapping, Sequence
+import sqlite3
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from beets import plugins
@@ -15,6 +17,7 @@ from beets.dbcore import types
 from beets.library import Item
 from mediafile import MediaFile
 
+from .errors import LibraryFull
 from .scoring import evidence as evidence_codec
 from .scoring.ensemble import (
     EnsembleConfig,
@@ -331,6 +334,31 @@ def planned_changes(
     return changes
 
 
+@contextlib.contextmanager
+def storing(lib: Any) -> Iterator[None]:
+    """A transaction that stores everything in it or nothing, and stops on a full disk.
+
+    beets' own transaction commits what ran before an exception left it: an item half
+    stored. Here a failing statement first rolls the transaction back (the outermost one:
+    inside a chunk's transaction, the chunk); SQLite's "database or disk is full" becomes
+    :class:`LibraryFull`, which stops the command with one line.
+    """
+    try:
+        with lib.transaction():
+            try:
+                yield
+            except sqlite3.Error:
+                with contextlib.suppress(sqlite3.Error):
+                    lib._connection().rollback()
+                raise
+    except sqlite3.OperationalError as exc:
+        if "full" not in str(exc):  # SQLITE_FULL: "database or disk is full"
+            raise
+        with contextlib.suppress(sqlite3.Error):
+            lib._connection().rollback()  # the commit itself may be what failed
+        raise LibraryFull(lib.path, str(exc)) from exc
+
+
 def store_changes(lib: Any, changes: Sequence[tuple[Any, Mapping[str, Any]]]) -> None:
     """Store several items' changed fields in one transaction.
 
@@ -359,7 +387,7 @@ def store_changes(lib: Any, changes: Sequence[tuple[Any, Mapping[str, Any]]]) ->
             assignments["mtime"] = 0
         if assignments:
             updates.setdefault(tuple(assignments), []).append((*assignments.values(), item.id))
-    with lib.transaction() as tx:
+    with storing(lib), lib.transaction() as tx:
         tx.mutate_many(
             "INSERT INTO item_attributes (entity_id, key, value) VALUES (?, ?, ?)", inserts
         )

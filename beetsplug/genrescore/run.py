@@ -60,6 +60,8 @@ class Counts:
     #: the audio, an I/O error), each named.
     not_written: int = 0
     started: float = 0.0
+    #: Items whose results (analysed or re-blended) were stored: what a full disk keeps.
+    stored: int = 0
 
     def summary(self) -> str:
         line = (
@@ -428,6 +430,7 @@ class Run:
                 changes.append((item, planned))
         with hold_signals():
             library.store_changes(lib, changes)
+        self.counts.stored += len(changes)
 
     def apply(self, item: Any, result: TrackResult, fingerprint: str) -> None:
         values = library.result_values(result, fingerprint)
@@ -445,7 +448,9 @@ class Run:
             self._apply(item, values)
             if self.options.write:
                 self._write(item)
-            item.store()
+            with library.storing(item._db):
+                item.store()
+            self.counts.stored += 1
 
     def _write(self, item: Any, *, again: bool = False) -> None:
         """Write an item's tags (:func:`writing.write_item`) and count the outcome.
@@ -540,4 +545,5 @@ class Run:
         with hold_signals():
             self._apply(album, values)
             # inherit=False: the album's values must not overwrite each track's own.
-            album.store(inherit=False)
+            with library.storing(album._db):
+                album.store(inherit=False)
