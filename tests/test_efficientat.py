@@ -160,5 +160,86 @@ def test_bad_files(tmp_path: Path) -> None:
 def test_factory() -> None:
     options = BackendOptions(device="cpu")
     assert efficientat.build("efficientat", Role.INSTRUMENTS, options).name == "efficientat"
+    assert efficientat.build("efficientat-genre", Role.GENRE, options).name == "efficientat-genre"
     with pytest.raises(BackendUnavailable):
         efficientat.build("mn10", Role.GENRE, options)
+
+
+# --- the learned genre head ----------------------------------------------------------------
+
+
+def _head_file(path: Path, classes: tuple[str, ...], weights: np.ndarray) -> Path:
+    np.savez(
+        path,
+        weights=weights.astype(np.float32),
+        bias=np.zeros(len(classes), np.float32),
+        mean=np.zeros(efficientat.N_CLASSES, np.float32),
+        scale=np.ones(efficientat.N_CLASSES, np.float32),
+        classes=np.array(classes),
+    )
+    return path
+
+
+def test_head_reads_the_logits(
+    tmp_path: Path, upstream: dict[str, np.ndarray], backend: efficientat.EfficientatBackend
+) -> None:
+    # A head that reads "Music" (137) as jazz and "White noise" as ambient: known answers.
+    labels = list(backend.labels)
+    weights = np.zeros((efficientat.N_CLASSES, 2))
+    weights[labels.index("Music"), 0] = 1.0
+    weights[labels.index("White noise"), 1] = 1.0
+    path = _head_file(tmp_path / "head.npz", ("jazz", "ambient"), weights)
+    genre = efficientat.EfficientatGenreBackend(BackendOptions(device="cpu"), backend, path)
+    assert genre.labels == ("jazz", "ambient")
+    assert not genre.multi_label
+    music, noise = _audio(upstream, "music"), _audio(upstream, "noise")
+    tracks = [[music, music[:48000]], [noise]]
+    got = genre.predict(tracks)
+    logits = backend.logits(tracks)
+    for scores, window_logits in zip(got, logits, strict=True):
+        mean = window_logits.mean(axis=0)
+        z = np.array([mean[labels.index("Music")], mean[labels.index("White noise")]])
+        want = np.exp(z - z.max()) / np.exp(z - z.max()).sum()
+        np.testing.assert_allclose([scores["jazz"], scores["ambient"]], want, atol=1e-5)
+    assert max(got[0], key=got[0].__getitem__) == "jazz"
+    assert max(got[1], key=got[1].__getitem__) == "ambient"
+    assert genre.fingerprint.startswith(backend.fingerprint + "-head")
+
+
+def test_head_and_tagger_share_one_run(
+    upstream: dict[str, np.ndarray], backend: efficientat.EfficientatBackend
+) -> None:
+    genre = efficientat.EfficientatGenreBackend(BackendOptions(device="cpu"), backend)
+    tracks = [[_audio(upstream, "music")]]
+    first = backend.logits(tracks)
+    genre.predict(tracks)
+    assert backend.logits(tracks) is first  # the same windows: the network did not run again
+    assert backend.logits([[_audio(upstream, "music")]]) is not first  # new arrays: it does
+
+
+def test_shipped_head() -> None:
+    from beetsplug.genrescore.backends.base import build_backend
+    from beetsplug.genrescore.scoring.taxonomy import GENRES
+
+    options = BackendOptions(device="cpu")
+    genre = build_backend(efficientat.HEAD_MODEL, Role.GENRE, options)
+    tagger = build_backend(efficientat.NAME, Role.INSTRUMENTS, options)
+    assert isinstance(genre, efficientat.EfficientatGenreBackend)
+    assert genre.tagger is tagger  # one network per process for both roles
+    assert set(genre.labels) <= set(GENRES)
+    assert len(genre.labels) >= 10
+
+
+def test_bad_head(tmp_path: Path, backend: efficientat.EfficientatBackend) -> None:
+    options = BackendOptions(device="cpu")
+    junk = tmp_path / "head.npz"
+    junk.write_bytes(b"nothing")
+    with pytest.raises(ModelLoadError, match=r"head\.npz"):
+        efficientat.EfficientatGenreBackend(options, backend, junk)
+    wrong = _head_file(tmp_path / "wrong.npz", ("jazz",), np.zeros((efficientat.N_CLASSES, 1)))
+    with np.load(wrong) as data:
+        arrays = dict(data)
+    arrays["weights"] = np.zeros((10, 1), np.float32)
+    np.savez(wrong, **arrays)
+    with pytest.raises(ModelLoadError, match="shape"):
+        efficientat.EfficientatGenreBackend(options, backend, wrong)

@@ -47,7 +47,7 @@ HEURISTIC_RATE = 22050
 #: Bumped when the analysis changes in a way that should make stored results stale.
 ANALYSIS_VERSION = "4"  # 3: BPM (octave settled), mood and vocals; 4: evidence stored
 #: Backend families whose weights ship with the plugin.
-EMBEDDED_FAMILIES = frozenset({"musicnn", "yamnet"})
+EMBEDDED_FAMILIES = frozenset({"musicnn", "yamnet", "efficientat"})
 
 
 @dataclass(frozen=True)

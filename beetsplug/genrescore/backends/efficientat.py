@@ -42,9 +42,12 @@ PORT_VERSION: Final = "1"
 #: Version of the ONNX file's metadata layout (``tools/convert_efficientat.py`` writes it).
 FORMAT_VERSION: Final = "1"
 ONNX_NAME: Final = "mn04_as.onnx"
-#: The learned genre head (tools/train_genre_head.py writes it).
+#: The learned genre head (tools/train_genre_head.py writes it) and its registry name.
 HEAD_NAME: Final = "genre_head.npz"
-ONNX_PATH: Final = Path(__file__).resolve().parent.parent / "data" / "efficientat" / ONNX_NAME
+HEAD_MODEL: Final = "efficientat-genre"
+DATA: Final = Path(__file__).resolve().parent.parent / "data" / "efficientat"
+ONNX_PATH: Final = DATA / ONNX_NAME
+HEAD_PATH: Final = DATA / HEAD_NAME
 
 #: Upstream's front end (``models/preprocess.py``, ``inference.py``'s arguments).
 SAMPLE_RATE: Final = 32000
@@ -173,6 +176,14 @@ def log_mel(y: Waveform) -> npt.NDArray[np.float32]:
     return out
 
 
+def _same_windows(a: Sequence[Sequence[Waveform]], b: Sequence[Sequence[Waveform]]) -> bool:
+    """The very same window arrays (identity, not equality), track by track."""
+    return len(a) == len(b) and all(
+        len(x) == len(y) and all(u is v for u, v in zip(x, y, strict=True))
+        for x, y in zip(a, b, strict=True)
+    )
+
+
 class EfficientatBackend(Backend):
     """The embedded ``mn04_as`` tagger on ONNX Runtime (CPU, float32).
 
@@ -214,6 +225,10 @@ class EfficientatBackend(Backend):
             raise ModelLoadError(NAME, reason, REINSTALL_HINT)
         self.labels = tuple(json.loads(metadata["labels"]))
         self._weights_id = weights_id(self.path, NAME)
+        # The last call's windows (the arrays themselves, so their identity is a safe key)
+        # and logits: the genre head and the tagger run on the same windows of a batch (the
+        # analyzer hands both the same arrays), so the network runs once for both.
+        self._last: tuple[list[list[Waveform]], list[npt.NDArray[np.float32]]] | None = None
 
     @property
     def accelerated(self) -> bool:
@@ -227,13 +242,18 @@ class EfficientatBackend(Backend):
         """Each window's 527 logits, per track: shape ``(windows, 527)``.
 
         Windows of one length go through the network together; a shorter one (the end of a
-        short file) alone, since the network pools over all the frames it is given.
+        short file) alone, since the network pools over all the frames it is given. Called
+        again with the very same window arrays (the genre head after the tagger), it returns
+        the same logits without running the network again.
 
         Raises
         ------
         ValueError
             A track has no windows, or a window is not one-dimensional or too short.
         """
+        key = [list(windows) for windows in tracks]
+        if self._last is not None and _same_windows(self._last[0], key):
+            return self._last[1]
         mels: list[npt.NDArray[np.float32]] = []
         owner: list[int] = []
         for index, windows in enumerate(tracks):
@@ -252,7 +272,9 @@ class EfficientatBackend(Backend):
             batch = np.stack([mels[p] for p in positions])[:, None, :, :]
             out[positions] = self.session.run(batch, max_batch=MAX_WINDOWS, width=N_CLASSES)
         owners = np.asarray(owner)
-        return [out[owners == index] for index in range(len(tracks))]
+        result = [out[owners == index] for index in range(len(tracks))]
+        self._last = (key, result)
+        return result
 
     def predict(self, tracks: Sequence[Sequence[Waveform]]) -> list[dict[str, float]]:
         """Each label's sigmoid score, averaged over the track's windows."""
@@ -275,9 +297,93 @@ class EfficientatBackend(Backend):
         }
 
 
+class GenreHead:
+    """The learned genre head (``tools/train_genre_head.py``): a multinomial logistic
+    regression over a track's mean mn04 logits, standardised.
+
+    Raises
+    ------
+    ModelLoadError
+        The file is missing or not a head of 527 inputs.
+    """
+
+    def __init__(self, path: Path) -> None:
+        try:
+            with np.load(path) as data:
+                self.weights = data["weights"].astype(np.float32)
+                self.bias = data["bias"].astype(np.float32)
+                self.mean = data["mean"].astype(np.float32)
+                self.scale = data["scale"].astype(np.float32)
+                self.classes = tuple(str(c) for c in data["classes"])
+        except (OSError, KeyError, ValueError) as exc:
+            raise ModelLoadError(HEAD_MODEL, f"cannot read {path}: {exc}", REINSTALL_HINT) from exc
+        if self.weights.shape != (N_CLASSES, len(self.classes)):
+            reason = f"{path}: weights of shape {self.weights.shape}, not (527, classes)"
+            raise ModelLoadError(HEAD_MODEL, reason, REINSTALL_HINT)
+
+    def probabilities(self, mean_logits: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        """Class probabilities of tracks, ``(tracks, classes)``, from ``(tracks, 527)``."""
+        z = ((mean_logits - self.mean) / self.scale) @ self.weights + self.bias
+        z = z - z.max(axis=1, keepdims=True)
+        e = np.exp(z)
+        out: npt.NDArray[np.float32] = (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+        return out
+
+
+class EfficientatGenreBackend(Backend):
+    """The embedded genre model: mn04's logits read by the learned head (:class:`GenreHead`).
+
+    Its labels are canonical genre names and its scores a softmax over them. It runs the
+    tagger's network (one :class:`EfficientatBackend` per process, shared with the
+    instrument role), so with ``efficientat`` as the tagger too the network runs once.
+    """
+
+    family = "efficientat"
+    sample_rate = SAMPLE_RATE
+    window_seconds = WINDOW_SECONDS
+    multi_label = False
+
+    def __init__(
+        self, options: BackendOptions, tagger: EfficientatBackend, head: Path | None = None
+    ) -> None:
+        super().__init__(options)
+        self.name = HEAD_MODEL
+        self.tagger = tagger
+        path = head if head is not None else HEAD_PATH
+        self.head = GenreHead(path)
+        self.labels = self.head.classes
+        self._fingerprint = f"{tagger.fingerprint}-head{weights_id(path, HEAD_MODEL)}"
+
+    @property
+    def accelerated(self) -> bool:
+        return False
+
+    @property
+    def fingerprint(self) -> str:
+        return self._fingerprint
+
+    def predict(self, tracks: Sequence[Sequence[Waveform]]) -> list[dict[str, float]]:
+        """Each track's genre probabilities (the head over its windows' mean logits)."""
+        means = np.stack([logits.mean(axis=0) for logits in self.tagger.logits(tracks)])
+        return [
+            dict(zip(self.labels, row.tolist(), strict=True))
+            for row in self.head.probabilities(means)
+        ]
+
+
 def build(value: str, role: Role, options: BackendOptions) -> Backend:
-    """Registry factory (``base.EMBEDDED``): the embedded ``mn04_as``, for either role."""
-    del role
-    if value != NAME:
-        raise BackendUnavailable(value, f"not an embedded model; use {NAME!r}")
-    return EfficientatBackend(options)
+    """Registry factory (``base.EMBEDDED``): ``efficientat``, the ``mn04_as`` tagger (either
+    role), or ``efficientat-genre``, the learned genre head over it."""
+    from .base import built_once
+
+    def tagger() -> EfficientatBackend:
+        return EfficientatBackend(options)
+
+    if value == NAME:
+        return built_once(tagger, NAME, Role.INSTRUMENTS, options)
+    if value == HEAD_MODEL:
+        shared = built_once(tagger, NAME, Role.INSTRUMENTS, options)
+        assert isinstance(shared, EfficientatBackend)
+        del role
+        return EfficientatGenreBackend(options, shared)
+    raise BackendUnavailable(value, f"not an embedded model; use {NAME!r} or {HEAD_MODEL!r}")
