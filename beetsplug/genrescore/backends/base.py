@@ -54,6 +54,20 @@ PRECISIONS = ("auto", "fp32", "bf16")
 FAST_BF16_CPU_FLAGS = frozenset({"amx_bf16", "avx512_bf16"})
 
 
+#: What installs torch and transformers: HuggingFace checkpoints, GPUs and bf16 need them;
+#: the embedded models on the CPU (ONNX Runtime) do not.
+HF_EXTRA_HINT = "pip install 'beets-genrescore[hf]'"
+#: The modules that extra brings (huggingface_hub comes with transformers).
+HF_MODULES = ("torch", "transformers", "huggingface_hub")
+
+
+def hf_installed(modules: Sequence[str] = HF_MODULES) -> bool:
+    """Whether ``modules`` (default: the ``hf`` extra's) can be imported; imports none."""
+    import importlib.util
+
+    return all(importlib.util.find_spec(module) is not None for module in modules)
+
+
 def is_device(value: object) -> bool:
     """Whether ``value`` is one of :data:`DEVICES`."""
     return isinstance(value, str) and (
@@ -329,6 +343,12 @@ class EmbeddedBackend(Backend, Generic[WeightsT, ModuleT]):
             self.session = OnnxModel(onnx_path, name)
             self.labels = self._onnx_labels(onnx_path)
         else:
+            if not hf_installed(("torch",)):
+                raise DeviceUnavailable(
+                    f"genrescore: {name} runs on {self.placement.device} in "
+                    f"{'bf16' if self.placement.bf16 else 'fp32'} with torch, which is not "
+                    f"installed ({HF_EXTRA_HINT}); or use device: cpu, precision: fp32"
+                )
             prepared, self.labels = load(path=weights, name=name)
             self.weights = prepared
             if engine == "torch":
@@ -629,6 +649,13 @@ def resolve_device(spec: str) -> str:
     """
     if spec == "cpu" or (spec == "auto" and not gpu_possible()):
         return "cpu"
+    if not hf_installed(("torch",)):
+        if spec == "auto":  # no torch, no GPU to run on: the CPU is what auto means here
+            return "cpu"
+        raise DeviceUnavailable(
+            f"genrescore.device: {spec!r} runs the models with torch, which is not installed "
+            f"({HF_EXTRA_HINT}); or use device: cpu"
+        )
     import torch
 
     if spec == "auto":

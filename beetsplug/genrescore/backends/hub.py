@@ -23,7 +23,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import BackendUnavailable, ModelLoadError
-from .base import NONE, Backend, BackendOptions, Role, is_embedded, load_factory
+from .base import (
+    HF_EXTRA_HINT,
+    NONE,
+    Backend,
+    BackendOptions,
+    Role,
+    hf_installed,
+    is_embedded,
+    load_factory,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -73,6 +82,23 @@ FIXED_WINDOW_MODELS = frozenset({"audio-spectrogram-transformer"})
 AUTO_BF16 = True
 
 
+def require_extra(value: str) -> None:
+    """Refuse a checkpoint where the ``hf`` extra (torch, transformers) is not installed.
+
+    Checked first, before the cache is looked at: without the extra no checkpoint can run,
+    downloaded or not, and the one thing to do about it is to install it.
+
+    Raises
+    ------
+    BackendUnavailable
+        torch, transformers or huggingface_hub cannot be imported.
+    """
+    if not hf_installed():
+        raise BackendUnavailable(
+            value, "a HuggingFace checkpoint needs torch and transformers", hint=HF_EXTRA_HINT
+        )
+
+
 def build(value: str, role: Role, options: BackendOptions) -> Backend:
     """The registry's factory for checkpoints: find the checkpoint, then load it with :mod:`.hf`.
 
@@ -86,6 +112,7 @@ def build(value: str, role: Role, options: BackendOptions) -> Backend:
     ModelLoadError
         The directory is corrupt, unsafe, or not an audio classifier with its head.
     """
+    require_extra(value)
     locate(value, options.cache_dir)
     return load_factory(BACKEND)(value, role, options)
 
@@ -158,6 +185,7 @@ def describe(value: str, role: Role, options: BackendOptions) -> str:
     """
     from .base import resolve_bf16, resolve_device
 
+    require_extra(value)
     root, revision = locate(value, options.cache_dir)
     directory = model_directory(value, root, from_hub=revision is not None)
     config = _read_json(value, directory, "config.json")
@@ -396,8 +424,12 @@ def fetch_models(values: Sequence[str], cache_dir: str | None) -> list[str]:
     Raises
     ------
     BackendUnavailable
-        The hub could not be reached, or it has no such model.
+        The hub could not be reached, or it has no such model, or the ``hf`` extra is not
+        installed.
     """
+    for value in values:
+        if value != NONE and not is_embedded(value):
+            require_extra(value)
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import RepositoryNotFoundError
 
