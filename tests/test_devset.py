@@ -56,12 +56,12 @@ REAL_GENRES = (
     "electronic",
     "folk",
 )
-#: The floor per genre that the dev set holds today (the goal is 8 or more each; country and
-#: blues lack freely licensed recordings reachable here, see devset/README.md).
+#: The floor per genre that the dev set holds today (the goal is 8 or more each; see
+#: devset/README.md for the genres still short of it).
 MIN_REAL_PER_GENRE = {
     "blues": 3,
     "classical": 13,
-    "country": 0,
+    "country": 15,
     "disco": 16,
     "hip hop": 7,
     "jazz": 16,
