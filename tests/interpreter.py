@@ -2,9 +2,24 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
+
+#: The checkout the tests run from (pytest puts it first on ``sys.path``).
+CHECKOUT = Path(__file__).resolve().parent.parent
+
+
+def checkout_env(**extra: str) -> dict[str, str]:
+    """This environment for a child process that imports the plugin *of this checkout*.
+
+    Without it a child started outside the checkout (``cwd`` elsewhere) imports whichever
+    copy is installed in the venv, so a copy of the tree (mutation testing, another
+    worktree) would be tested against the installed one.
+    """
+    paths = [str(CHECKOUT), *filter(None, [os.environ.get("PYTHONPATH")])]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(paths), **extra}
 
 
 def fresh_python(code: str, *, cwd: Path | None = None) -> str:
@@ -14,6 +29,6 @@ def fresh_python(code: str, *, cwd: Path | None = None) -> str:
     """
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=cwd,
-        timeout=120,
+        env=checkout_env(), timeout=120,
     )  # fmt: skip
     return done.stdout.strip()

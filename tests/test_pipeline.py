@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import sqlite3
 import subprocess
@@ -22,6 +21,7 @@ from beetsplug.genrescore.settings import DEFAULTS, read_settings
 
 from .audio_files import copy, track
 from .crashers import crash_on_marker
+from .interpreter import checkout_env
 from .test_plugin import HEURISTICS_ONLY, messages
 
 HEURISTIC_SETTINGS = read_settings(
@@ -298,7 +298,7 @@ def test_interrupt_then_resume_analyses_every_item_exactly_once(
         "import: {copy: no, write: no, autotag: no, log: null}\n"
         "genrescore: {auto: no, jobs: 1, models: {genre: none, instruments: none}}\n"
     )
-    env = {**os.environ, "BEETSDIR": str(tmp_path)}
+    env = checkout_env(BEETSDIR=str(tmp_path))
     beet = [sys.executable, "-m", "beets", "-c", str(config)]
     subprocess.run([*beet, "import", "-q", str(music)], check=True, env=env, capture_output=True)
 

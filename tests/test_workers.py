@@ -22,7 +22,7 @@ from beetsplug.genrescore.workers import WORKER_PRELOAD, Where, WorkerPlan
 
 from .audio_files import copy
 from .hf_models import make_tiny_hubert
-from .interpreter import fresh_python
+from .interpreter import checkout_env, fresh_python
 
 #: The embedded models' modules: what the fork server preloads when the workers run them.
 EMBEDDED_MODULES = tuple(
@@ -191,7 +191,7 @@ def _library(tmp_path: Path, genrescore: dict[str, Any]) -> tuple[list[str], dic
             }
         )
     )
-    env = {**os.environ, "BEETSDIR": str(tmp_path), "HF_HOME": str(tmp_path / "hf-home")}
+    env = checkout_env(BEETSDIR=str(tmp_path), HF_HOME=str(tmp_path / "hf-home"))
     return [sys.executable, "-c", _BEET_AUDITED, "-c", str(config)], env
 
 
