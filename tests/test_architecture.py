@@ -27,10 +27,12 @@ BEETS = {"beets", "confuse", "mediafile"}
 BEETS_FREE = [
     "analyzer.py",
     "audio.py",
+    "containers.py",
     "engine.py",
     "errors.py",
     "explain.py",
     "report.py",
+    "stopping.py",
     "synth.py",
     "workers.py",
     *sorted(str(p.relative_to(PACKAGE)) for p in (PACKAGE / "backends").glob("*.py")),
