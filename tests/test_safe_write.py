@@ -47,6 +47,20 @@ FAMILIES = {
 }
 
 
+#: A POSIX access ACL (``user::rw-,user:daemon:rw-,group::r--,mask::r--,other::---``, mode
+#: 0640) in the kernel's xattr encoding: version 2, then (tag, permissions, id) entries.
+ACL = struct.pack("<I", 2) + b"".join(
+    struct.pack("<HHI", tag, permissions, qualifier)
+    for tag, permissions, qualifier in [
+        (0x01, 6, 0xFFFFFFFF),  # the owner
+        (0x02, 6, 1),  # user daemon
+        (0x04, 4, 0xFFFFFFFF),  # the group
+        (0x10, 4, 0xFFFFFFFF),  # the mask
+        (0x20, 0, 0xFFFFFFFF),  # others
+    ]
+)
+
+
 def _encode(path: Path, seconds: float = 6.0, style: str = "rock") -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     source = path.with_name(path.name + ".src.wav")
@@ -237,7 +251,7 @@ class TestWrites(PluginTestHelper):
             assert pcm(other) == pcm(family_sources["wav"])
         assert not list(self.lib_path.glob(".*genrescore-tmp*"))
 
-    def test_owner_group_mode_and_xattrs_survive_a_write(
+    def test_owner_group_mode_xattrs_and_acl_survive_a_write(
         self, family_sources: dict[str, Path], caplog: pytest.LogCaptureFixture
     ) -> None:
         shared = self.lib_path / "shared"
@@ -251,6 +265,7 @@ class TestWrites(PluginTestHelper):
         os.chown(path, nobody, nogroup)
         path.chmod(0o640)
         os.setxattr(path, "user.origin", b"ripped")
+        os.setxattr(path, "system.posix_acl_access", ACL)
         inode = path.stat().st_ino
         self.configure()
         assert "written 1" in self.write(caplog)
@@ -259,6 +274,7 @@ class TestWrites(PluginTestHelper):
         assert (info.st_uid, info.st_gid) == (nobody, nogroup)
         assert oct(info.st_mode & 0o7777) == oct(0o640)
         assert os.getxattr(path, "user.origin") == b"ripped"
+        assert os.getxattr(path, "system.posix_acl_access") == ACL
         assert MediaFile(path).genrescore_genre
 
     def test_a_read_only_folder_keeps_the_analysis_and_says_so_once(
