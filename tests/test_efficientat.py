@@ -19,7 +19,7 @@ import pytest
 from beetsplug.genrescore.backends import efficientat
 from beetsplug.genrescore.backends.base import BackendOptions, Role
 from beetsplug.genrescore.errors import BackendUnavailable, ModelLoadError
-from beetsplug.genrescore.scoring.taxonomy import instrument_for_label
+from beetsplug.genrescore.scoring.taxonomy import GENRES, genre_for_label, instrument_for_label
 
 FIXTURE = Path(__file__).parent / "data" / "efficientat" / "upstream.npz"
 SIGNALS = ("music", "chirp", "noise", "short")
@@ -173,36 +173,39 @@ def _head_file(path: Path, classes: tuple[str, ...], weights: np.ndarray) -> Pat
         path,
         weights=weights.astype(np.float32),
         bias=np.zeros(len(classes), np.float32),
-        mean=np.zeros(efficientat.N_CLASSES, np.float32),
-        scale=np.ones(efficientat.N_CLASSES, np.float32),
+        inputs=np.array(GENRES),
         classes=np.array(classes),
     )
     return path
 
 
-def test_head_reads_the_logits(
+def test_head_reads_the_genre_classes(
     tmp_path: Path, upstream: dict[str, np.ndarray], backend: efficientat.EfficientatBackend
 ) -> None:
-    # A head that reads "Music" (137) as jazz and "White noise" as ambient: known answers.
-    labels = list(backend.labels)
-    weights = np.zeros((efficientat.N_CLASSES, 2))
-    weights[labels.index("Music"), 0] = 1.0
-    weights[labels.index("White noise"), 1] = 1.0
-    path = _head_file(tmp_path / "head.npz", ("jazz", "ambient"), weights)
+    # A head over two genres, with known weights: its answer written out by hand.
+    classes = ("jazz", "electronic")
+    weights = np.zeros((len(GENRES), 2))
+    weights[GENRES.index("jazz"), 0] = 1.0
+    weights[GENRES.index("electronic"), 1] = 2.0
+    weights[GENRES.index("ambient"), 1] = -0.5
+    path = _head_file(tmp_path / "head.npz", classes, weights)
     genre = efficientat.EfficientatGenreBackend(BackendOptions(device="cpu"), backend, path)
-    assert genre.labels == ("jazz", "ambient")
+    assert genre.labels == classes
     assert not genre.multi_label
     music, noise = _audio(upstream, "music"), _audio(upstream, "noise")
     tracks = [[music, music[:48000]], [noise]]
     got = genre.predict(tracks)
-    logits = backend.logits(tracks)
-    for scores, window_logits in zip(got, logits, strict=True):
-        mean = window_logits.mean(axis=0)
-        z = np.array([mean[labels.index("Music")], mean[labels.index("White noise")]])
+    for scores, window_logits in zip(got, backend.logits(tracks), strict=True):
+        mean = (1 / (1 + np.exp(-window_logits.astype(np.float64)))).mean(axis=0)
+        strongest: dict[str, float] = {}
+        for label, score in zip(backend.labels, mean, strict=True):
+            name = genre_for_label(label)
+            if name is not None:
+                strongest[name] = max(strongest.get(name, 0.0), score)
+        log = {g: math.log(max(strongest.get(g, 0.0), efficientat.HEAD_FLOOR)) for g in GENRES}
+        z = np.array([log["jazz"], 2.0 * log["electronic"] - 0.5 * log["ambient"]])
         want = np.exp(z - z.max()) / np.exp(z - z.max()).sum()
-        np.testing.assert_allclose([scores["jazz"], scores["ambient"]], want, atol=1e-5)
-    assert max(got[0], key=got[0].__getitem__) == "jazz"
-    assert max(got[1], key=got[1].__getitem__) == "ambient"
+        np.testing.assert_allclose([scores["jazz"], scores["electronic"]], want, atol=1e-5)
     assert genre.fingerprint.startswith(backend.fingerprint + "-head")
 
 
@@ -219,7 +222,6 @@ def test_head_and_tagger_share_one_run(
 
 def test_shipped_head() -> None:
     from beetsplug.genrescore.backends.base import build_backend
-    from beetsplug.genrescore.scoring.taxonomy import GENRES
 
     options = BackendOptions(device="cpu")
     genre = build_backend(efficientat.HEAD_MODEL, Role.GENRE, options)
@@ -236,10 +238,10 @@ def test_bad_head(tmp_path: Path, backend: efficientat.EfficientatBackend) -> No
     junk.write_bytes(b"nothing")
     with pytest.raises(ModelLoadError, match=r"head\.npz"):
         efficientat.EfficientatGenreBackend(options, backend, junk)
-    wrong = _head_file(tmp_path / "wrong.npz", ("jazz",), np.zeros((efficientat.N_CLASSES, 1)))
+    wrong = _head_file(tmp_path / "wrong.npz", ("jazz",), np.zeros((len(GENRES), 1)))
     with np.load(wrong) as data:
         arrays = dict(data)
-    arrays["weights"] = np.zeros((10, 1), np.float32)
+    arrays["weights"] = np.zeros((len(GENRES) - 1, 1), np.float32)
     np.savez(wrong, **arrays)
     with pytest.raises(ModelLoadError, match="shape"):
         efficientat.EfficientatGenreBackend(options, backend, wrong)

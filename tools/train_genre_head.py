@@ -6,13 +6,23 @@ Usage::
     python tools/train_genre_head.py                 # cross-validate, fit, write the head
     python tools/train_genre_head.py --cv-only       # only the cross-validated figures
 
-The head is a multinomial logistic regression with an L2 penalty (numpy; fitted by L-BFGS
-from scipy, a tool-time dependency only) over one vector per track: the mean over its
-analysis windows of mn04's 527 logits, standardised with the training set's mean and
-deviation. It is the embedded default's genre-model vote (``backends/efficientat.py``,
-``efficientat-genre``): AudioSet's own genre classes are a fixed, hand-folded reading of
-those logits, while the head learns which of all 527 (instruments, vocals, production)
-separate the genres of the dev set's recordings.
+The head is a multinomial logistic regression (numpy; fitted by L-BFGS from scipy, a
+tool-time dependency only) over one vector per track: for each canonical genre, the log of
+the strongest of mn04's AudioSet genre classes that fold into it (``scoring.taxonomy``),
+from the mean over the track's windows of the sigmoid scores (floor
+``efficientat.HEAD_FLOOR``). Its weights start from, and are pulled towards (L2), the
+identity: genre class g votes for genre g, which is the tagger's plain genre vote. So it is
+AudioSet's genre classes calibrated per class (each gets its own scale and offset, and
+cross-terms where the data show them: "Easy listening" and "Music" stop winning by their
+base rate alone), and a genre with little data stays close to the plain reading instead of
+being learnt from a handful of clips. It serves as the embedded default's genre-model vote
+(``backends/efficientat.py``, ``efficientat-genre``).
+
+Why this and not all 527 logits: with folds split by artist (below), a regression over the
+527 standardised logits reached 52 % held-out top-1 on the recorded clips, one over the
+genre classes alone with the usual pull to zero 63 %, and this one 65-67 % across L2
+strengths 0.01-1 (the tagger's genre classes read plainly: 57 %); the dev set has about 30
+artists, too few for 527 x 14 free weights.
 
 Data: the dev set's recorded clips with a genre (``devset/manifest.csv``; ``--sequenced``
 adds the sequenced ones), decoded exactly as the plugin does (``audio.load_windows``: 3
@@ -71,7 +81,7 @@ SEQUENCED_KINDS: Final = frozenset({"arrange", "sequence", "drums"})
 WINDOWS: Final = 3
 WINDOW_SECONDS: Final = 10.0
 MIN_SECONDS: Final = 1.0
-#: L2 strengths tried (penalty ``l2 / 2 * |W|^2`` on the mean log-loss).
+#: L2 strengths tried (penalty ``l2 / 2 * (|W - identity|^2 + |b|^2)`` on the mean log-loss).
 L2_GRID: Final = (0.01, 0.03, 0.1, 0.3, 1.0)
 FOLDS: Final = 5
 
@@ -129,9 +139,9 @@ def clip_logits(clip: Clip, session: Any) -> Array:
 
 
 def features(logits: Array) -> Array:
-    """The head's input for one track: the mean of its windows' logits."""
-    mean: Array = logits.mean(axis=0)
-    return mean
+    """The head's input for one track (``efficientat.head_features``)."""
+    out: Array = efficientat.head_features(logits[None].astype(np.float32))[0].astype(np.float64)
+    return out
 
 
 # --- the model ---------------------------------------------------------------------------
@@ -140,51 +150,54 @@ def features(logits: Array) -> Array:
 @dataclass(frozen=True)
 class Head:
     classes: tuple[str, ...]
-    mean: Array
-    scale: Array
-    weights: Array  # (features, classes)
+    weights: Array  # (inputs, classes): the inputs are taxonomy.GENRES
     bias: Array  # (classes,)
     l2: float
 
     def probabilities(self, x: Array) -> Array:
-        z = ((x - self.mean) / self.scale) @ self.weights + self.bias
+        z = x @ self.weights + self.bias
         z -= z.max(axis=1, keepdims=True)
         e = np.exp(z)
         out: Array = e / e.sum(axis=1, keepdims=True)
         return out
 
 
+def identity(classes: Sequence[str]) -> Array:
+    """The starting weights: genre class g's log-score is class g's logit."""
+    prior = np.zeros((len(GENRES), len(classes)))
+    for k, name in enumerate(classes):
+        prior[GENRES.index(name), k] = 1.0
+    return prior
+
+
 def fit(x: Array, y: Sequence[str], l2: float, classes: Sequence[str] | None = None) -> Head:
-    """Multinomial logistic regression, L2 on the weights (not the bias), by L-BFGS."""
+    """Multinomial logistic regression, L2 towards :func:`identity` (and the bias to 0)."""
     from scipy.optimize import minimize
 
     names = tuple(classes) if classes is not None else tuple(sorted(set(y)))
     index = {c: i for i, c in enumerate(names)}
-    mean = x.mean(axis=0)
-    scale = x.std(axis=0) + 1e-6
-    xs = (x - mean) / scale
-    n, d = xs.shape
+    n, d = x.shape
     k = len(names)
+    prior = identity(names)
     target = np.zeros((n, k))
     target[np.arange(n), [index[v] for v in y]] = 1.0
 
     def loss(theta: Array) -> tuple[float, Array]:
         w = theta[: d * k].reshape(d, k)
         b = theta[d * k :]
-        z = xs @ w + b
+        z = x @ w + b
         z -= z.max(axis=1, keepdims=True)
         log_p = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
         p = np.exp(log_p)
-        value = -(target * log_p).sum() / n + 0.5 * l2 * (w**2).sum()
+        value = -(target * log_p).sum() / n + 0.5 * l2 * (((w - prior) ** 2).sum() + (b**2).sum())
         grad_z = (p - target) / n
-        grad_w = xs.T @ grad_z + l2 * w
-        return float(value), np.concatenate([grad_w.ravel(), grad_z.sum(axis=0)])
+        grad_w = x.T @ grad_z + l2 * (w - prior)
+        return float(value), np.concatenate([grad_w.ravel(), grad_z.sum(axis=0) + l2 * b])
 
-    result = minimize(
-        loss, np.zeros(d * k + k), jac=True, method="L-BFGS-B", options={"maxiter": 500}
-    )
+    start = np.concatenate([prior.ravel(), np.zeros(k)])
+    result = minimize(loss, start, jac=True, method="L-BFGS-B", options={"maxiter": 1000})
     theta = result.x
-    return Head(names, mean, scale, theta[: d * k].reshape(d, k), theta[d * k :], l2)
+    return Head(names, theta[: d * k].reshape(d, k), theta[d * k :], l2)
 
 
 def group_folds(groups: Sequence[str], folds: int) -> list[npt.NDArray[np.intp]]:
@@ -309,14 +322,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.out / efficientat.HEAD_NAME,
         weights=head.weights.astype(np.float32),
         bias=head.bias.astype(np.float32),
-        mean=head.mean.astype(np.float32),
-        scale=head.scale.astype(np.float32),
+        inputs=np.array(GENRES),
         classes=np.array(head.classes),
     )
     manifest = {
         "trained": datetime.date.today().isoformat(),
         "model": efficientat.ONNX_NAME,
-        "features": "mean over windows of the 527 logits (3 x 10 s windows at 32 kHz)",
+        "features": "log of the strongest AudioSet genre class per canonical genre, from the "
+        "mean of the sigmoid scores over 3 x 10 s windows at 32 kHz",
         "l2": l2,
         "folds": args.folds,
         "held_out": held_out,

@@ -19,6 +19,7 @@ clips); :meth:`EfficientatBackend.predict` averages a track's windows.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections.abc import Mapping, Sequence
@@ -30,6 +31,7 @@ import numpy.typing as npt
 
 from ..errors import BackendUnavailable, ModelLoadError
 from ..scoring.ensemble import InstrumentScale
+from ..scoring.taxonomy import GENRES, genre_for_label
 from .base import REINSTALL_HINT, Backend, BackendOptions, Role, sigmoid, weights_id
 
 if TYPE_CHECKING:
@@ -45,6 +47,8 @@ ONNX_NAME: Final = "mn04_as.onnx"
 #: The learned genre head (tools/train_genre_head.py writes it) and its registry name.
 HEAD_NAME: Final = "genre_head.npz"
 HEAD_MODEL: Final = "efficientat-genre"
+#: The genre head's inputs are log-scores, never below log of this (a class that is silent).
+HEAD_FLOOR: Final = 1e-4
 DATA: Final = Path(__file__).resolve().parent.parent / "data" / "efficientat"
 ONNX_PATH: Final = DATA / ONNX_NAME
 HEAD_PATH: Final = DATA / HEAD_NAME
@@ -297,14 +301,52 @@ class EfficientatBackend(Backend):
         }
 
 
+def head_features(
+    logits: npt.NDArray[np.float32], labels: Sequence[str] | None = None
+) -> npt.NDArray[np.float32]:
+    """The genre head's input for tracks, ``(tracks, len(taxonomy.GENRES))``, from their
+    windows' logits ``(tracks, windows, 527)`` in the order of ``labels`` (default: the
+    shipped model's).
+
+    For each canonical genre, the log of the strongest AudioSet genre class that folds into
+    it (``taxonomy.genre_for_label``), from the mean of the windows' sigmoid scores, never
+    below :data:`HEAD_FLOOR`.
+    """
+    names = labels if labels is not None else _audioset_labels()
+    columns = _genre_columns(tuple(names))
+    scores = sigmoid(logits).mean(axis=1)
+    out = np.full((len(scores), len(GENRES)), HEAD_FLOOR, dtype=np.float32)
+    for genre, indices in columns:
+        out[:, genre] = np.maximum(out[:, genre], scores[:, indices].max(axis=1))
+    folded: npt.NDArray[np.float32] = np.log(out)
+    return folded
+
+
+@functools.cache
+def _genre_columns(labels: tuple[str, ...]) -> tuple[tuple[int, list[int]], ...]:
+    by_genre: dict[int, list[int]] = {}
+    for index, label in enumerate(labels):
+        genre = genre_for_label(label)
+        if genre is not None:
+            by_genre.setdefault(GENRES.index(genre), []).append(index)
+    return tuple(sorted(by_genre.items()))
+
+
+def _audioset_labels() -> tuple[str, ...]:
+    from .onnx import OnnxModel
+
+    return tuple(json.loads(OnnxModel(ONNX_PATH, NAME).metadata["labels"]))
+
+
 class GenreHead:
     """The learned genre head (``tools/train_genre_head.py``): a multinomial logistic
-    regression over a track's mean mn04 logits, standardised.
+    regression over :func:`head_features`, whose weights were pulled towards the identity
+    (genre class g votes for genre g): AudioSet's genre classes calibrated per class.
 
     Raises
     ------
     ModelLoadError
-        The file is missing or not a head of 527 inputs.
+        The file is missing, or not a head over :data:`taxonomy.GENRES`.
     """
 
     def __init__(self, path: Path) -> None:
@@ -312,18 +354,17 @@ class GenreHead:
             with np.load(path) as data:
                 self.weights = data["weights"].astype(np.float32)
                 self.bias = data["bias"].astype(np.float32)
-                self.mean = data["mean"].astype(np.float32)
-                self.scale = data["scale"].astype(np.float32)
+                inputs = tuple(str(c) for c in data["inputs"])
                 self.classes = tuple(str(c) for c in data["classes"])
         except (OSError, KeyError, ValueError) as exc:
             raise ModelLoadError(HEAD_MODEL, f"cannot read {path}: {exc}", REINSTALL_HINT) from exc
-        if self.weights.shape != (N_CLASSES, len(self.classes)):
-            reason = f"{path}: weights of shape {self.weights.shape}, not (527, classes)"
+        if inputs != GENRES or self.weights.shape != (len(GENRES), len(self.classes)):
+            reason = f"{path}: weights of shape {self.weights.shape} over other genres"
             raise ModelLoadError(HEAD_MODEL, reason, REINSTALL_HINT)
 
-    def probabilities(self, mean_logits: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-        """Class probabilities of tracks, ``(tracks, classes)``, from ``(tracks, 527)``."""
-        z = ((mean_logits - self.mean) / self.scale) @ self.weights + self.bias
+    def probabilities(self, features: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        """Class probabilities of tracks, ``(tracks, classes)``, from :func:`head_features`."""
+        z = features @ self.weights + self.bias
         z = z - z.max(axis=1, keepdims=True)
         e = np.exp(z)
         out: npt.NDArray[np.float32] = (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
@@ -363,11 +404,16 @@ class EfficientatGenreBackend(Backend):
         return self._fingerprint
 
     def predict(self, tracks: Sequence[Sequence[Waveform]]) -> list[dict[str, float]]:
-        """Each track's genre probabilities (the head over its windows' mean logits)."""
-        means = np.stack([logits.mean(axis=0) for logits in self.tagger.logits(tracks)])
+        """Each track's genre probabilities (the head over its :func:`head_features`)."""
+        inputs = np.concatenate(
+            [
+                head_features(logits[None], self.tagger.labels)
+                for logits in self.tagger.logits(tracks)
+            ]
+        )
         return [
             dict(zip(self.labels, row.tolist(), strict=True))
-            for row in self.head.probabilities(means)
+            for row in self.head.probabilities(inputs)
         ]
 
 
