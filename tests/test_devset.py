@@ -66,11 +66,11 @@ MIN_REAL_PER_GENRE = {
     "hip hop": 7,
     "jazz": 16,
     "heavy metal": 19,
-    "pop": 8,
+    "pop": 10,
     "reggae": 7,
     "rock": 9,
     "electronic": 23,
-    "folk": 6,
+    "folk": 8,
 }
 
 
