@@ -33,6 +33,35 @@ def _describe(task: Any) -> str:
     return ", ".join(display_path(path) for path in paths) or "an import task"
 
 
+def _before_write(item: Any, path: bytes, **_: Any) -> None:
+    # Only a result that describes the file before the write describes it after: a file
+    # replaced since its analysis must still look replaced.
+    item._genrescore_describes = bool(item.get(library.FINGERPRINT)) and not (
+        library.audio_changed(item, path)
+    )
+
+
+def _after_write(item: Any, path: bytes, **_: Any) -> None:
+    if getattr(item, "_genrescore_describes", False):
+        library.refresh_identity(item, path)
+    item._genrescore_describes = False
+
+
+class _FileWrites(BeetsPlugin):
+    """Any tag write (beets' own, another plugin's, ours) changes the file's bytes, and with
+    them the identity the stored fingerprint holds: it is taken again after the write.
+
+    A helper plugin (beets loads the module's last plugin class, GenreScorePlugin): beets
+    runs no listener of a plugin while another of the same plugin runs, and our own writes
+    happen inside the import's listeners.
+    """
+
+    def __init__(self) -> None:
+        super().__init__("genrescore_writes")
+        self.register_listener("write", _before_write)
+        self.register_listener("after_write", _after_write)
+
+
 class GenreScorePlugin(BeetsPlugin):
     """Detect genres and instruments from the audio of each track."""
 
@@ -49,6 +78,7 @@ class GenreScorePlugin(BeetsPlugin):
         self._settings: Settings | None = None
         self._import_run: Any = None
         self._previous_handlers: Any = None
+        self._file_writes = _FileWrites()
         if self.config["auto"].get():
             self.import_stages = [self.import_stage]
             self.register_listener("import_begin", self.import_begin)

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from beets import plugins
@@ -17,6 +19,7 @@ from beets.dbcore import types
 from beets.library import Item
 from mediafile import MediaFile
 
+from .audio import file_identity
 from .errors import LibraryFull
 from .scoring import evidence as evidence_codec
 from .scoring.ensemble import (
@@ -40,6 +43,9 @@ INSTRUMENTS = "genrescore_instruments"
 METHOD = "genrescore_method"
 SCORES = "genrescore_scores"
 FINGERPRINT = "genrescore_fingerprint"
+#: The file's size and modification time (ns) when the identity in the fingerprint was
+#: taken: while they are the same, the identity is not read again (one stat per item).
+AUDIO_FILE = "genrescore_file"
 #: Set while the item's file lacks the tags of its stored result ("read-only" or "not
 #: written"): the next run with writing on writes them without analysing the file again.
 UNWRITTEN = "genrescore_unwritten"
@@ -68,6 +74,7 @@ FIELD_TYPES: dict[str, types.Type[Any, Any]] = {
     METHOD: types.STRING,
     SCORES: types.STRING,
     FINGERPRINT: types.STRING,
+    AUDIO_FILE: types.STRING,
     BPM: types.Float(1),
     MOOD: types.MULTI_VALUE_DSV,
     MOOD_SCORES: types.STRING,
@@ -95,25 +102,108 @@ RESULT_FIELDS = (
 )
 
 
-def item_fingerprint(analysis: str, item: Any) -> str:
-    """The analysis fingerprint joined with the audio's identity.
+#: The audio part of a fingerprint when the file cannot be read (moved, deleted): nothing
+#: can be analysed, so a stored result whose analysis is current stays.
+MISSING = "missing"
 
-    The audio's identity is what beets read of the stream (format, length, sample rate,
-    channels, bitrate): it changes when the audio is replaced, but not when tags are
-    written, so writing our own tags does not make the next run analyse the file again.
+
+@dataclass(frozen=True)
+class FileState:
+    """A file's content identity (:func:`.audio.file_identity`) and its ``size:mtime``."""
+
+    identity: str
+    stat: str
+
+
+def file_state(path: bytes | str, item: Any = None) -> FileState | None:
+    """The file's identity; ``None`` when it cannot be read.
+
+    With ``item``: when the file's size and modification time are those stored with the
+    item's fingerprint (:data:`AUDIO_FILE`), the stored identity, without reading the file.
     """
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    stat = f"{info.st_size}:{info.st_mtime_ns}"
+    if item is not None and item.get(AUDIO_FILE) == stat:
+        stored = str(item.get(FINGERPRINT) or "").rpartition("-")[2]
+        if stored and stored != MISSING:
+            return FileState(stored, stat)
+    try:
+        return FileState(file_identity(path), stat)  # taken after the stat: see refresh
+    except OSError:
+        return None
+
+
+def _legacy_identity(item: Any) -> str:
+    """The audio identity results were stored with before it was read from the file: what
+    beets read of the stream (format, sample rate, channels, bitrate, length)."""
     identity = "|".join(
         str(item.get(key, "")) for key in ("format", "samplerate", "channels", "bitrate")
     )
     identity += f"|{round(float(item.get('length') or 0.0), 2)}"
-    audio = hashlib.sha256(identity.encode()).hexdigest()[:8]
+    return hashlib.sha256(identity.encode()).hexdigest()[:8]
+
+
+def item_fingerprint(analysis: str, item: Any) -> str:
+    """The analysis fingerprint joined with the identity of the item's file (its content:
+    :func:`file_state`), so that another song at the same path is analysed again."""
+    state = file_state(item.path, item)
+    audio = MISSING if state is None else state.identity
     return f"{analysis}-{audio}"
+
+
+def file_values(item: Any) -> dict[str, Any]:
+    """:data:`AUDIO_FILE` for a result stored now (``None``: the file cannot be read)."""
+    state = file_state(item.path, item)
+    return {AUDIO_FILE: None if state is None else state.stat}
+
+
+def _describes(item: Any, audio: str) -> bool:
+    """Whether the item's stored fingerprint is of the audio whose identity is ``audio``."""
+    stored = str(item.get(FINGERPRINT) or "").rpartition("-")[2]
+    if stored == audio or audio == MISSING:
+        return True
+    # Stored before the identity came from the file (no AUDIO_FILE): the old identity is
+    # taken for the file once, rather than analysing a whole library again on upgrade.
+    return AUDIO_FILE not in item and stored == _legacy_identity(item)
 
 
 def is_current(item: Any, fingerprint: str) -> bool:
     """Whether the item's stored result came from the same analysis of the same audio
     (its blend may still be stale: :func:`needs_reblend`)."""
-    return bool(item.get(GENRE)) and item.get(FINGERPRINT) == fingerprint
+    stored = item.get(FINGERPRINT)
+    if not item.get(GENRE) or not stored:
+        return False
+    analysis, _, audio = fingerprint.rpartition("-")
+    return bool(str(stored).rpartition("-")[0] == analysis and _describes(item, audio))
+
+
+def audio_changed(item: Any, path: bytes | str | None = None) -> bool:
+    """Whether the item's file (or ``path``) is no longer the audio its stored result
+    describes (``False`` when that cannot be told: no result, or no file to read)."""
+    if not item.get(FINGERPRINT):
+        return False
+    state = file_state(item.path if path is None else path, item)
+    return state is not None and not _describes(item, state.identity)
+
+
+def refresh_identity(item: Any, path: bytes | str | None = None) -> None:
+    """Take the identity of the item's file again after a write that kept its audio (the
+    tags are bytes of the file too), so the next run does not analyse it again.
+
+    Only for a stored result that described the file before the write
+    (:func:`audio_changed` is ``False``): it still describes it.
+    """
+    fingerprint = item.get(FINGERPRINT)
+    if not fingerprint:
+        return
+    state = file_state(item.path if path is None else path)
+    if state is None:
+        return
+    item[FINGERPRINT] = f"{str(fingerprint).rpartition('-')[0]}-{state.identity}"
+    item[AUDIO_FILE] = state.stat
 
 
 def needs_reblend(item: Any, blend_fingerprint: str) -> bool:

@@ -62,6 +62,8 @@ class Counts:
     started: float = 0.0
     #: Items whose results (analysed or re-blended) were stored: what a full disk keeps.
     stored: int = 0
+    #: ``--reblend``: files whose audio changed since they were analysed (not re-blended).
+    changed: int = 0
 
     def summary(self) -> str:
         line = (
@@ -72,6 +74,9 @@ class Counts:
             line += f", re-blended {self.reblended}"
         if self.unblendable:
             line += f"; {self.unblendable} without stored evidence (run without --reblend)"
+        if self.changed:
+            files = "file" if self.changed == 1 else "files"
+            line += f"; {self.changed} {files} changed since analysed (run without --reblend)"
         if self.uncertain:
             line += f", uncertain {self.uncertain} (genres left alone)"
         if self.analysed and self.started:
@@ -412,6 +417,17 @@ class Run:
             if not self.settings.force and not library.needs_reblend(item, self.blend_fingerprint):
                 self.counts.skipped += 1
                 continue
+            if library.audio_changed(item):
+                # Its evidence is another song's: blending it again would store (and with
+                # -w write) the old song's genre on the new one.
+                self.counts.skipped += 1
+                self.counts.changed += 1
+                self.log.warning(
+                    "{}: the file changed since it was analysed; not re-blended "
+                    "(run beet genrescore without --reblend to analyse it)",
+                    display_path(item.path),
+                )
+                continue
             values = self._reblend_values(item)
             if values is None:
                 self.counts.skipped += 1
@@ -434,6 +450,7 @@ class Run:
 
     def apply(self, item: Any, result: TrackResult, fingerprint: str) -> None:
         values = library.result_values(result, fingerprint)
+        values.update(library.file_values(item))
         self._report(item, result)
         self._store(item, values)
 
@@ -460,9 +477,17 @@ class Run:
         ``again``: such a retry, named only at ``-v`` (the summary counts it).
         """
         self._sweep(item)
+        # The write changes the file's bytes, so its identity is taken again after it (also
+        # by the plugin's `after_write` listener); a write that fails keeps the old one.
+        identity = {key: item.get(key) for key in (library.FINGERPRINT, library.AUDIO_FILE)}
         try:
             writing.write_item(item)
         except TagWriteError as exc:
+            for key, value in identity.items():
+                if value is not None:
+                    item[key] = value
+                elif key in item:
+                    del item[key]
             read_only = isinstance(exc, ReadOnlyFile)
             if read_only:
                 self.counts.read_only += 1
@@ -473,6 +498,7 @@ class Run:
             item[library.UNWRITTEN] = "read-only" if read_only else "not written"
             return
         self.counts.written += 1
+        library.refresh_identity(item)
         if library.UNWRITTEN in item:
             del item[library.UNWRITTEN]
 
