@@ -67,7 +67,7 @@ MIN_REAL_PER_GENRE = {
     "jazz": 16,
     "heavy metal": 19,
     "pop": 10,
-    "reggae": 7,
+    "reggae": 12,
     "rock": 9,
     "electronic": 23,
     "folk": 8,
