@@ -68,9 +68,9 @@ MIN_REAL_PER_GENRE = {
     "heavy metal": 19,
     "pop": 10,
     "reggae": 12,
-    "rock": 9,
+    "rock": 10,
     "electronic": 23,
-    "folk": 8,
+    "folk": 11,
 }
 
 
