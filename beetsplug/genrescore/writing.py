@@ -78,7 +78,15 @@ def _temporary_sibling(path: bytes) -> Iterator[tuple[bytes, list[bool]]]:
         raise _read_only(path, exc, "folder") from exc
     renamed: list[bool] = []
     try:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+        with contextlib.suppress(OSError):  # a file system without locks: no sweep then
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            # Another run's sweep could have taken it between mkstemp and flock.
+            intact = _same_file(handle, temporary)
+        except OSError:
+            intact = False
+        if not intact:
+            raise TagWriteError(path, "cannot write tags: another run removed its copy; try again")
         yield temporary, renamed
     finally:
         if not renamed:
@@ -130,12 +138,12 @@ def _copy_owner(info: os.stat_result, temporary: bytes) -> None:
     if (copied.st_uid, copied.st_gid) != owner:
         try:
             os.chown(temporary, *owner)
-        except PermissionError:
+        except OSError:
             # Not root: the group still can be kept when the user belongs to it.
-            with contextlib.suppress(PermissionError):
+            with contextlib.suppress(OSError):
                 os.chown(temporary, -1, info.st_gid)
     # chown clears the set-user/group-ID bits; copy2 set the mode before it.
-    with contextlib.suppress(PermissionError):
+    with contextlib.suppress(OSError):
         os.chmod(temporary, stat.S_IMODE(info.st_mode))
 
 
