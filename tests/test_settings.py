@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from typing import Any
 
 import confuse
@@ -10,7 +11,15 @@ import pytest
 
 from beetsplug.genrescore.backends.base import Role
 from beetsplug.genrescore.errors import ConfigError
-from beetsplug.genrescore.settings import DEFAULTS, GenresPolicy, read_settings
+from beetsplug.genrescore.scoring.ensemble import Weights
+from beetsplug.genrescore.scoring.taxonomy import GENRES, INSTRUMENTS
+from beetsplug.genrescore.settings import (
+    DEFAULTS,
+    BpmPolicy,
+    GenresPolicy,
+    default_jobs,
+    read_settings,
+)
 
 
 def view(user: dict[str, Any] | None = None) -> confuse.RootView:
@@ -109,3 +118,290 @@ def test_fingerprint_changes_with_what_changes_results() -> None:
     # Options that do not change results do not invalidate stored ones.
     same = read_settings(view({"genres_policy": "keep", "device": "cpu"}))
     assert (same.fingerprint(), same.blend_fingerprint()) == (base, blend)
+
+
+#: Wrong values and the whole message the user reads (checked by eye when written): the
+#: option's full name, the value as YAML spells it, what would be valid.
+MESSAGES: list[tuple[dict[str, Any], str]] = [
+    (
+        {"genres_policy": "replace"},
+        "genrescore.genres_policy: 'replace' is not valid; expected one of fill, merge, "
+        "overwrite, keep",
+    ),
+    (
+        {"bpm_policy": 3},
+        "genrescore.bpm_policy: 3 is not valid; expected one of fill, overwrite, keep",
+    ),
+    ({"count": 0}, "genrescore.count: 0 is not valid; expected an integer >= 1"),
+    ({"count": 2.5}, "genrescore.count: 2.5 is not valid; expected an integer >= 1"),
+    ({"count": True}, "genrescore.count: yes is not valid; expected an integer >= 1"),
+    ({"count": False}, "genrescore.count: no is not valid; expected an integer >= 1"),
+    (
+        {"instrument_prior": float("-inf")},
+        "genrescore.instrument_prior: -.inf is not valid; expected a number >= 0",
+    ),
+    (
+        {"min_confidence": None},
+        "genrescore.min_confidence: nothing is not valid; expected a number from 0 to 1",
+    ),
+    ({"weights": {"ml": -1}}, "genrescore.weights.ml: -1 is not valid; expected a number >= 0"),
+    (
+        {"weights": {"ml": float("inf")}},
+        "genrescore.weights.ml: .inf is not valid; expected a number >= 0",
+    ),
+    (
+        {"weights": {"instrument": 0.5}},
+        "genrescore.weights.instrument: 0.5 is not valid; expected keys ml, instruments, "
+        "heuristic, tagger_genres",
+    ),
+    (
+        {"weights": {"ml": 0, "instruments": 0, "heuristic": 0, "tagger_genres": 0}},
+        "genrescore.weights: {ml: 0, instruments: 0, heuristic: 0, tagger_genres: 0} is not "
+        "valid; expected at least one weight above 0",
+    ),
+    (
+        {"weights": "heavy"},
+        "genrescore.weights: 'heavy' is not valid; expected a mapping of ml, instruments, "
+        "heuristic, tagger_genres",
+    ),
+    (
+        {"device": 3},
+        "genrescore.device: 3 is not valid; expected one of auto, cpu, cuda, cuda:N",
+    ),
+    (
+        {"precision": ["bf16"]},
+        "genrescore.precision: ['bf16'] is not valid; expected one of auto, fp32, bf16",
+    ),
+    ({"windows": 1.5}, "genrescore.windows: 1.5 is not valid; expected an integer >= 1"),
+    ({"windows": 0}, "genrescore.windows: 0 is not valid; expected an integer >= 1"),
+    ({"window_seconds": 1}, "genrescore.window_seconds: 1 is not valid; expected a number >= 3"),
+    ({"auto": "sometimes"}, "genrescore.auto: 'sometimes' is not valid; expected yes or no"),
+    ({"force": 1}, "genrescore.force: 1 is not valid; expected yes or no"),
+    (
+        {"min_confidence": 1.5},
+        "genrescore.min_confidence: 1.5 is not valid; expected a number from 0 to 1",
+    ),
+    (
+        {"min_confidence": -0.1},
+        "genrescore.min_confidence: -0.1 is not valid; expected a number from 0 to 1",
+    ),
+    (
+        {"min_confidence": "high"},
+        "genrescore.min_confidence: 'high' is not valid; expected a number from 0 to 1",
+    ),
+    (
+        {"min_confidence": float("nan")},
+        "genrescore.min_confidence: .nan is not valid; expected a number from 0 to 1",
+    ),
+    (
+        {"instrument_rules": "heavy"},
+        "genrescore.instrument_rules: 'heavy' is not valid; expected a mapping of instrument: rule",
+    ),
+    (
+        {"instrument_rules": {"violin": "loud"}},
+        "genrescore.instrument_rules.violin: 'loud' is not valid; expected a mapping with "
+        "'boost' and optional unless, unless_heard, threshold, floor",
+    ),
+    (
+        {"instrument_rules": {"violin": {"boost": {"country": "lots"}}}},
+        "genrescore.instrument_rules.violin.boost.country: 'lots' is not valid; expected a "
+        "number >= 0",
+    ),
+    (
+        {"instrument_rules": {"violin": {"boost": {"country": -1}}}},
+        "genrescore.instrument_rules.violin.boost.country: -1 is not valid; expected a number >= 0",
+    ),
+    (
+        {"instrument_rules": {"violin": {"boost": ["country"]}}},
+        "genrescore.instrument_rules.violin.boost: ['country'] is not valid; expected a "
+        "mapping of genre: number",
+    ),
+    (
+        {"instrument_rules": {"violin": {"threshold": 0}}},
+        "genrescore.instrument_rules.violin.threshold: 0 is not valid; expected a number > 0",
+    ),
+    (
+        {"instrument_rules": {"violin": {"floor": "low"}}},
+        "genrescore.instrument_rules.violin.floor: 'low' is not valid; expected a number > 0",
+    ),
+    (
+        {"instrument_rules": {"violin": {"unless_heard": {"cello": 0}}}},
+        "genrescore.instrument_rules.violin.unless_heard.cello: 0 is not valid; expected a "
+        "number > 0",
+    ),
+    (
+        {"instrument_rules": {"violin": {"unless_heard": "cello"}}},
+        "genrescore.instrument_rules.violin.unless_heard: 'cello' is not valid; expected a "
+        "mapping of instrument: number",
+    ),
+    (
+        {"instrument_rules": {"violin": {"unless": {"classical": -0.1}}}},
+        "genrescore.instrument_rules.violin.unless.classical: -0.1 is not valid; expected a "
+        "number >= 0",
+    ),
+    (
+        {"models": {"mood": "x"}},
+        "genrescore.models.mood: 'x' is not valid; expected keys genre, instruments",
+    ),
+    (
+        {"models": "x"},
+        "genrescore.models: 'x' is not valid; expected a mapping of genre, instruments",
+    ),
+    (
+        {"instrument_prior": -1},
+        "genrescore.instrument_prior: -1 is not valid; expected a number >= 0",
+    ),
+    ({"batch_size": 0}, "genrescore.batch_size: 0 is not valid; expected an integer >= 1"),
+    ({"jobs": -1}, "genrescore.jobs: -1 is not valid; expected an integer >= 0"),
+    ({"jobs": "many"}, "genrescore.jobs: 'many' is not valid; expected an integer >= 0"),
+]
+
+
+@pytest.mark.parametrize(("user", "message"), MESSAGES)
+def test_the_whole_message_of_each_wrong_value(user: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        read_settings(view(user))
+    assert str(raised.value) == message
+
+
+@pytest.mark.parametrize(
+    ("user", "prefix", "valid"),
+    [
+        ({"wieghts": {}}, "genrescore: unknown option 'wieghts'; valid options: ", DEFAULTS),
+        (
+            {"instrument_rules": {"kazoo": {"boost": {"rock": 1}}}},
+            "genrescore.instrument_rules: unknown instrument 'kazoo'; valid instruments: ",
+            INSTRUMENTS,
+        ),
+        (
+            {"instrument_rules": {"violin": {"unless_heard": {"kazoo": 0.5}}}},
+            "genrescore.instrument_rules.violin.unless_heard: unknown instrument 'kazoo'; "
+            "valid instruments: ",
+            INSTRUMENTS,
+        ),
+        (
+            {"instrument_rules": {"violin": {"boost": {"countri": 1}}}},
+            "genrescore.instrument_rules.violin.boost: unknown genre 'countri'; valid genres: ",
+            GENRES,
+        ),
+    ],
+)
+def test_an_unknown_name_lists_every_valid_one(
+    user: dict[str, Any], prefix: str, valid: Any
+) -> None:
+    with pytest.raises(ConfigError) as raised:
+        read_settings(view(user))
+    assert str(raised.value) == prefix + ", ".join(valid)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("none", "none"),
+        (None, "none"),
+        (False, "none"),
+        ("auto", "auto"),
+        ("ray://head:10001", "ray://head:10001"),
+        ("ray://10.0.0.5:10001", "ray://10.0.0.5:10001"),
+    ],
+)
+def test_cluster_values(value: Any, expected: str) -> None:
+    assert read_settings(view({"cluster": value})).cluster == expected
+
+
+@pytest.mark.parametrize("value", ["ray://host", "somewhere", "ray://:10001", "ray://h:port"])
+def test_a_cluster_address_needs_host_and_port(value: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        read_settings(view({"cluster": value}))
+    assert str(raised.value) == (
+        f"genrescore.cluster: {value!r} is not valid; expected none, auto or ray://host:port"
+    )
+
+
+def test_every_option_is_read_into_the_settings(tmp_path: Any) -> None:
+    settings = read_settings(
+        view(
+            {
+                "auto": False,
+                "force": True,
+                "bpm_policy": "overwrite",
+                "min_confidence": 0.25,
+                "count": 4,
+                "weights": {"ml": 0.5, "instruments": 0, "heuristic": 0.25, "tagger_genres": 1},
+                "instrument_prior": 3.5,
+                "models": {"genre": "musicnn-msd", "instruments": None},
+                "windows": 2,
+                "window_seconds": 7.5,
+                "device": "cpu",
+                "precision": "fp32",
+                "cache_dir": "~/models",
+                "batch_size": 8,
+                "jobs": 0,
+            }
+        )
+    )
+    assert (settings.auto, settings.force) == (False, True)
+    assert settings.bpm_policy is BpmPolicy.OVERWRITE
+    assert settings.min_confidence == 0.25
+    assert settings.count == 4
+    assert settings.weights == Weights(ml=0.5, instruments=0.0, heuristic=0.25, tagger_genres=1.0)
+    assert settings.ensemble.instrument_prior == 3.5
+    assert settings.models == {Role.GENRE: "musicnn-msd", Role.INSTRUMENTS: "none"}
+    assert (settings.windows, settings.window_seconds) == (2, 7.5)
+    assert (settings.backend.device, settings.backend.precision) == ("cpu", "fp32")
+    assert settings.backend.cache_dir == os.path.expanduser("~/models")
+    assert settings.backend.batch_size == 8
+    assert settings.jobs == 0
+    assert read_settings(view({"jobs": "auto"})).jobs == default_jobs() >= 1
+    assert read_settings(view({"jobs": 3})).jobs == 3
+    assert read_settings(view()).backend.cache_dir is None
+    # The replace overlay (CLI flags) leaves the rest as read.
+    forced = settings.replace(force=False, jobs=2)
+    assert (forced.force, forced.jobs, forced.count) == (False, 2, 4)
+
+
+def test_every_rule_key_is_read() -> None:
+    settings = read_settings(
+        view(
+            {
+                "instrument_rules": {
+                    "banjo": {
+                        "boost": {"bluegrass": 5},
+                        "unless": {"classical": 0.2},
+                        "unless_heard": {"cello": 0.4},
+                        "threshold": 0.05,
+                        "floor": 0.01,
+                    }
+                }
+            }
+        )
+    )
+    banjo = next(rule for rule in settings.ensemble.rules if rule.instrument == "banjo")
+    # Merged over the default banjo rule: the user's keys win, the rest stay.
+    assert dict(banjo.boost) == {"bluegrass": 5.0, "country": 2.0, "folk": 1.0}
+    assert dict(banjo.unless) == {"classical": 0.2}
+    assert dict(banjo.unless_heard) == {"cello": 0.4}
+    assert (banjo.threshold, banjo.floor) == (0.05, 0.01)
+    assert all(isinstance(v, float) for v in banjo.boost.values())
+    violin = next(rule for rule in settings.ensemble.rules if rule.instrument == "violin")
+    assert (violin.threshold, violin.floor) == (None, None)
+
+
+def test_the_fingerprints_are_short_stable_hex_digests() -> None:
+    settings = read_settings(view())
+    for digest in (settings.fingerprint(), settings.blend_fingerprint()):
+        assert len(digest) == 16
+        int(digest, 16)
+    assert settings.fingerprint() != settings.blend_fingerprint()
+    # A rule's every part is in the blend fingerprint.
+    base = settings.blend_fingerprint()
+    for rule in (
+        {"boost": {"bluegrass": 3.1}},
+        {"unless": {"classical": 0.2}},
+        {"unless_heard": {"cello": 0.4}},
+        {"threshold": 0.05},
+        {"floor": 0.01},
+    ):
+        changed = read_settings(view({"instrument_rules": {"banjo": rule}}))
+        assert changed.blend_fingerprint() != base, rule
+    assert read_settings(view({"weights": {"tagger_genres": 0.3}})).blend_fingerprint() != base

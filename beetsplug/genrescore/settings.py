@@ -18,6 +18,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import confuse
+
 from .backends.base import (
     DEVICES,
     NONE,
@@ -395,8 +397,18 @@ def _rules(raw: object) -> tuple[InstrumentRule, ...]:
     return tuple(rules)
 
 
+def _mapping(view: Any, option: str) -> object:
+    """A mapping option's value, merged over the defaults; a value of another kind as the user
+    wrote it, for the caller's error (confuse's own names neither the plugin nor the kinds
+    expected)."""
+    try:
+        return view[option].flatten()
+    except confuse.ConfigTypeError:
+        return view[option].get()
+
+
 def _weights(view: Any) -> Weights:
-    raw = view["weights"].flatten()
+    raw = _mapping(view, "weights")
     if not isinstance(raw, Mapping):
         raise _fail("weights", raw, "a mapping of " + ", ".join(WEIGHT_KEYS))
     unknown = unknown_names(raw, WEIGHT_KEYS)
@@ -451,6 +463,9 @@ def read_settings(view: Any) -> Settings:
         )
     policies = tuple(policy.value for policy in GenresPolicy)
     models_view = view["models"]
+    raw_models = _mapping(view, "models")
+    if not isinstance(raw_models, Mapping):
+        raise _fail("models", raw_models, "a mapping of genre, instruments")
     unknown = unknown_names(models_view.keys(), [role.value for role in Role])
     if unknown:
         raise _fail(
@@ -474,7 +489,7 @@ def read_settings(view: Any) -> Settings:
         min_confidence=_fraction(view, "min_confidence"),
         ensemble=EnsembleConfig(
             weights=weights,
-            rules=_rules(view["instrument_rules"].flatten()),
+            rules=_rules(_mapping(view, "instrument_rules")),
             instrument_prior=float(_number(view, "instrument_prior", minimum=0.0)),
             count=int(_number(view, "count", minimum=1, integer=True)),
         ),
