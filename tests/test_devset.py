@@ -63,7 +63,7 @@ MIN_REAL_PER_GENRE = {
     "classical": 13,
     "country": 15,
     "disco": 16,
-    "hip hop": 7,
+    "hip hop": 9,
     "jazz": 16,
     "heavy metal": 19,
     "pop": 10,
