@@ -12,6 +12,7 @@ stored identity reused). Prints milliseconds per track, the median of ``--repeat
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import statistics
 import subprocess
@@ -43,6 +44,10 @@ def _encode(folder: Path, seconds: float) -> list[Path]:
 def _drop_cache(path: Path) -> None:
     with open(path, "rb") as handle:
         os.posix_fadvise(handle.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
+
+
+def _nothing() -> None:
+    pass
 
 
 def _median_ms(call: Callable[[], Any], repeats: int, before: Callable[[], None]) -> float:
@@ -78,13 +83,11 @@ def main() -> None:
         print(f"{'file':12s} {'MB':>6s} {'cached':>9s} {'uncached':>9s} {'unchanged':>10s}")
         for path in paths:
             item = _Item(path)
-            warm = _median_ms(lambda p=path: file_identity(p), args.repeats, lambda: None)
-            cold = _median_ms(
-                lambda p=path: file_identity(p), args.repeats, lambda p=path: _drop_cache(p)
-            )
-            same = _median_ms(
-                lambda i=item: library.file_state(i.path, i), args.repeats, lambda: None
-            )
+            identity = functools.partial(file_identity, str(path))
+            warm = _median_ms(identity, args.repeats, _nothing)
+            cold = _median_ms(identity, args.repeats, functools.partial(_drop_cache, path))
+            check = functools.partial(library.file_state, item.path, item)
+            same = _median_ms(check, args.repeats, _nothing)
             print(
                 f"{path.name:12s} {path.stat().st_size / 1e6:6.1f} {warm:7.3f}ms "
                 f"{cold:7.3f}ms {same:8.3f}ms"
