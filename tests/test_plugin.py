@@ -253,11 +253,12 @@ class TestCommand(PluginTestHelper):
             self.run_command("genrescore")
         assert "analysed 0, skipped 1, failed 0" in messages(caplog)
 
-    def test_a_song_replaced_and_updated_is_analysed_again(
-        self, audio_dir: Path, caplog: pytest.LogCaptureFixture, tmp_path: Path
+    @pytest.mark.parametrize("update", [True, False])
+    def test_a_replaced_song_is_analysed_again(
+        self, audio_dir: Path, caplog: pytest.LogCaptureFixture, tmp_path: Path, update: bool
     ) -> None:
-        """The user re-encodes or replaces a file and runs ``beet update``: the old song's
-        genre must not stay on the new one."""
+        """The user re-encodes or replaces a file (and runs ``beet update``, or not): the old
+        song's genre must not stay on the new one."""
         (item,) = self.add_tracks(audio_dir, ["techno.mp3"])
         self.configure()
         self.run_command("genrescore")
@@ -266,7 +267,8 @@ class TestCommand(PluginTestHelper):
         # Another song (a fiddle reel, not techno), other length, same path and format.
         track(tmp_path / "new.mp3", "reel", 14.0, title="techno song")
         shutil.copyfile(tmp_path / "new.mp3", item.path.decode())
-        self.run_command("update")
+        if update:
+            self.run_command("update")
         caplog.clear()
         with caplog.at_level(logging.INFO):
             self.run_command("genrescore")
