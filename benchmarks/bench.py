@@ -241,6 +241,7 @@ TIMELINE_MARKS = (
     "beetsplug.genrescore.analyzer",
     "librosa",
     "torch",
+    "onnxruntime",
     "beetsplug.genrescore.backends.musicnn_net",
     "beetsplug.genrescore.backends.yamnet_net",
     "exit",

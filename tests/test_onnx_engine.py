@@ -154,6 +154,22 @@ def test_a_cpu_run_of_the_embedded_models_imports_no_torch() -> None:
     assert fresh_python(code) == "False True"
 
 
+def test_building_an_embedded_model_makes_no_session() -> None:
+    # The main process builds the models for their fingerprint while the workers run them:
+    # it neither imports onnxruntime nor holds a session; the first run makes it.
+    code = (
+        "import sys\n"
+        "import numpy as np\n"
+        "from beetsplug.genrescore.backends.base import BackendOptions, Role, build_backend\n"
+        "backend = build_backend('yamnet', Role.INSTRUMENTS, BackendOptions(device='cpu'))\n"
+        "print(len(backend.labels), backend.fingerprint[:3], 'onnxruntime' in sys.modules)\n"
+        "backend.predict([[np.zeros(16000, np.float32)]])\n"
+        "print('onnxruntime' in sys.modules)\n"
+    )
+    fingerprint = YamnetBackend(CPU).fingerprint[:3]
+    assert fresh_python(code).split() == ["521", fingerprint, "False", "True"]
+
+
 @pytest.mark.parametrize("name", ["musicnn-msd", "musicnn-mtt", "yamnet"])
 def test_each_onnx_file_was_exported_from_the_shipped_weights(name: str) -> None:
     backend = build_backend(name, Role.GENRE, CPU)
@@ -186,10 +202,17 @@ def test_an_onnx_file_that_is_not_the_shipped_models_is_refused(tmp_path: Path) 
     shutil.copy(musicnn.WEIGHTS_DIR / "msd_musicnn.onnx", tmp_path / "yamnet.onnx")
     with pytest.raises(ModelLoadError, match=r"not a yamnet ONNX file.*reinstall"):
         YamnetBackend(CPU, weights)
-    # A truncated file: onnxruntime's own error, with the path.
-    (tmp_path / "yamnet.onnx").write_bytes((data / "yamnet.onnx").read_bytes()[:5000])
-    with pytest.raises(ModelLoadError, match=r"cannot load .*yamnet\.onnx"):
+    # A truncated file, found when its metadata is read; one with its metadata intact but
+    # its graph damaged, when onnxruntime loads it (at the first run).
+    whole = (data / "yamnet.onnx").read_bytes()
+    (tmp_path / "yamnet.onnx").write_bytes(whole[:5000])
+    with pytest.raises(ModelLoadError, match=r"yamnet\.onnx is not an ONNX model \(truncated"):
         YamnetBackend(CPU, weights)
+    # An operator no runtime has (same length: the protobuf framing stays intact).
+    (tmp_path / "yamnet.onnx").write_bytes(whole.replace(b"Conv", b"Cxnv"))
+    damaged = YamnetBackend(CPU, weights)
+    with pytest.raises(ModelLoadError, match=r"cannot load .*yamnet\.onnx"):
+        damaged.predict([[np.zeros(16000, np.float32)]])
     # The right file next to other weights: not what was exported from them.
     shutil.copy(data / "yamnet.onnx", tmp_path / "yamnet.onnx")
     weights.write_bytes(weights.read_bytes()[:-1] + b"\0")

@@ -39,6 +39,7 @@ SHIPPED = [
 EXTRAS_ONLY = ("torch", "transformers", "huggingface_hub", "safetensors", "matplotlib")
 #: The one line that tells a user which extra a feature needs.
 HF_HINT = "pip install 'beets-genrescore[hf]'"
+HTML_HINT = "pip install 'beets-genrescore[html]'"
 
 
 @pytest.fixture(scope="module")
@@ -187,14 +188,15 @@ def test_a_bare_install_has_no_extra_and_runs_the_demo(bare: Path, tmp_path: Pat
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    ("config", "args"),
+    ("config", "args", "hint"),
     [
-        ("genrescore: {}", ["genrescore", "--fetch-models"]),
-        ("genrescore: {device: cuda}", ["genrescore"]),
+        ("genrescore: {}", ["genrescore", "--fetch-models"], HF_HINT),
+        ("genrescore: {device: cuda}", ["genrescore"], HF_HINT),
+        ("genrescore: {}", ["genrescore", "--html", "report.html"], HTML_HINT),
     ],
 )
-def test_a_feature_of_the_hf_extra_names_it_in_one_line(
-    bare: Path, tmp_path: Path, config: str, args: list[str]
+def test_a_feature_of_an_extra_names_it_in_one_line(
+    bare: Path, tmp_path: Path, config: str, args: list[str], hint: str
 ) -> None:
     (tmp_path / "config.yaml").write_text(
         f"directory: {tmp_path / 'music'}\nlibrary: {tmp_path / 'lib.db'}\n"
@@ -203,6 +205,6 @@ def test_a_feature_of_the_hf_extra_names_it_in_one_line(
     beet = bare.with_name("beet")
     done = _run(beet, "-c", str(tmp_path / "config.yaml"), *args, cwd=tmp_path, check=False)
     assert done.returncode != 0
-    lines = [line for line in done.stderr.splitlines() if HF_HINT in line]
+    lines = [line for line in done.stderr.splitlines() if hint in line]
     assert len(lines) == 1, done.stderr
     assert "Traceback" not in done.stderr

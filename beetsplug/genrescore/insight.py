@@ -105,6 +105,11 @@ def evaluate_command(lib: Any, args: list[str], log: Any) -> None:
 
 def html_command(lib: Any, args: list[str], path: str, log: Any) -> None:
     """Write the report page for the query's items to ``path``."""
+    if importlib.util.find_spec("matplotlib") is None:  # the html extra; said before any work
+        raise UserError(
+            "genrescore: --html draws its charts with matplotlib, which is not installed "
+            "(pip install 'beets-genrescore[html]')"
+        )
     summary = Summary()
     evaluation = collect(lib, args, summary=summary)
     page = render(summary, evaluation, query=" ".join(args))

@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, BinaryIO, Final
 
 from ..errors import ModelLoadError
 from .base import REINSTALL_HINT, in_chunks
@@ -101,15 +101,20 @@ class OnnxModel:
     Raises
     ------
     ModelLoadError
-        The file is missing or not a model onnxruntime can load.
+        The file is missing or not an ONNX model (read now); onnxruntime cannot load it
+        (when the session is made: at the first :meth:`run`).
     """
 
     def __init__(self, path: Path, name: str) -> None:
         self.path = path
         self.name = name
+        #: The file's metadata, read without onnxruntime (:func:`read_metadata`).
+        self.metadata: Mapping[str, str] = read_metadata(path, name)
+        # The session is made when the model first runs: a process that only needs the
+        # model's fingerprint or labels (the main process while the workers run the models)
+        # neither imports onnxruntime nor holds a session (about 15-40 MB a model).
         self._session: onnxruntime.InferenceSession | None = None
         self._session_threads = 0
-        self._session_for(threads())  # errors now, at load, not at the first track
 
     def _session_for(self, intra_op_threads: int) -> onnxruntime.InferenceSession:
         if self._session is None or self._session_threads != intra_op_threads:
@@ -133,11 +138,6 @@ class OnnxModel:
         """The session, made (again) for the current :func:`threads`."""
         return self._session_for(threads())
 
-    @property
-    def metadata(self) -> Mapping[str, str]:
-        """The file's metadata (``tools/export_onnx.py`` writes labels and the source)."""
-        return dict(self.session.get_modelmeta().custom_metadata_map)
-
     def run(self, batch: Array, *, max_batch: int, width: int) -> Array:
         """The model's (first) output for the rows of ``batch``, ``max_batch`` rows per
         pass (:func:`.base.in_chunks`): shape ``(len(batch), width)``, float32."""
@@ -152,3 +152,85 @@ class OnnxModel:
             return out
 
         return in_chunks(forward, batch, max_batch=max_batch, width=width)
+
+
+#: ModelProto's field numbers (onnx.proto) that :func:`read_metadata` reads.
+_METADATA_PROPS = 14
+_KEY, _VALUE = 1, 2
+
+
+def read_metadata(path: Path, name: str) -> dict[str, str]:
+    """The ``metadata_props`` of an ONNX file, read from its protobuf encoding without
+    onnxruntime or onnx: the top-level fields are walked and the graph (nearly all of the
+    file) is skipped with a seek.
+
+    Raises
+    ------
+    ModelLoadError
+        The file cannot be read or is not a protobuf message.
+    """
+    try:
+        with path.open("rb") as file:
+            return _metadata_props(file)
+    except OSError as exc:
+        raise ModelLoadError(name, f"cannot read {path}: {exc}", REINSTALL_HINT) from exc
+    except ValueError as exc:
+        raise ModelLoadError(name, f"{path} is not an ONNX model ({exc})", REINSTALL_HINT) from exc
+
+
+def _metadata_props(file: BinaryIO) -> dict[str, str]:
+    size = os.fstat(file.fileno()).st_size
+    metadata: dict[str, str] = {}
+    while tag := _varint(file, eof_ok=True):
+        field, wire = tag >> 3, tag & 7
+        if wire == 0:
+            _varint(file)
+        elif wire in (1, 5):
+            file.seek(8 if wire == 1 else 4, 1)
+        elif wire == 2:
+            length = _varint(file)
+            if field != _METADATA_PROPS:
+                if file.seek(length, 1) > size:
+                    raise ValueError("truncated")
+                continue
+            entry = _fields(_read(file, length))
+            metadata[entry.get(_KEY, b"").decode()] = entry.get(_VALUE, b"").decode()
+        else:
+            raise ValueError(f"wire type {wire}")
+    return metadata
+
+
+def _fields(message: bytes) -> dict[int, bytes]:
+    """The length-delimited fields of a small message (a StringStringEntryProto)."""
+    import io
+
+    stream, fields = io.BytesIO(message), {}
+    while tag := _varint(stream, eof_ok=True):
+        if tag & 7 != 2:
+            raise ValueError("a metadata entry holds a field that is not a string")
+        fields[tag >> 3] = _read(stream, _varint(stream))
+    return fields
+
+
+def _read(file: BinaryIO, length: int) -> bytes:
+    data = file.read(length)
+    if len(data) != length:
+        raise ValueError("truncated")
+    return data
+
+
+def _varint(file: BinaryIO, *, eof_ok: bool = False) -> int:
+    """A protobuf varint; 0 at the end of the file where ``eof_ok`` (no field has tag 0)."""
+    value = shift = 0
+    while True:
+        byte = file.read(1)
+        if not byte:
+            if eof_ok and shift == 0:
+                return 0
+            raise ValueError("truncated")
+        value |= (byte[0] & 0x7F) << shift
+        if byte[0] < 0x80:
+            return value
+        shift += 7
+        if shift > 63:
+            raise ValueError("a varint longer than 64 bits")
