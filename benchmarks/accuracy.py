@@ -283,7 +283,10 @@ def clip_record(clip: Clip, result: Any) -> dict[str, Any]:
         "solo": clip.solo,
         "complete": clip.complete,
         "origin": clip.origin,
+        "group": clip.group or clip.source.split("@")[0],
         "top": top,
+        "share": round(decision.ranking[0][1], 6) if decision.ranking else 0.0,
+        "confidence": round(decision.confidence, 6),
         "ranking": {g: round(s, 4) for g, s in decision.ranking},
         "instruments": {n: round(s, 4) for n, s in decision.instruments},
         "weights": {k: round(v, 4) for k, v in decision.effective_weights.items()},
@@ -451,6 +454,114 @@ def report(summary: Summary) -> list[str]:
     return lines
 
 
+# --- calibration (issue 22 item 5) --------------------------------------------------------
+
+#: Bins of the reliability diagram and the expected calibration error.
+CALIBRATION_BINS = 10
+CALIBRATION_FOLDS = 5
+
+
+def group_folds(groups: Sequence[str], folds: int) -> list[list[int]]:
+    """Indices per fold, whole groups (artist, album or source) dealt largest first to the
+    smallest fold: one artist is never on both sides (tools/train_genre_head.py's too)."""
+    sizes = Counter(groups)
+    load = [0] * folds
+    fold_of: dict[str, int] = {}
+    for group, size in sorted(sizes.items(), key=lambda item: (-item[1], item[0])):
+        fold = load.index(min(load))
+        fold_of[group] = fold
+        load[fold] += size
+    return [[i for i, g in enumerate(groups) if fold_of[g] == f] for f in range(folds)]
+
+
+def fit_platt(shares: Sequence[float], right: Sequence[bool]) -> tuple[float, float]:
+    """Slope and intercept of ``sigmoid(a * logit(share) + b)`` by Newton's method on the
+    log-loss (a small ridge keeps it finite when one side is empty)."""
+    import numpy as np
+
+    p = np.clip(np.asarray(shares, dtype=float), 1e-6, 1 - 1e-6)
+    x = np.stack([np.log(p / (1 - p)), np.ones_like(p)], axis=1)
+    y = np.asarray(right, dtype=float)
+    theta = np.array([1.0, 0.0])
+    for _ in range(50):
+        q = 1 / (1 + np.exp(-(x @ theta)))
+        grad = x.T @ (q - y) + 1e-3 * theta
+        hess = (x * (q * (1 - q))[:, None]).T @ x + 1e-3 * np.eye(2)
+        step = np.linalg.solve(hess, grad)
+        theta -= step
+        if np.abs(step).max() < 1e-9:
+            break
+    return float(theta[0]), float(theta[1])
+
+
+def platt(share: float, slope: float, intercept: float) -> float:
+    from beetsplug.genrescore.scoring.ensemble import ConfidenceMap
+
+    return ConfidenceMap(slope, intercept)(share)
+
+
+def reliability(
+    confidence: Sequence[float], right: Sequence[bool]
+) -> tuple[float, list[list[object]]]:
+    """Expected calibration error and the diagram's rows (bin, clips, mean confidence,
+    share right)."""
+    bins: dict[int, list[tuple[float, bool]]] = defaultdict(list)
+    for c, ok in zip(confidence, right, strict=True):
+        bins[min(int(c * CALIBRATION_BINS), CALIBRATION_BINS - 1)].append((c, ok))
+    ece = 0.0
+    rows: list[list[object]] = []
+    for b in range(CALIBRATION_BINS):
+        items = bins.get(b, [])
+        if not items:
+            continue
+        mean_c = sum(c for c, _ in items) / len(items)
+        acc = sum(ok for _, ok in items) / len(items)
+        ece += len(items) / len(confidence) * abs(mean_c - acc)
+        bar = "#" * round(20 * acc)
+        rows.append(
+            [
+                f"{b / CALIBRATION_BINS:.1f}-{(b + 1) / CALIBRATION_BINS:.1f}",
+                len(items),
+                f"{mean_c:.2f}",
+                f"{acc:.2f}",
+                f"`{bar:<20}`",
+            ]
+        )
+    return ece, rows
+
+
+def calibration_report(summary: Summary) -> tuple[tuple[float, float], list[str]]:
+    """Platt map of the top share, fitted on all clips with a genre; its expected calibration
+    error in-sample and held out (folds by group), and the held-out reliability diagram."""
+    records = summary.genre_records()
+    shares = [r["share"] for r in records]
+    right = [bool(r["top1_ok"]) for r in records]
+    groups = [r["group"] for r in records]
+    held = [0.0] * len(records)
+    for test in group_folds(groups, CALIBRATION_FOLDS):
+        train = [i for i in range(len(records)) if i not in set(test)]
+        a, b = fit_platt([shares[i] for i in train], [right[i] for i in train])
+        for i in test:
+            held[i] = platt(shares[i], a, b)
+    a, b = fit_platt(shares, right)
+    fitted = [platt(x, a, b) for x in shares]
+    raw_ece, _ = reliability(shares, right)
+    in_ece, _ = reliability(fitted, right)
+    held_ece, rows = reliability(held, right)
+    lines = [
+        f"Calibration of {summary.name} ({len(records)} clips with a genre): confidence = "
+        f"sigmoid({a:.3f} x logit(share) + {b:.3f}). Expected calibration error "
+        f"({CALIBRATION_BINS} bins): raw share {raw_ece:.3f}; mapped, in-sample {in_ece:.3f}, "
+        f"held out ({CALIBRATION_FOLDS} folds by artist/source) {held_ece:.3f}.",
+        "",
+        "Reliability diagram (held out): among the clips shown with a confidence in the bin,",
+        "the share whose top genre is right.",
+        "",
+        *table(["confidence", "clips", "mean confidence", "right", "right (bar)"], rows),
+    ]
+    return (a, b), lines
+
+
 # --- Markdown -----------------------------------------------------------------------------
 
 
@@ -470,7 +581,11 @@ def machine() -> str:
 
 
 def write_markdown(
-    path: Path, summaries: list[Summary], skipped: list[str], clips: list[Clip]
+    path: Path,
+    summaries: list[Summary],
+    skipped: list[str],
+    clips: list[Clip],
+    calibration: Mapping[str, list[str]] | None = None,
 ) -> None:
     """Regenerate the tables; keep the hand-written commentary blocks already in the file."""
     kept: dict[str, str] = {}
@@ -547,6 +662,10 @@ def write_markdown(
     )
     for line in skipped:
         lines += ["", f"Skipped: {line}"]
+    if calibration:
+        lines += ["", "## Confidence as a probability", ""]
+        for name, calibrated in calibration.items():
+            lines += [f"### {name}", "", *calibrated, ""]
     lines += ["", "## Where it is weak", ""]
     for name in [*CONFIGS, *(s.name for s in summaries if s.name not in CONFIGS)]:
         body = kept.get(name, "_(no commentary yet for this configuration)_\n")
@@ -625,6 +744,7 @@ def main() -> int:
     override = json.loads(args.override)
     summaries: list[Summary] = []
     skipped: list[str] = []
+    calibration: dict[str, list[str]] = {}
     for name in [n.strip() for n in args.configs.split(",") if n.strip()]:
         if name not in CONFIGS:
             raise SystemExit(f"unknown configuration {name!r}; known: {', '.join(CONFIGS)}")
@@ -662,6 +782,9 @@ def main() -> int:
         )
         summaries.append(summary)
         print("\n".join(["", *report(summary), ""]))
+        if summary.genre_records():
+            _, calibration[name] = calibration_report(summary)
+            print("\n".join([*calibration[name], ""]))
         if args.tune:
             print("\n".join(tune_report(clips, results, settings)), flush=True)
         print(
@@ -688,7 +811,7 @@ def main() -> int:
         }
         args.json.write_text(json.dumps(payload, indent=1, default=str))
     if args.markdown:
-        write_markdown(args.markdown, summaries, skipped, clips)
+        write_markdown(args.markdown, summaries, skipped, clips, calibration)
     return 0
 
 
