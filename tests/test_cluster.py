@@ -1,13 +1,13 @@
 """The models on a Ray cluster: a local Ray instance started here (2 CPUs, no dashboard).
 
 The same answers as on one machine, an actor that dies mid-run, a cluster that goes away
-mid-run, and Ray missing. The cluster-gone test shuts Ray down, so it comes last.
+mid-run. The cluster-gone test shuts Ray down, so it comes last. What needs no Ray (the
+option's values, Ray missing) is in test_cluster_config.py, which runs without it.
 """
 
 from __future__ import annotations
 
 import os
-import sys
 import threading
 from pathlib import Path
 from typing import Any, ClassVar
@@ -19,8 +19,7 @@ from beets.test.helper import PluginTestHelper
 from beetsplug.genrescore import cluster
 from beetsplug.genrescore.analyzer import Analyzer, Prepared, TrackResult, load_models
 from beetsplug.genrescore.engine import Engine
-from beetsplug.genrescore.errors import ConfigError
-from beetsplug.genrescore.settings import DEFAULTS, check_cluster, read_settings
+from beetsplug.genrescore.settings import DEFAULTS, read_settings
 
 from .audio_files import copy, track
 from .test_plugin import messages
@@ -29,27 +28,6 @@ EMBEDDED = {"models": {"genre": "musicnn-msd", "instruments": "yamnet"}}
 SETTINGS = read_settings(
     confuse.RootView([confuse.ConfigSource.of(EMBEDDED), confuse.ConfigSource.of(DEFAULTS)])
 )
-
-
-@pytest.mark.parametrize(
-    ("value", "expected"),
-    [("none", "none"), (None, "none"), (False, "none"), ("auto", "auto"),
-     ("ray://gpu-box:10001", "ray://gpu-box:10001")],
-)  # fmt: skip
-def test_cluster_values(value: object, expected: str) -> None:
-    assert check_cluster(value) == expected
-
-
-@pytest.mark.parametrize("value", ["yes", "ray://", "ray://host", "host:10001", "ray://h:x"])
-def test_a_wrong_cluster_value_lists_the_valid_ones(value: str) -> None:
-    with pytest.raises(ConfigError, match=r"none, auto or ray://host:port"):
-        check_cluster(value)
-
-
-def test_ray_missing_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
-    with pytest.raises(cluster.ClusterError, match=r"pip install 'beets-genrescore\[ray\]'"):
-        cluster.connect("auto")
 
 
 ray = pytest.importorskip("ray")

@@ -25,6 +25,7 @@ Failures, as on one machine:
 from __future__ import annotations
 
 import contextlib
+import importlib
 import logging
 import os
 import queue
@@ -74,6 +75,89 @@ def import_ray(address: str) -> Any:
     return ray
 
 
+#: Where Ray's client looks for a cluster's token, in its order (Ray >= 2.5x's token
+#: authentication, on by default on a head that has a token): docs/cluster.md.
+TOKEN_SOURCES = ("RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH", "~/.ray/auth_token")
+#: How long the check of a client address's token may take (s).
+PROBE_TIMEOUT = 10.0
+
+
+def _token_source() -> str | None:
+    """Where the token this process would send comes from (``None``: no token)."""
+    if os.environ.get("RAY_AUTH_TOKEN"):
+        return "RAY_AUTH_TOKEN"
+    path = os.environ.get("RAY_AUTH_TOKEN_PATH")
+    if path:
+        return f"RAY_AUTH_TOKEN_PATH ({path})" if os.path.isfile(path) else None
+    default = os.path.expanduser(TOKEN_SOURCES[2])
+    return TOKEN_SOURCES[2] if os.path.isfile(default) else None
+
+
+def use_token() -> bool:
+    """Send the cluster's token, as Ray's own CLI and ``ray.init()`` do, when one is at hand.
+
+    Ray's client adds the token to its calls only in token mode (``RAY_AUTH_MODE=token``),
+    which ``ray.init`` turns on for a local cluster but not for a ``ray://`` address: against
+    a head with token authentication (the default) the client then waits 30 s and reports a
+    timeout. Here token mode is turned on when a token is found (:data:`TOKEN_SOURCES`) and
+    the user did not set ``RAY_AUTH_MODE`` themselves. Returns whether a token is sent.
+    """
+    try:  # private, but the function Ray's CLI calls; absent before token authentication
+        from ray._private.authentication import authentication_token_setup as setup
+    except ImportError:
+        return False
+    quiet = logging.getLogger(setup.__name__)
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)  # its "token authentication is enabled" notice
+    try:
+        return bool(setup.maybe_enable_token_auth_if_token_available(warn_if_disabled=False))
+    except Exception:  # a Ray whose token setup differs: connect as before
+        return False
+    finally:
+        quiet.setLevel(level)
+
+
+def token_refused(address: str) -> str | None:
+    """Why the Ray client server at ``address`` (``ray://host:port``) refuses this process's
+    token, in one line with what to set; ``None`` when it does not (or cannot be asked).
+
+    One call a client makes first (a ping), with the token Ray would send: a head with
+    token authentication answers UNAUTHENTICATED at once where Ray's client would wait for
+    its timeout.
+    """
+    try:
+        import grpc
+
+        raylet: Any = importlib.import_module("ray._raylet")
+        ray_client_pb2: Any = importlib.import_module("ray.core.generated.ray_client_pb2")
+        ray_client_pb2_grpc: Any = importlib.import_module("ray.core.generated.ray_client_pb2_grpc")
+    except ImportError:
+        return None
+    try:
+        loader = raylet.AuthenticationTokenLoader.instance()
+        header = loader.get_token_for_http_header() if loader.has_token() else {}
+        with grpc.insecure_channel(address.removeprefix("ray://")) as channel:
+            ray_client_pb2_grpc.RayletDriverStub(channel).ClusterInfo(
+                ray_client_pb2.ClusterInfoRequest(type=ray_client_pb2.ClusterInfoType.PING),
+                metadata=list(header.items()),
+                timeout=PROBE_TIMEOUT,
+            )
+    except grpc.RpcError as exc:
+        if exc.code() != grpc.StatusCode.UNAUTHENTICATED:
+            return None
+    except Exception:  # no answer to read: say nothing rather than guess
+        return None
+    else:
+        return None
+    source = _token_source()
+    found = f"the token from {source} is not the cluster's" if source else "none was found here"
+    return (
+        f"the Ray cluster at {address} requires its authentication token and {found}: "
+        "set RAY_AUTH_TOKEN to the head's token, or RAY_AUTH_TOKEN_PATH to a file holding it "
+        "(on the head: ~/.ray/auth_token, or `ray get-auth-token`)"
+    )
+
+
 def connect(address: str) -> tuple[Any, bool]:
     """Ray connected to ``address``; and whether this call connected it (so must close it).
 
@@ -87,6 +171,11 @@ def connect(address: str) -> tuple[Any, bool]:
         ray._private.auto_init_hook.enable_auto_connect = False
     if ray.is_initialized():
         return ray, False
+    if address.startswith("ray://"):
+        use_token()
+        refused = token_refused(address)
+        if refused is not None:
+            raise ClusterError(refused)
     try:
         ray.init(
             address=address,
