@@ -6,8 +6,12 @@ them for every mutant. Expected values are written out by hand.
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
+import numpy as np
 import pytest
 from beets.library import Item, Library
 
@@ -19,6 +23,7 @@ from beetsplug.genrescore.scoring.ensemble import (
     Evidence,
     GenreVote,
     Weights,
+    blend,
 )
 from beetsplug.genrescore.settings import BpmPolicy, GenresPolicy
 
@@ -270,3 +275,186 @@ def test_album_values_read_the_full_distribution_from_the_evidence() -> None:
     assert values[library.GENRE] == "Jazz"
     assert values[library.CONFIDENCE] == pytest.approx((1.0 + 0.01 * 0.2 / 0.904115) / 2, abs=2e-3)
     assert values[library.TOP][1:] == ["Country", "Hip Hop"]
+
+
+def test_result_values_are_every_field_a_result_sets() -> None:
+    decision = blend(DEVIL, DEFAULT)
+    result = SimpleNamespace(
+        decision=decision,
+        method="embedded_hybrid_ml_instrument:musicnn-msd+yamnet",
+        bpm=SimpleNamespace(bpm=120.44),
+        mood=("happy", "exciting"),
+        mood_scores=(("happy", 0.5), ("exciting", 0.25)),
+        vocals=SimpleNamespace(kind="vocal", score=0.73125),
+        evidence="{evidence}",
+        blend="blend-fp",
+    )
+    assert library.result_values(result, "fp") == {  # type: ignore[arg-type]
+        library.GENRE: "Country",
+        library.CONFIDENCE: 0.2697,
+        library.TOP: ["Country", "Hip Hop", "Bluegrass"],
+        library.INSTRUMENTS: ["harmonica", "violin", "drums"],
+        library.SCORES: "Country 0.2697, Hip Hop 0.2210, Bluegrass 0.1575",
+        library.METHOD: "embedded_hybrid_ml_instrument:musicnn-msd+yamnet",
+        library.BPM: 120.4,
+        library.MOOD: ["happy", "exciting"],
+        library.MOOD_SCORES: "happy 0.5000, exciting 0.2500",
+        library.VOCALS: "vocal",
+        library.VOCALS_SCORE: 0.7312,
+        library.EVIDENCE: "{evidence}",
+        library.BLEND: "blend-fp",
+        library.FINGERPRINT: "fp",
+    }
+    # Without an AudioSet tagger: no mood, no vocals (removed, not guessed); no evidence.
+    bare = SimpleNamespace(**{**vars(result), "mood": None, "vocals": None, "evidence": ""})
+    values = library.result_values(bare, "fp")  # type: ignore[arg-type]
+    assert values[library.MOOD] is None
+    assert values[library.MOOD_SCORES] is None
+    assert values[library.VOCALS] is None
+    assert values[library.VOCALS_SCORE] is None
+    assert values[library.EVIDENCE] is None
+
+
+def _identity(data: bytes) -> str:
+    """audio.file_identity written out: sha256 of the size and the blocks of 64 KiB at the
+    start, the middle and the end (each once)."""
+    block = 64 * 1024
+    size = len(data)
+    middle, end = max(0, (size - block) // 2), max(0, size - block)
+    digest = hashlib.sha256(str(size).encode())
+    for offset in sorted({0, middle, end}):
+        digest.update(data[offset : offset + block])
+    return digest.hexdigest()[:16]
+
+
+@pytest.fixture
+def song(tmp_path: Path) -> Path:
+    path = tmp_path / "song.mp3"
+    path.write_bytes(np.random.default_rng(1).bytes(300_000))
+    return path
+
+
+def _stat(path: Path) -> str:
+    info = path.stat()
+    return f"{info.st_size}:{info.st_mtime_ns}"
+
+
+def test_the_file_state_is_the_contents_identity(song: Path, tmp_path: Path) -> None:
+    state = library.file_state(str(song))
+    assert state == library.FileState(_identity(song.read_bytes()), _stat(song))
+    small = tmp_path / "small.mp3"
+    small.write_bytes(b"x" * 1000)  # one block: start, middle and end are the same
+    assert library.file_state(bytes(small)) == library.FileState(
+        _identity(small.read_bytes()), _stat(small)
+    )
+    assert library.file_state(str(tmp_path / "gone.mp3")) is None
+    assert library.file_state(str(tmp_path)) is None  # a folder cannot be read as a file
+
+
+def test_an_unchanged_size_and_mtime_trusts_the_stored_identity(song: Path) -> None:
+    stored = {library.FINGERPRINT: "analysis-abc", library.AUDIO_FILE: _stat(song)}
+    assert library.file_state(str(song), stored) == library.FileState("abc", _stat(song))
+    # Stored as missing, or another size/mtime: read again.
+    fresh = _identity(song.read_bytes())
+    for item in (
+        {**stored, library.FINGERPRINT: "analysis-missing"},
+        {**stored, library.FINGERPRINT: ""},
+        {**stored, library.AUDIO_FILE: "1:2"},
+    ):
+        assert library.file_state(str(song), item) == library.FileState(fresh, _stat(song))
+
+
+def test_legacy_identity_is_beets_stream_fields() -> None:
+    item = {"format": "MP3", "samplerate": 44100, "channels": 2, "bitrate": 128000}
+    expected = hashlib.sha256(b"MP3|44100|2|128000|20.0").hexdigest()[:8]
+    assert library._legacy_identity({**item, "length": 20.004}) == expected
+    assert library._legacy_identity({**item, "length": 20.01}) != expected
+    assert library._legacy_identity({}) == hashlib.sha256(b"||||0.0").hexdigest()[:8]
+
+
+def test_the_item_fingerprint_follows_the_file(song: Path) -> None:
+    item = SimpleNamespace(path=bytes(song), get={}.get)
+    assert library.item_fingerprint("an", item) == f"an-{_identity(song.read_bytes())}"
+    assert library.file_values(item) == {library.AUDIO_FILE: _stat(song)}
+    song.unlink()
+    assert library.item_fingerprint("an", item) == "an-missing"
+    assert library.file_values(item) == {library.AUDIO_FILE: None}
+
+
+class _Item(dict[str, Any]):
+    def __init__(self, path: Path, **fields: Any) -> None:
+        super().__init__(fields)
+        self.path = bytes(path)
+
+
+def test_current_changed_and_refreshed(song: Path, tmp_path: Path) -> None:
+    identity = _identity(song.read_bytes())
+    item = _Item(song, **{library.GENRE: "Rock", library.FINGERPRINT: f"an-{identity}"})
+    assert library.is_current(item, f"an-{identity}")
+    assert not library.is_current(item, f"other-{identity}")
+    assert not library.is_current(item, "an-0123456789abcdef")
+    assert library.is_current(item, "an-missing")  # no file: the result stays
+    assert not library.is_current(_Item(song, **{library.FINGERPRINT: f"an-{identity}"}), "x")
+    assert not library.is_current(_Item(song, **{library.GENRE: "Rock"}), f"an-{identity}")
+    assert not library.audio_changed(item)
+    assert not library.audio_changed(_Item(song))  # no result: nothing to compare
+    # Another song at the path.
+    song.write_bytes(b"another song" * 1000)
+    assert library.audio_changed(item)
+    assert not library.audio_changed(item, tmp_path / "gone.mp3")  # nothing to read
+    # After a write that kept the audio, the identity is taken again.
+    library.refresh_identity(item)
+    assert item[library.FINGERPRINT] == f"an-{_identity(song.read_bytes())}"
+    assert item[library.AUDIO_FILE] == _stat(song)
+    assert not library.audio_changed(item)
+    unanalysed = _Item(song)
+    library.refresh_identity(unanalysed)
+    assert unanalysed == {}
+    moved = _Item(tmp_path / "gone.mp3", **{library.FINGERPRINT: "an-abc"})
+    library.refresh_identity(moved)
+    assert moved == {library.FINGERPRINT: "an-abc"}
+
+
+def test_a_result_stored_before_the_content_identity_stays_current(song: Path) -> None:
+    stream = {"format": "MP3", "samplerate": 44100, "channels": 2, "bitrate": 128000}
+    legacy = library._legacy_identity({**stream, "length": 20.0})
+    item = _Item(song, **stream, length=20.0, genrescore_genre="Rock")
+    item[library.FINGERPRINT] = f"an-{legacy}"
+    now = f"an-{_identity(song.read_bytes())}"
+    assert library.is_current(item, now)
+    assert not library.audio_changed(item)
+    item[library.AUDIO_FILE] = "1:2"  # taken from the file since: the old identity is no more
+    assert not library.is_current(item, now)
+    assert library.audio_changed(item)
+
+
+def test_scores_after_an_unreadable_part_are_read() -> None:
+    assert library.parse_scores("garbage, Rock 0.5") == {"rock": 0.5}
+
+
+def test_a_one_bpm_tempo_is_a_tempo() -> None:
+    assert library.new_bpm(99, 1.2, None, BpmPolicy.OVERWRITE) == 1
+
+
+def test_apply_result_refreshes_what_genrescore_filled_itself() -> None:
+    obj: dict[str, Any] = {"genres": ["Old"], library.TOP: ["Old"], "bpm": 98, library.BPM: 98.2}
+    library.apply_result(obj, _values(), GenresPolicy.FILL, bpm_policy=BpmPolicy.FILL)
+    assert obj["genres"] == ["Rock", "Pop"]  # ours (equal to our top list): refreshed
+    assert obj["bpm"] == 120  # ours (our tempo rounded): refreshed
+    # No tempo in the values (an album): beets' bpm is left alone.
+    album: dict[str, Any] = {"bpm": 98}
+    library.apply_result(album, {library.CONFIDENCE: 0.5, library.TOP: ["Rock"]}, GenresPolicy.KEEP)
+    assert album == {"bpm": 98, library.CONFIDENCE: 0.5, library.TOP: ["Rock"]}
+
+
+def test_album_distributions_without_evidence_come_from_the_stored_scores() -> None:
+    tracks = [
+        {**_track("Rock", 0.6, [], "h"), library.SCORES: "Rock 0.6000, Jazz 0.4000"},
+        {**_track("Jazz", 0.5, [], "h"), library.SCORES: "Jazz 0.5000, Rock 0.1000"},
+        {library.GENRE: "Pop", library.CONFIDENCE: 0.3},  # no scores at all: its own genre
+    ]
+    values = library.album_values(tracks, DEFAULT)
+    assert values is not None
+    # Means over three tracks: jazz 0.9 / 3, rock 0.7 / 3, pop 0.3 / 3.
+    assert values[library.SCORES] == "Jazz 0.3000, Rock 0.2333, Pop 0.1000"
+    assert values[library.TOP] == ["Jazz", "Rock", "Pop"]
