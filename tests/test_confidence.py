@@ -1,0 +1,84 @@
+"""Confidence as a probability: the Platt map of the top share (issue 22 item 5)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from beetsplug.genrescore.scoring.ensemble import (
+    EMBEDDED_DEFAULT_CONFIDENCE,
+    Component,
+    ConfidenceMap,
+    EnsembleConfig,
+    Evidence,
+    GenreVote,
+    blend,
+)
+from benchmarks.accuracy import fit_platt, group_folds, reliability
+
+
+@pytest.mark.parametrize("share", [0.05, 0.2, 0.5, 0.8, 0.99])
+def test_identity_gives_the_share(share: float) -> None:
+    assert ConfidenceMap()(share) == pytest.approx(share)
+
+
+@pytest.mark.parametrize(
+    ("slope", "intercept", "share", "expected"),
+    [
+        (2.0, 0.0, 0.5, 0.5),  # logit 0 stays 0
+        (2.0, 0.0, 0.75, 0.9),  # odds 3 -> 9
+        (1.0, math.log(3), 0.5, 0.75),  # odds 1 -> 3
+        (2.670, 2.913, 0.3, 0.6572),  # the embedded default's map: 2.67 ln(3/7) + 2.913
+    ],
+)
+def test_known_values(slope: float, intercept: float, share: float, expected: float) -> None:
+    assert ConfidenceMap(slope, intercept)(share) == pytest.approx(expected, abs=1e-4)
+
+
+def test_the_fitted_map_rises_and_stays_a_probability() -> None:
+    values = [EMBEDDED_DEFAULT_CONFIDENCE(s) for s in np.linspace(0.01, 0.99, 99)]
+    assert all(0.0 < v < 1.0 for v in values)
+    assert values == sorted(values)
+
+
+def test_blend_keeps_the_share_and_maps_the_confidence() -> None:
+    votes = (GenreVote(Component.ML, "m", {"rock": 0.6, "pop": 0.4}),)
+    plain = blend(Evidence(votes), EnsembleConfig())
+    mapped = blend(Evidence(votes), EnsembleConfig(confidence=ConfidenceMap(2.0, 0.0)))
+    assert plain.confidence == plain.share == pytest.approx(0.6)
+    assert mapped.share == pytest.approx(0.6)
+    assert mapped.ranking == plain.ranking  # only the reading of the share changes
+    assert mapped.confidence == pytest.approx(0.36 / (0.36 + 0.16))  # odds 1.5 -> 2.25
+
+
+def test_fit_recovers_a_known_map() -> None:
+    rng = np.random.default_rng(7)
+    shares = rng.uniform(0.1, 0.9, size=4000)
+    truth = ConfidenceMap(2.5, 1.0)
+    right = rng.uniform(size=shares.size) < np.array([truth(s) for s in shares])
+    slope, intercept = fit_platt(shares.tolist(), right.tolist())
+    assert slope == pytest.approx(2.5, abs=0.25)
+    assert intercept == pytest.approx(1.0, abs=0.15)
+
+
+def test_reliability_of_a_calibrated_and_an_overconfident_reader() -> None:
+    rng = np.random.default_rng(3)
+    confidence = rng.uniform(size=20000)
+    right = rng.uniform(size=confidence.size) < confidence
+    ece, rows = reliability(confidence.tolist(), right.tolist())
+    assert ece < 0.02
+    assert len(rows) == 10
+    overconfident, _ = reliability([0.9] * 100, [True] * 50 + [False] * 50)
+    assert overconfident == pytest.approx(0.4)
+
+
+def test_folds_keep_each_group_on_one_side() -> None:
+    groups = ["a"] * 5 + ["b"] * 3 + ["c"] * 3 + ["d"] * 2 + ["e"]
+    folds = group_folds(groups, 3)
+    assert sorted(i for fold in folds for i in fold) == list(range(len(groups)))
+    for fold in folds:
+        inside = {groups[i] for i in fold}
+        outside = {groups[i] for f in folds if f is not fold for i in f}
+        assert not inside & outside
