@@ -179,7 +179,7 @@ def log_mel(*, audio: Array) -> Array:
     Frames start every 160 samples with no centring. TFLite pads each windowed frame to 512
     with 56 zeros on both sides, TF's ``stft`` with 112 at the end: a shift, which leaves the
     DFT magnitude unchanged. In float32 throughout, as the torch front end this replaced
-    (numpy's float32 FFT; the two agree to 2e-6, tests/test_numpy_engine.py).
+    (numpy's float32 FFT; the two agree to 2e-6, tests/test_onnx_engine.py).
 
     Parameters
     ----------
