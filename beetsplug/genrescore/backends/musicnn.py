@@ -57,9 +57,11 @@ WINDOW_SECONDS: Final = musicnn_net.PATCH_SECONDS
 #: 3 patches per pass 0.45-0.51 s/track, almost no faults and 0.53 GB
 #: (benchmarks/musicnn_speed.py).
 CPU_MAX_PATCHES: Final = 3
-#: The same for ONNX Runtime: its arena keeps its buffers between passes, so more patches
-#: per pass cost only memory (about 10 MB of activations each).
-ONNX_MAX_PATCHES: Final = 4
+#: The same for ONNX Runtime: one patch per pass. Its timbral convolution is compute-bound
+#: (about 1.1 G multiply-adds a patch), so bigger passes only cost memory (about 12 MB of
+#: columns and activations a patch): a track's 3 patches in one pass took 125 ms of CPU and
+#: a 235 MB peak, one at a time 92-100 ms and 180 MB (both models in one process).
+ONNX_MAX_PATCHES: Final = 1
 
 # MTT instrument tag thresholds, on the track-level probability (the mean over the patches of
 # three 3 s windows at 25/50/75 % of the track, as the analyzer cuts them). Chosen from the
