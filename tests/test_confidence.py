@@ -9,11 +9,14 @@ import pytest
 
 from beetsplug.genrescore.scoring.ensemble import (
     EMBEDDED_DEFAULT_CONFIDENCE,
+    FITTED_CONFIDENCE,
     Component,
     ConfidenceMap,
     EnsembleConfig,
     Evidence,
     GenreVote,
+    InstrumentEvidence,
+    Weights,
     blend,
 )
 from benchmarks.accuracy import fit_platt, group_folds, reliability
@@ -51,6 +54,38 @@ def test_blend_keeps_the_share_and_maps_the_confidence() -> None:
     assert mapped.share == pytest.approx(0.6)
     assert mapped.ranking == plain.ranking  # only the reading of the share changes
     assert mapped.confidence == pytest.approx(0.36 / (0.36 + 0.16))  # odds 1.5 -> 2.25
+
+
+def _evidence(genre_model: str, tagger: str) -> Evidence:
+    votes = (
+        GenreVote(Component.ML, genre_model, {"rock": 0.5, "pop": 0.3, "jazz": 0.2}),
+        GenreVote(Component.HEURISTIC, "heuristic", {"rock": 0.4, "electronic": 0.6}),
+    )
+    return Evidence(votes, InstrumentEvidence(tagger, {}, {}))
+
+
+@pytest.mark.parametrize(
+    ("genre_model", "tagger", "fitted"),
+    [
+        ("musicnn-msd", "yamnet", True),
+        ("efficientat-genre", "yamnet", True),
+        ("danilotpnta/HuBERT-Genre-Clf", "MIT/ast-finetuned-audioset-10-10-0.4593", False),
+        ("musicnn-msd", "efficientat", False),
+    ],
+)
+def test_the_map_fitted_for_the_models_that_voted(
+    genre_model: str, tagger: str, fitted: bool
+) -> None:
+    result = blend(_evidence(genre_model, tagger), EnsembleConfig())
+    if fitted:
+        want = FITTED_CONFIDENCE[(genre_model, tagger)](result.share)
+        assert result.confidence == pytest.approx(want)
+        assert result.confidence > result.share  # the share understates these blends
+    else:
+        assert result.confidence == result.share
+    # Other weights than the map was fitted with: the share, whatever the models.
+    other = blend(_evidence(genre_model, tagger), EnsembleConfig(Weights(ml=0.5)))
+    assert other.confidence == other.share
 
 
 def test_fit_recovers_a_known_map() -> None:

@@ -58,6 +58,11 @@ def explain(result: TrackResult) -> list[str]:
     )
     lines.append(f"  weights used: {weights}")
     lines.append(f"  result: {_top(decision.distribution, limit=len(decision.top))}")
+    if decision.confidence != decision.share:
+        lines.append(
+            f"  confidence: {_percent(decision.confidence)} that {display_name(decision.genre)} "
+            f"is right (its share {_percent(decision.share)}, calibrated on the dev set)"
+        )
     lines.extend(_traits(result))
     return lines
 

@@ -29,7 +29,13 @@ from .backends.base import (
     validate_model_value,
 )
 from .errors import ConfigError
-from .scoring.ensemble import Component, EnsembleConfig, InstrumentRule, Weights
+from .scoring.ensemble import (
+    CONFIDENCE_VERSION,
+    Component,
+    EnsembleConfig,
+    InstrumentRule,
+    Weights,
+)
 from .scoring.taxonomy import GENRES, INSTRUMENTS, unknown_names
 
 
@@ -228,6 +234,8 @@ class Settings:
             "weights": dataclasses.asdict(self.weights),
             "count": self.count,
             "prior": self.ensemble.instrument_prior,
+            # The calibration maps fitted for the default weights (scoring/ensemble.py).
+            "confidence": CONFIDENCE_VERSION,
             "rules": [
                 [
                     r.instrument,

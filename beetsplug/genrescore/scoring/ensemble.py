@@ -185,29 +185,46 @@ class ConfidenceMap:
     Platt scaling, ``sigmoid(slope * logit(share) + intercept)``.
 
     The share itself is no probability: it sits between 0.15 and 0.6 on nearly every track
-    whatever the blend's certainty. The map is fitted on the dev set with folds split by
+    whatever the blend's certainty. The maps are fitted on the dev set with folds split by
     artist (``benchmarks/accuracy.py``'s calibration section, docs/accuracy.md: reliability
-    diagram and expected calibration error, held out and in-sample); the identity
-    (slope 1, intercept 0) gives the share back.
+    diagram and expected calibration error, held out and in-sample), one per pair of models
+    (:data:`FITTED_CONFIDENCE`); the identity (slope 1, intercept 0) gives the share back.
     """
 
     slope: float = 1.0
     intercept: float = 0.0
 
     def __call__(self, share: float) -> float:
+        if self.slope == 1.0 and self.intercept == 0.0:
+            return share  # exactly, not through logit and back
         p = min(max(share, 1e-6), 1.0 - 1e-6)
         z = self.slope * math.log(p / (1.0 - p)) + self.intercept
         return 1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z))
 
 
-#: What an :class:`EnsembleConfig` uses unless told otherwise: the identity (the share).
-DEFAULT_CONFIDENCE = ConfidenceMap()
-#: The map fitted for the embedded default (musicnn-msd + yamnet, the default weights and
-#: rules) on the dev set's 196 clips with a genre (benchmarks/accuracy.py, docs/accuracy.md):
-#: expected calibration error 0.281 for the raw share, 0.065 mapped in-sample, 0.086 with the
-#: map fitted on four fifths of the artists and measured on the rest (5 folds). A top share
-#: of 0.3 reads 0.66, 0.5 reads 0.95. Only valid for the configuration it was fitted on.
-EMBEDDED_DEFAULT_CONFIDENCE = ConfidenceMap(slope=2.670, intercept=2.913)
+#: The identity: the share itself, for evidence no map was fitted for.
+IDENTITY_CONFIDENCE = ConfidenceMap()
+#: The maps fitted on the dev set (benchmarks/accuracy.py, docs/accuracy.md "Confidence as a
+#: probability": 196 clips with a genre, the default weights and rules), by the models whose
+#: evidence is blended (genre model, instrument tagger). Expected calibration error of the
+#: raw share -> mapped in-sample -> mapped held out (fitted on four fifths of the artists,
+#: measured on the rest):
+#:
+#: * musicnn-msd + yamnet (the embedded default): 0.281 -> 0.065 -> 0.086; a top share of 0.3
+#:   reads 0.66, 0.5 reads 0.95;
+#: * efficientat-genre + yamnet: 0.279 -> 0.038 -> 0.090.
+#:
+#: Evidence of other models (a downloaded HuBERT or AST), or blended with other weights, keeps
+#: the share: a map is only valid for what it was fitted on.
+FITTED_CONFIDENCE: Mapping[tuple[str, str], ConfidenceMap] = {
+    ("musicnn-msd", "yamnet"): ConfidenceMap(slope=2.670, intercept=2.913),
+    ("efficientat-genre", "yamnet"): ConfidenceMap(slope=1.939, intercept=2.138),
+}
+#: Bumped whenever :data:`FITTED_CONFIDENCE` changes: part of the blend fingerprint
+#: (``Settings.blend_fingerprint``), so stored confidences are re-blended from the evidence.
+CONFIDENCE_VERSION = "1"
+#: The embedded default's map (kept by name for the docs and tests).
+EMBEDDED_DEFAULT_CONFIDENCE = FITTED_CONFIDENCE[("musicnn-msd", "yamnet")]
 
 
 @dataclass(frozen=True)
@@ -221,8 +238,10 @@ class EnsembleConfig:
     instrument_prior: float = 2.0
     #: How many genres the top list holds.
     count: int = 3
-    #: The top genre's share -> the probability that it is right (``confidence``).
-    confidence: ConfidenceMap = DEFAULT_CONFIDENCE
+    #: The top genre's share -> the probability that it is right (``confidence``); ``None``:
+    #: the map fitted for the evidence's models (:data:`FITTED_CONFIDENCE`) when the weights
+    #: are the defaults it was fitted with, else the share itself.
+    confidence: ConfidenceMap | None = None
 
 
 @dataclass(frozen=True)
@@ -459,8 +478,19 @@ def blend(evidence: Evidence, config: EnsembleConfig) -> EnsembleResult:
         instruments=detected,
         boosts=boosts,
         effective_weights=effective,
-        probability=config.confidence(ranking[0][1]),
+        probability=confidence_map(evidence, config)(ranking[0][1]),
     )
+
+
+def confidence_map(evidence: Evidence, config: EnsembleConfig) -> ConfidenceMap:
+    """How this blend's top share reads as a probability (:attr:`EnsembleConfig.confidence`)."""
+    if config.confidence is not None:
+        return config.confidence
+    if config.weights != Weights():
+        return IDENTITY_CONFIDENCE
+    genre_model = next((v.source for v in evidence.votes if v.component is Component.ML), "")
+    tagger = evidence.instruments.source if evidence.instruments is not None else ""
+    return FITTED_CONFIDENCE.get((genre_model, tagger), IDENTITY_CONFIDENCE)
 
 
 @dataclass(frozen=True)
