@@ -245,3 +245,39 @@ def test_bad_head(tmp_path: Path, backend: efficientat.EfficientatBackend) -> No
     np.savez(wrong, **arrays)
     with pytest.raises(ModelLoadError, match="shape"):
         efficientat.EfficientatGenreBackend(options, backend, wrong)
+
+
+# --- through the analysis path -------------------------------------------------------------
+
+
+def test_analysis_with_the_head_and_yamnet(tmp_path: Path) -> None:
+    """``models: {genre: efficientat-genre}``: a synthesized track analysed end to end, its
+    method, its genre from the head's classes, the head's vote and the calibrated confidence."""
+    import confuse
+
+    from beetsplug.genrescore import synth
+    from beetsplug.genrescore.analyzer import Analyzer, load_models
+    from beetsplug.genrescore.scoring.ensemble import FITTED_CONFIDENCE, Component
+    from beetsplug.genrescore.settings import DEFAULTS, read_settings
+
+    from .audio_files import encode
+
+    user = {"models": {"genre": "efficientat-genre", "instruments": "yamnet"}, "jobs": 0}
+    settings = read_settings(
+        confuse.RootView([confuse.ConfigSource.of(user), confuse.ConfigSource.of(DEFAULTS)])
+    )
+    notes: list[str] = []
+    analyzer = Analyzer(settings, load_models(settings, notes.append))
+    assert notes == []
+    assert 32000 in analyzer.plan.rates
+    path = encode(synth.STYLES["rock"](20.0), synth.SR, tmp_path / "rock.flac")
+    result = analyzer.analyze(str(path))
+    assert result.method == "embedded_hybrid_ml_instrument:efficientat-genre+yamnet"
+    (vote,) = [r for r in result.components if r.component is Component.ML]
+    assert vote.source == "efficientat-genre"
+    assert set(vote.genres) <= set(analyzer.models.genre.labels)  # type: ignore[union-attr]
+    assert sum(vote.genres.values()) == pytest.approx(1.0)
+    decision = result.decision
+    want = FITTED_CONFIDENCE[("efficientat-genre", "yamnet")](decision.share)
+    assert decision.confidence == pytest.approx(want)
+    assert result.genre in GENRES
