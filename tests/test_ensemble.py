@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import pytest
 
@@ -306,3 +307,120 @@ def test_a_fiddle_heard_with_a_trumpet_or_a_cello_does_not_say_country() -> None
         assert "country" not in result.top
     alone = blend(Evidence(tuple(base), soft_tagger({"violin": 0.3})), CONFIG)
     assert {b.genre for b in alone.boosts if b.amount > 0} >= {"country", "bluegrass"}
+
+
+# Hand-computed answers for the edges mutation testing found unguarded (scripts/mutate).
+
+
+def _scaled(scores: dict[str, float], **scales: InstrumentScale) -> InstrumentEvidence:
+    return InstrumentEvidence("yamnet", scores, scales)
+
+
+def test_a_rule_threshold_keeps_the_taggers_floor_and_full() -> None:
+    soft = InstrumentScale(display=0.05, floor=0.01, full=0.1)
+    evidence = _scaled({"violin": 0.05}, violin=soft)
+    rule = InstrumentRule("violin", {"country": 4.0}, threshold=0.2)
+    assert detect_instruments(evidence, [rule]) == ()  # under the rule's display threshold
+    # ... but it still boosts on the tagger's soft scale: log(0.05 / 0.01) / log(0.1 / 0.01).
+    assert strengths(evidence, [rule]) == {"violin": pytest.approx(0.69897, abs=1e-5)}
+    # A step scale with a full point: the threshold is its floor, the full point stays:
+    # log(0.06 / 0.02) / log(0.3 / 0.02).
+    stepped = _scaled({"violin": 0.06}, violin=InstrumentScale(display=0.5, full=0.3))
+    rule = InstrumentRule("violin", {"country": 4.0}, threshold=0.02)
+    assert strengths(stepped, [rule]) == {"violin": pytest.approx(1.098612 / 2.708050, abs=1e-5)}
+    assert detect_instruments(stepped, [rule]) == (("violin", 0.06),)
+    # An instrument the tagger has no scale for: a rule's threshold shows it, boosts nothing.
+    unknown = _scaled({"violin": 0.3})
+    assert detect_instruments(unknown, [rule]) == (("violin", 0.3),)
+    assert strengths(unknown, [rule]) == {}
+
+
+def test_display_thresholds_and_relative_display_are_inclusive() -> None:
+    step = InstrumentScale.step(0.1)
+    evidence = InstrumentEvidence(
+        "t", {"banjo": 0.05, "violin": 0.1, "piano": 0.2}, {"banjo": step, "violin": step,
+        "piano": step}, relative=0.5,
+    )  # fmt: skip
+    # banjo under its threshold (listed first: the others are still looked at); violin at
+    # its threshold and at exactly half the strongest: shown.
+    assert detect_instruments(evidence) == (("piano", 0.2), ("violin", 0.1))
+
+
+def test_a_gate_of_limit_zero_is_off_and_gates_multiply() -> None:
+    votes_ = (GenreVote(Component.ML, "m", {"classical": 0.1, "country": 0.9}),)
+    scales = {"violin": InstrumentScale.step(0.01), "cello": InstrumentScale.step(0.01)}
+    heard = InstrumentEvidence("t", {"violin": 0.2, "cello": 0.05}, scales)
+    config = EnsembleConfig(Weights(1.0, 1.0, 0.0, 0.0), (), 2.0)
+    off = InstrumentRule("violin", {"country": 4.0}, unless={"classical": 0.0})
+    (boost,) = blend(Evidence(votes_, heard), dataclasses.replace(config, rules=(off,))).boosts
+    assert boost.gate == 1.0  # a limit of 0 switches the gate off (no division by zero)
+    both = InstrumentRule(
+        "violin", {"country": 4.0}, unless={"classical": 0.2}, unless_heard={"cello": 0.5}
+    )
+    (boost,) = blend(Evidence(votes_, heard), dataclasses.replace(config, rules=(both,))).boosts
+    # (1 - 0.1 / 0.2) for the classical share x (1 - (0.05 / 0.2) / 0.5) for the cello.
+    assert boost.gate == pytest.approx(0.5 * 0.5)
+    assert boost.amount == pytest.approx(4.0 * 0.25)
+
+
+def test_zero_weights_leave_their_components_out() -> None:
+    votes_ = (
+        GenreVote(Component.ML, "m", {"rock": 1.0}),
+        GenreVote(Component.HEURISTIC, "h", {"jazz": 1.0}),
+    )
+    evidence = Evidence(
+        votes_, InstrumentEvidence.from_thresholds("t", {"drums": 0.5}, {"drums": 0.1})
+    )
+    rules = (InstrumentRule("drums", {"rock": 0.4}),)
+    result = blend(evidence, EnsembleConfig(Weights(1.0, 0.0, 0.0, 0.0), rules))
+    assert result.effective_weights == {Component.ML: 1.0}
+    assert result.ranking == (("rock", 1.0),)
+    with pytest.raises(NoEvidence, match="no component gave any genre evidence"):
+        blend(evidence, EnsembleConfig(Weights(0.0, 0.0, 0.0, 0.0), rules))
+
+
+def test_an_instrument_prior_under_one_is_used_as_it_is() -> None:
+    votes_ = (GenreVote(Component.ML, "m", {"jazz": 1.0}),)
+    evidence = Evidence(
+        votes_, InstrumentEvidence.from_thresholds("t", {"drums": 0.5}, {"drums": 0.1})
+    )
+    rules = (InstrumentRule("drums", {"rock": 0.4}),)
+    result = blend(evidence, EnsembleConfig(Weights(1.0, 1.0, 0.0, 0.0), rules, 0.1))
+    used = 0.4 / (0.4 + 0.1)  # the boost's share of the instruments' weight
+    assert dict(result.ranking) == pytest.approx(
+        {"jazz": 1.0 / (1.0 + used), "rock": used / (1.0 + used)}
+    )
+
+
+def test_album_aggregate_by_hand() -> None:
+    with pytest.raises(NoEvidence, match="no analysed tracks"):
+        aggregate([], 3)
+    tracks = [
+        ({"rock": 0.5, "jazz": 0.5}, ["drums", "piano"]),
+        ({"jazz": 0.5, "rock": 0.5}, ["drums"]),
+        ({"blues": 1.0}, ["piano", "drums", "drums"]),
+    ]
+    result = aggregate(tracks, 1)
+    # Means: blues 1/3, jazz 1/3, rock 1/3: ties broken by name.
+    assert result.ranking == tuple((g, pytest.approx(1 / 3)) for g in ("blues", "jazz", "rock"))
+    assert result.top == ("blues",)
+    assert result.tracks == 3
+    # drums on 3 of 3 tracks, piano on 2 (>= a third), ties by name.
+    assert result.instruments == ("drums", "piano")
+    assert aggregate(
+        [({"rock": 1.0}, ["a"]), ({"jazz": 1.0}, ["b"]), ({"pop": 1.0}, [])], 3
+    ).instruments == ("a", "b")
+
+
+def test_the_confidence_map_is_platt_scaling() -> None:
+    from beetsplug.genrescore.scoring.ensemble import ConfidenceMap
+
+    assert ConfidenceMap()(0.3) == 0.3
+    # sigmoid(2 * logit(0.3) - 1): z = 2 * ln(3 / 7) - 1 = -2.694596.
+    assert ConfidenceMap(2.0, -1.0)(0.3) == pytest.approx(1 / (1 + math.exp(2.694596)), abs=1e-6)
+    # sigmoid(2 * logit(0.8) + 0.5): z = 2 * ln 4 + 0.5 = 3.272589.
+    assert ConfidenceMap(2.0, 0.5)(0.8) == pytest.approx(1 / (1 + math.exp(-3.272589)), abs=1e-6)
+    assert ConfidenceMap(2.0, 0.0)(0.5) == pytest.approx(0.5)
+    assert ConfidenceMap(1.0, 0.5)(0.0) == pytest.approx(
+        1 / (1 + math.exp(-(math.log(1e-6 / (1 - 1e-6)) + 0.5)))
+    )
