@@ -17,9 +17,13 @@ from beetsplug.genrescore import library
 from beetsplug.genrescore.scoring import evidence as codec
 from beetsplug.genrescore.scoring import tune
 from beetsplug.genrescore.scoring.ensemble import (
+    Component,
     EnsembleConfig,
     Evidence,
+    GenreVote,
+    InstrumentEvidence,
     InstrumentRule,
+    InstrumentScale,
     Weights,
     blend,
 )
@@ -269,3 +273,58 @@ def test_the_numpy_top_breaks_ties_like_the_ranking() -> None:
     expected = [blend(e, DEFAULT).genre for e in evidence]
     assert [matrix.genres[i] for i in top] == expected
     assert np.all(top >= 0)
+
+
+def test_the_stored_text_by_hand() -> None:
+    """The evidence field as written (compact JSON, text as it is, shares to 4 digits,
+    shares under 1e-5 and scores under 1e-3 left out, a non-finite share stored as 0)."""
+    vote = GenreVote(
+        Component.ML,
+        "Ünï",
+        {"rock": 1.0, "jazz": float("inf"), "pop": 1e-5, "folk": 0.5e-5, "soul": 0.123456},
+        frozenset({"rock", "jazz"}),
+    )
+    assert codec.encode(Evidence((vote,))) == (
+        '{"v":1,"votes":[["ml","Ünï",{"jazz":0.0,"pop":1e-05,"rock":1.0,"soul":0.1235},'
+        '["jazz","rock"]]],"instruments":null}'
+    )
+    tagger_ = InstrumentEvidence(
+        "t", {"violin": 1e-3, "banjo": 0.9e-3}, {"violin": InstrumentScale.step(0.01)}
+    )
+    plain = GenreVote(Component.ML, "m", {"rock": 1.0})
+    text = codec.encode(Evidence((plain,), tagger_))
+    assert text == (
+        '{"v":1,"votes":[["ml","m",{"rock":1.0},null]],'
+        '"instruments":["t",{"violin":0.001},0.0,[[0.01,null,null,["violin"]]]]}'
+    )
+    read = codec.decode(text)
+    assert read.votes[0].vocabulary is None
+    assert read.instruments is not None
+    assert dict(read.instruments.scores) == {"violin": 0.001}
+    assert codec.decode(codec.encode(Evidence((vote,)))).votes[0].vocabulary == {"rock", "jazz"}
+    assert codec.decode(codec.encode(Evidence((plain,)))).instruments is None
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('{"v": 99, "votes": []}', "evidence version 99, expected 1"),
+        ("not json", "unreadable evidence: Expecting value: line 1 column 1 (char 0)"),
+        (
+            '{"v":1,"votes":[["ml",5,{},null]],"instruments":null}',
+            "unreadable evidence: a vote's source is not text",
+        ),
+        (
+            '{"v":1,"votes":[],"instruments":[5,{},0.2,[]]}',
+            "unreadable evidence: the tagger's name is not text",
+        ),
+        (
+            '{"v":1,"votes":[["ml","m",[1],null]],"instruments":null}',
+            "unreadable evidence: scores are not a mapping",
+        ),
+    ],
+)
+def test_unreadable_evidence_says_why(text: str, message: str) -> None:
+    with pytest.raises(codec.EvidenceFormatError) as raised:
+        codec.decode(text)
+    assert str(raised.value) == message
