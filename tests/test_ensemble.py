@@ -424,3 +424,9 @@ def test_the_confidence_map_is_platt_scaling() -> None:
     assert ConfidenceMap(1.0, 0.5)(0.0) == pytest.approx(
         1 / (1 + math.exp(-(math.log(1e-6 / (1 - 1e-6)) + 0.5)))
     )
+
+
+def test_a_scale_of_display_zero_never_fires() -> None:
+    # No threshold is no scale: nothing fires, nothing is shown (log(score / 0) is undefined).
+    assert InstrumentScale(display=0.0).strength(0.5) == 0.0
+    assert detect_instruments(_scaled({"violin": 0.5}, violin=InstrumentScale(display=0.0))) == ()
