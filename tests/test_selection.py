@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
@@ -75,12 +76,17 @@ class TestSelection(PluginTestHelper):
 
     @pytest.mark.parametrize(
         "options",
-        [(), ("--reblend",), ("--evaluate",), ("--tune",)],
-        ids=["run", "reblend", "evaluate", "tune"],
+        [(), ("--reblend",), ("--evaluate",), ("--tune",), ("--html", "{tmp}/report.html")],
+        ids=["run", "reblend", "evaluate", "tune", "html"],
     )
     def test_each_command_runs_the_query_once(
-        self, options: tuple[str, ...], caplog: pytest.LogCaptureFixture, capsys: Any
+        self,
+        options: tuple[str, ...],
+        caplog: pytest.LogCaptureFixture,
+        capsys: Any,
+        tmp_path: Path,
     ) -> None:
+        options = tuple(option.format(tmp=tmp_path) for option in options)
         self.populate()
         with self.full_scans() as scans, caplog.at_level(logging.INFO):
             # Nothing analysed: the Polka items have no file, and no fingerprint either;
