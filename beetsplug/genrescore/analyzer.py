@@ -421,7 +421,9 @@ class Analyzer:
             blend=self.blend_fingerprint,
             mood=tuple(traits.moods(tagger_raw)) if audioset else None,
             mood_scores=tuple(traits.mood_scores(tagger_raw)) if audioset else (),
-            vocals=traits.vocals(tagger_raw) if audioset else None,
+            vocals=traits.vocals(tagger_raw, traits.vocal_rule(tagger.name))
+            if tagger is not None and audioset
+            else None,
         )
 
 
