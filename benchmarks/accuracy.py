@@ -88,7 +88,7 @@ BATCH = 8
 #: How a clip was made (``Clip.origin``): reported apart in the summary.
 ORIGINS = ("recorded", "sequenced")
 COMMENTARY = re.compile(
-    r"<!-- commentary:(?P<name>[\w.-]+) -->\n(?P<body>.*?)<!-- /commentary -->", re.S
+    r"<!-- commentary:(?P<name>[\w.+-]+) -->\n(?P<body>.*?)<!-- /commentary -->", re.S
 )
 
 
@@ -681,6 +681,10 @@ def write_markdown(
     for s in summaries:
         lines += report(s)
         lines += [""]
+    # Written by hand from benchmarks/vocals_mood.py --devset, kept like the commentary.
+    vocals = kept.get("vocals", "_(run benchmarks/vocals_mood.py --devset)_\n")
+    lines += ["## Vocals", "", "<!-- commentary:vocals -->", vocals.rstrip("\n")]
+    lines += ["<!-- /commentary -->", ""]
     path.write_text("\n".join(lines).rstrip("\n") + "\n")
 
 
