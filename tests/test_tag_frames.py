@@ -18,9 +18,12 @@ import mutagen
 import pytest
 from beets.library import Item
 from beets.test.helper import PluginTestHelper
+from mediafile import MediaFile
 from mutagen.asf import ASF
 from mutagen.id3 import ID3, TXXX
 from mutagen.mp4 import MP4, MP4FreeForm
+
+from beetsplug.genrescore import tags
 
 from .audio_files import track
 
@@ -155,3 +158,26 @@ class TestPreviousRelease(PluginTestHelper):
 
 def test_every_format_the_readme_lists_has_a_fixture_of_the_previous_release() -> None:
     assert sorted(p.suffix.lstrip(".") for p in FIXTURES.glob("song.*")) == sorted(FORMATS)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_the_declared_fields_write_the_documented_frames(
+    sources: dict[str, Path], tmp_path: Path, fmt: str
+) -> None:
+    """``tags.media_fields()`` built afresh (not the copy beets registered when the plugin
+    first loaded), written with mediafile alone, read back with mutagen."""
+
+    class Fresh(MediaFile):
+        pass
+
+    for name, field in tags.media_fields().items():
+        setattr(Fresh, name, field)
+    path = Path(shutil.copyfile(sources[fmt], tmp_path / f"song.{fmt}"))
+    media = Fresh(str(path))
+    for name, value in VALUES.items():
+        setattr(media, name, value)
+    media.save()
+    assert raw_tags(path) == TEXT
+    again = Fresh(str(path))
+    for name, value in VALUES.items():
+        assert getattr(again, name) == value, name
