@@ -59,6 +59,7 @@ from beetsplug.genrescore.backends.base import (  # noqa: E402
     build_backend,
 )
 from beetsplug.genrescore.errors import BackendUnavailable, ConfigError  # noqa: E402
+from beetsplug.genrescore.scoring import evaluate  # noqa: E402
 from beetsplug.genrescore.scoring.taxonomy import ancestors  # noqa: E402
 from beetsplug.genrescore.settings import DEFAULTS, Settings, read_settings  # noqa: E402
 from benchmarks.devset import MANIFEST, Clip, load_manifest  # noqa: E402
@@ -505,29 +506,21 @@ def reliability(
 ) -> tuple[float, list[list[object]]]:
     """Expected calibration error and the diagram's rows (bin, clips, mean confidence,
     share right)."""
-    bins: dict[int, list[tuple[float, bool]]] = defaultdict(list)
-    for c, ok in zip(confidence, right, strict=True):
-        bins[min(int(c * CALIBRATION_BINS), CALIBRATION_BINS - 1)].append((c, ok))
-    ece = 0.0
+    # The plugin's own binning and error (scoring/evaluate.py; the --html report draws it).
+    bins = evaluate.reliability(confidence, right, CALIBRATION_BINS)
     rows: list[list[object]] = []
-    for b in range(CALIBRATION_BINS):
-        items = bins.get(b, [])
-        if not items:
-            continue
-        mean_c = sum(c for c, _ in items) / len(items)
-        acc = sum(ok for _, ok in items) / len(items)
-        ece += len(items) / len(confidence) * abs(mean_c - acc)
-        bar = "#" * round(20 * acc)
+    for b in bins:
+        bar = "#" * round(20 * b.accuracy)
         rows.append(
             [
-                f"{b / CALIBRATION_BINS:.1f}-{(b + 1) / CALIBRATION_BINS:.1f}",
-                len(items),
-                f"{mean_c:.2f}",
-                f"{acc:.2f}",
+                f"{b.low:.1f}-{b.high:.1f}",
+                b.items,
+                f"{b.confidence:.2f}",
+                f"{b.accuracy:.2f}",
                 f"`{bar:<20}`",
             ]
         )
-    return ece, rows
+    return evaluate.calibration_error(bins) or 0.0, rows
 
 
 def calibration_report(summary: Summary) -> tuple[tuple[float, float], list[str]]:

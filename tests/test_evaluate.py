@@ -240,3 +240,31 @@ class TestEvaluateCommand(PluginTestHelper):
             "(genres genrescore wrote itself do not count)"
         )
         assert "Top-1" not in output
+
+
+def test_reliability_bins_and_calibration_error_by_hand() -> None:
+    # Two tracks at 0.15 (one right), three at 0.95 (all right), one at exactly 1.0 (the last
+    # bin, wrong): bins [0.1, 0.2) and [0.9, 1.0]; ECE = 2/6 |0.15 - 0.5| + 4/6 |0.9625 - 0.75|.
+    bins = ev.reliability(
+        [0.15, 0.15, 0.95, 0.95, 0.95, 1.0], [True, False, True, True, True, False]
+    )
+    assert [(b.low, b.high, b.items, b.right) for b in bins] == [
+        (0.1, 0.2, 2, 1),
+        (0.9, 1.0, 4, 3),
+    ]
+    assert bins[1].confidence == pytest.approx(0.9625)
+    assert ev.calibration_error(bins) == pytest.approx(2 / 6 * 0.35 + 4 / 6 * 0.2125)
+    assert ev.calibration_error(()) is None
+
+
+def test_the_evaluator_bins_the_compared_items_by_confidence() -> None:
+    tree = ev.GenreTree.from_data()
+    items = [
+        ev.Labelled("a", ("Jazz",), ("jazz",), 0.82),
+        ev.Labelled("b", ("Jazz",), ("rock",), 0.88),
+        ev.Labelled("c", ("Rock",), ("rock",), 0.31),
+        ev.Labelled("d", (), ("rock",), 0.5),  # no genres of its own: not compared
+    ]
+    result = ev.evaluate(items, tree)
+    assert [(b.low, b.items, b.right) for b in result.reliability] == [(0.3, 1, 1), (0.8, 2, 1)]
+    assert result.calibration_error == pytest.approx(1 / 3 * 0.69 + 2 / 3 * 0.35)

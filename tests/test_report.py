@@ -17,7 +17,7 @@ from beetsplug.genrescore import report
 from benchmarks.report import CHROMIUM, fill_library
 
 #: The charts the page must show, by their figure's id.
-CHARTS = ("genres", "confidence", "instruments", "heatmap", "methods", "agreement")
+CHARTS = ("genres", "confidence", "instruments", "heatmap", "methods", "agreement", "reliability")
 #: Items in the generated library: enough for every genre and instrument to appear, and for
 #: the table to be cut to its bound.
 ITEMS = 400
@@ -191,6 +191,68 @@ class TestReportNumbers(PluginTestHelper):
         rows = re.findall(r'<tr><td class="num" data-value="([\d.]+)">.*?data-value="(\d+)">', page)
         expected = sorted((item.genrescore_confidence, item.id) for item in analysed)[:200]
         assert sorted((float(c), int(i)) for c, i in rows) == expected
+
+    def test_the_reliability_diagram_and_calibration_error_are_the_librarys(self) -> None:
+        from beetsplug.genrescore.insight import lastgenre_tree
+        from beetsplug.genrescore.library import user_genres
+        from beetsplug.genrescore.scoring.evaluate import accepted
+
+        fill_library(self.lib, 300)
+        path = self.temp_path / "report.html"
+        self.run_command("genrescore", "--html", str(path))
+        page = path.read_text()
+
+        # Counted here: each analysed item with genres of its own, by confidence in bins of
+        # 0.1 (1.0 in the last), right when its top-1 lies on the line of one of its genres.
+        tree = lastgenre_tree()
+        bins: dict[int, list[tuple[float, bool]]] = {}
+        for item in self.lib.items():
+            mine = list(user_genres(item))
+            ok = accepted(mine, tree)
+            if not mine or not ok:
+                continue
+            right = item.genrescore_genre.lower() in ok
+            b = min(int(item.genrescore_confidence * 10 + 1e-9), 9)
+            bins.setdefault(b, []).append((item.genrescore_confidence, right))
+        compared = sum(len(v) for v in bins.values())
+        assert compared > 100
+        ece = sum(
+            len(v) / compared * abs(sum(c for c, _ in v) / len(v) - sum(r for _, r in v) / len(v))
+            for v in bins.values()
+        )
+        shown = re.search(r'<b id="calibration-error">([\d.]+)</b> over ([\d,]+) tracks', page)
+        assert shown is not None
+        assert float(shown[1]) == pytest.approx(ece, abs=0.0005)
+        assert int(shown[2].replace(",", "")) == compared
+
+        svg = _figure(page, "reliability")
+        # The bar labels (right/items) left to right, one per non-empty bin.
+        labels = sorted(
+            (float(x), text)
+            for _, x, _, text in _TEXT.findall(svg)
+            if re.fullmatch(r"\d+/\d+", text)
+        )
+        expected = [f"{sum(r for _, r in bins[b])}/{len(bins[b])}" for b in sorted(bins)]
+        assert [text for _, text in labels] == expected
+        # The bars' heights are the share right on one scale (the y axis is fixed at 0-1.1).
+        shares = [sum(r for _, r in bins[b]) / len(bins[b]) for b in sorted(bins)]
+        heights = histogram(svg)
+        assert len(heights) == len(shares)
+        scale = max(heights) / max(shares)
+        assert heights == pytest.approx([share * scale for share in shares], abs=0.01)
+
+    def test_no_reliability_diagram_without_genres_of_ones_own(self) -> None:
+        fill_library(self.lib, 50)
+        for item in self.lib.items():
+            if "genres" in item:
+                item["genres"] = []
+                item.store()
+        path = self.temp_path / "report.html"
+        self.run_command("genrescore", "--html", str(path))
+        page = path.read_text()
+        assert "No item has genres of its own" in page
+        assert "chart-reliability" not in page
+        assert "calibration-error" not in page
 
 
 def test_the_summary_keeps_the_least_confident_rows_in_bounded_memory() -> None:

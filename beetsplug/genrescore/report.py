@@ -213,6 +213,56 @@ def agreement_chart(evaluation: Evaluation) -> str:
     return _svg(figure, "agreement")
 
 
+def reliability_chart(evaluation: Evaluation) -> str:
+    """Share of the tracks genrescore got right (top-1 against your genres) in each
+    confidence bin, against the diagonal a calibrated confidence would follow."""
+    figure = _figure(3.4)
+    axes = figure.add_subplot()
+    bins = evaluation.reliability
+    width = [b.high - b.low for b in bins]
+    bars = axes.bar(
+        [b.low for b in bins],
+        [b.accuracy for b in bins],
+        width=width,
+        align="edge",
+        color=COLOR,
+        edgecolor="white",
+    )
+    # Each bar says how many of its tracks were right, so that a bin of 2 is not read as
+    # firmly as a bin of 2,000.
+    for bar, b in zip(bars, bins, strict=True):
+        axes.text(
+            bar.get_x() + bar.get_width() / 2,
+            b.accuracy + 0.02,
+            f"{b.right}/{b.items}",
+            ha="center",
+            fontsize=7,
+        )
+    axes.plot([0.0, 1.0], [0.0, 1.0], linestyle="--", color=COLOR_2, label="calibrated")
+    axes.set_xlim(0.0, 1.0)
+    axes.set_ylim(0.0, 1.1)
+    axes.set_xlabel("confidence (genrescore_confidence)")
+    axes.set_ylabel("share whose top-1 agrees")
+    axes.legend(loc="upper left", frameon=False, fontsize=8)
+    axes.spines[["top", "right"]].set_visible(False)
+    return _svg(figure, "reliability")
+
+
+def _reliability(evaluation: Evaluation) -> str:
+    error = evaluation.calibration_error
+    if error is None:
+        return ""
+    return (
+        "<h3>Is the confidence a probability?</h3>"
+        f'<p class="numbers">Expected calibration error <b id="calibration-error">{error:.3f}'
+        f"</b> over {evaluation.compared:,} tracks with genres of their own: among the tracks "
+        "shown with confidence 0.8, about 80 % should agree with your genres, and the "
+        "error is the average gap, weighted by the tracks in each bin "
+        f"({len(evaluation.reliability)} bins with tracks, of width 0.1).</p>"
+        f'<figure id="chart-reliability">{reliability_chart(evaluation)}</figure>'
+    )
+
+
 _STYLE = """
 body { font-family: sans-serif; margin: 2em auto; max-width: 62em; padding: 0 1em;
        color: #222; }
@@ -284,6 +334,7 @@ def _agreement(evaluation: Evaluation | None) -> str:
         f", top-3 <b>{100.0 * (evaluation.top3_rate or 0):.1f} %</b> over "
         f"{evaluation.compared:,} tracks with genres of their own.</p>"
         f'<figure id="chart-agreement">{agreement_chart(evaluation)}</figure>'
+        f"{_reliability(evaluation)}"
         f"<details><summary>The whole evaluation (as <code>beet genrescore --evaluate"
         f"</code> prints it)</summary><pre>{text}</pre></details>"
     )

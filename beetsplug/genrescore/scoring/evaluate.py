@@ -45,6 +45,9 @@ DISAGREEMENTS_SHOWN = 10
 CONFUSIONS_SHOWN = 10
 #: Unknown user genres listed by name, most frequent first (all of them are counted).
 UNKNOWN_SHOWN = 10
+#: Equal-width confidence bins of the reliability diagram and the expected calibration
+#: error: ten, as docs/accuracy.md's (benchmarks/accuracy.py), so the figures compare.
+RELIABILITY_BINS = 10
 
 
 @dataclass(frozen=True)
@@ -233,6 +236,63 @@ class GenreScore:
 
 
 @dataclass(frozen=True)
+class ReliabilityBin:
+    """Tracks whose confidence fell in ``[low, high)`` (the last bin includes 1.0), and how
+    many of them genrescore's top-1 got right: one point of the reliability diagram."""
+
+    low: float
+    high: float
+    items: int
+    #: The mean confidence of those tracks.
+    confidence: float
+    right: int
+
+    @property
+    def accuracy(self) -> float:
+        return self.right / self.items if self.items else 0.0
+
+
+def reliability_bin(confidence: float, bins: int = RELIABILITY_BINS) -> int:
+    """The bin a confidence falls in: ``[0, 1/bins)`` first, 1.0 in the last."""
+    return max(0, min(int(confidence * bins), bins - 1))
+
+
+def reliability(
+    confidence: Sequence[float], right: Sequence[bool], bins: int = RELIABILITY_BINS
+) -> tuple[ReliabilityBin, ...]:
+    """The reliability diagram's non-empty bins, lowest first."""
+    items = [0] * bins
+    total = [0.0] * bins
+    hits = [0] * bins
+    for value, ok in zip(confidence, right, strict=True):
+        b = reliability_bin(value, bins)
+        items[b] += 1
+        total[b] += value
+        hits[b] += bool(ok)
+    return _bins(items, total, hits)
+
+
+def _bins(
+    items: Sequence[int], total: Sequence[float], hits: Sequence[int]
+) -> tuple[ReliabilityBin, ...]:
+    count = len(items)
+    return tuple(
+        ReliabilityBin(b / count, (b + 1) / count, items[b], total[b] / items[b], hits[b])
+        for b in range(count)
+        if items[b]
+    )
+
+
+def calibration_error(bins: Sequence[ReliabilityBin]) -> float | None:
+    """Expected calibration error: the gap between confidence and accuracy in each bin,
+    weighted by the bin's share of the tracks; ``None`` without tracks."""
+    total = sum(b.items for b in bins)
+    if not total:
+        return None
+    return sum(b.items / total * abs(b.confidence - b.accuracy) for b in bins)
+
+
+@dataclass(frozen=True)
 class Disagreement:
     name: str
     user_genres: tuple[str, ...]
@@ -267,6 +327,13 @@ class Evaluation:
     #: Unknown labels: occurrences, and distinct names.
     unknown_total: int
     unknown_distinct: int
+    #: Top-1 agreement by confidence (:func:`reliability`) over the compared items.
+    reliability: tuple[ReliabilityBin, ...] = ()
+
+    @property
+    def calibration_error(self) -> float | None:
+        """Expected calibration error of the stored confidence against the user's genres."""
+        return calibration_error(self.reliability)
 
     @property
     def top1_rate(self) -> float | None:
@@ -306,6 +373,10 @@ class Evaluator:
         self.unknown: Counter[str] = Counter()
         self._heap: list[tuple[float, int, Disagreement]] = []
         self._order = itertools.count()
+        # The reliability diagram's counts: items, summed confidence, top-1 right, per bin.
+        self._bin_items = [0] * RELIABILITY_BINS
+        self._bin_confidence = [0.0] * RELIABILITY_BINS
+        self._bin_right = [0] * RELIABILITY_BINS
 
     def _sets(
         self, labels: tuple[str, ...]
@@ -337,6 +408,10 @@ class Evaluator:
             return
         self.compared += 1
         first = item.top[0]
+        b = reliability_bin(item.confidence)
+        self._bin_items[b] += 1
+        self._bin_confidence[b] += item.confidence
+        self._bin_right[b] += first in ok
         self.predicted[first] += 1
         leaves = _most_specific(says, self._lineages)
         for genre in leaves:
@@ -387,6 +462,7 @@ class Evaluator:
             unknown_labels=tuple(self.unknown.most_common(UNKNOWN_SHOWN)),
             unknown_total=sum(self.unknown.values()),
             unknown_distinct=len(self.unknown),
+            reliability=_bins(self._bin_items, self._bin_confidence, self._bin_right),
         )
 
 
