@@ -1,4 +1,5 @@
-"""Imports flow one way: glue -> analyzer -> backends/audio -> scoring.
+"""Imports flow one way: glue -> analyzer -> backends/audio -> scoring, with no cycle among
+the package's modules.
 
 Imports are read from the source (every ``import`` statement, those inside functions too),
 with relative ones resolved against their package, and followed through the package: a
@@ -137,6 +138,85 @@ def test_the_scoring_core_imports_neither_beets_nor_torch_nor_paths(path: Path) 
 @pytest.mark.parametrize("module", BEETS_FREE)
 def test_the_analysis_layer_knows_nothing_of_beets(module: str) -> None:
     assert not beets_breaches(module_name(PACKAGE / module))
+
+
+def import_graph(sources: dict[str, str]) -> dict[str, set[str]]:
+    """Module -> the modules of ``sources`` it imports (lazily inside functions too);
+    ``sources`` maps each module's name to its text (a package's name to its __init__'s)."""
+    return {
+        module: {
+            name
+            for name in imported_modules(text, module, is_package=module in _PACKAGES)
+            if name in sources and name != module
+        }
+        for module, text in sources.items()
+    }
+
+
+#: Our packages (their ``__init__`` resolves relative imports against themselves).
+_PACKAGES = {module_name(path) for path in PACKAGE.rglob("__init__.py")}
+
+
+def import_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Each cycle of ``graph`` as the sorted modules of one strongly connected component of
+    more than one module (Tarjan's algorithm, iterative)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    cycles: list[list[str]] = []
+    for root in sorted(graph):
+        if root in index:
+            continue
+        work = [(root, iter(sorted(graph[root])))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = len(index)
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(graph[child]))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                if len(component) > 1:
+                    cycles.append(sorted(component))
+    return cycles
+
+
+def test_no_import_cycle_among_the_package_modules() -> None:
+    sources = {module_name(path): path.read_text() for path in PACKAGE.rglob("*.py")}
+    assert import_cycles(import_graph(sources)) == []
+
+
+def test_a_planted_cycle_is_caught_lazy_imports_included() -> None:
+    sources = {
+        f"{ROOT}.command": "def f():\n    from . import tuning\n",
+        f"{ROOT}.tuning": "from .selection import chunks\n",
+        f"{ROOT}.selection": "from .command import helper\n",
+        f"{ROOT}.library": "from . import settings\n",
+        f"{ROOT}.settings": "import json\n",
+    }
+    graph = import_graph(sources)
+    assert import_cycles(graph) == [[f"{ROOT}.command", f"{ROOT}.selection", f"{ROOT}.tuning"]]
+    sources[f"{ROOT}.selection"] = "from .library import helper\n"
+    assert import_cycles(import_graph(sources)) == []
 
 
 # The checks above, checked: each catches a planted breach of its rule.

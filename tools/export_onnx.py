@@ -32,7 +32,7 @@ import numpy as np
 # Run as a script, only tools/ is on the path; the repository root makes the package importable.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from beetsplug.genrescore.backends import base, musicnn, onnx, yamnet
+from beetsplug.genrescore.backends import base, kit, musicnn, onnx, yamnet
 
 #: ONNX opset of the exported graphs (onnxruntime 1.17+ runs up to 20; 17 is enough).
 OPSET: Final = 17
@@ -87,7 +87,7 @@ def export(model_name: str, out_dir: Path | None = None) -> Path:
         "model": model_name,
         "labels": json.dumps(list(backend.labels)),
         "source": weights_path.name,
-        "source_weights_id": base.weights_id(weights_path, model_name),
+        "source_weights_id": kit.weights_id(weights_path, model_name),
         "exported_with": f"torch {torch.__version__}, opset {OPSET}",
     }
     del proto.metadata_props[:]

@@ -18,8 +18,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import confuse
-
 from .backends.base import (
     DEVICES,
     NONE,
@@ -408,11 +406,14 @@ def _rules(raw: object) -> tuple[InstrumentRule, ...]:
 def _mapping(view: Any, option: str) -> object:
     """A mapping option's value, merged over the defaults; a value of another kind as the user
     wrote it, for the caller's error (confuse's own names neither the plugin nor the kinds
-    expected)."""
-    try:
+    expected).
+
+    A mapping in every config source that sets it is merged (what ``flatten`` does, which
+    raises confuse's own type error otherwise); asking first keeps confuse itself out of this
+    module, which the analysis side imports for :class:`Settings`."""
+    if all(hasattr(value, "keys") for value, _ in view[option].resolve()):
         return view[option].flatten()
-    except confuse.ConfigTypeError:
-        return view[option].get()
+    return view[option].get()
 
 
 def _weights(view: Any) -> Weights:

@@ -32,7 +32,8 @@ import numpy.typing as npt
 from ..errors import BackendUnavailable, ModelLoadError
 from ..scoring.ensemble import InstrumentScale
 from ..scoring.taxonomy import GENRES, genre_for_label
-from .base import REINSTALL_HINT, Backend, BackendOptions, Role, sigmoid, weights_id
+from .base import Backend, BackendOptions, Role
+from .kit import REINSTALL_HINT, sigmoid, weights_id
 
 if TYPE_CHECKING:
     from .base import Waveform

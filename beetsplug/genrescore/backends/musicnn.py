@@ -18,7 +18,8 @@ import numpy as np
 
 from ..errors import BackendUnavailable
 from . import musicnn_net
-from .base import Backend, BackendOptions, EmbeddedBackend, Role, sigmoid
+from .base import Backend, BackendOptions, EmbeddedBackend, Role
+from .kit import sigmoid
 
 if TYPE_CHECKING:
     from .base import Waveform

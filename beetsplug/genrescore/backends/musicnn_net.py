@@ -39,7 +39,7 @@ import numpy.typing as npt
 
 from ..errors import ModelLoadError
 from ..scoring import dsp
-from .base import REINSTALL_HINT, read_weights
+from .kit import REINSTALL_HINT, read_weights
 
 # Signal processing, from musicnn/configuration.py (SR, FFT_SIZE, FFT_HOP, N_MELS).
 SAMPLE_RATE: Final = 16000  # Hz

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import in_chunks
+from .kit import in_chunks
 from .musicnn_net import TIME_PAD, Array, Dense, MidendConv, MusicnnWeights, PooledConv
 
 

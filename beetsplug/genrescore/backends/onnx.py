@@ -14,7 +14,7 @@ Every embedded model ships as an ``.onnx`` file (``data/<name>/``, exported by
 * no memory arena, no memory pattern (:func:`session_options`).
 
 The interface is small on purpose: :func:`set_threads`, :class:`OnnxModel` (``run``,
-``metadata``) and :func:`in_chunks` from ``base`` to bound one pass's memory.
+``metadata``) and :func:`in_chunks` from ``kit`` to bound one pass's memory.
 onnxruntime is imported when the first session is made, never by importing this module.
 """
 
@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Final
 
 from ..errors import ModelLoadError
-from .base import REINSTALL_HINT, in_chunks
+from .kit import REINSTALL_HINT, in_chunks
 
 if TYPE_CHECKING:
     import numpy as np
@@ -143,7 +143,7 @@ class OnnxModel:
 
     def run(self, batch: Array, *, max_batch: int, width: int) -> Array:
         """The model's (first) output for the rows of ``batch``, ``max_batch`` rows per
-        pass (:func:`.base.in_chunks`): shape ``(len(batch), width)``, float32."""
+        pass (:func:`.kit.in_chunks`): shape ``(len(batch), width)``, float32."""
         import numpy as np
 
         session = self.session

@@ -21,7 +21,8 @@ import numpy as np
 from ..errors import BackendUnavailable
 from ..scoring.ensemble import InstrumentScale
 from . import yamnet_net
-from .base import Backend, BackendOptions, EmbeddedBackend, Role, sigmoid
+from .base import Backend, BackendOptions, EmbeddedBackend, Role
+from .kit import sigmoid
 
 if TYPE_CHECKING:
     from .base import Waveform

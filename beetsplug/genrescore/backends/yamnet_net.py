@@ -38,7 +38,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..errors import ModelLoadError
-from .base import REINSTALL_HINT, read_weights
+from .kit import REINSTALL_HINT, read_weights
 
 # Front end, params.py.
 SAMPLE_RATE: Final = 16000  # Hz

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import in_chunks
+from .kit import in_chunks
 from .yamnet_net import EMBEDDING_SIZE, KERNEL, N_CLASSES, Array, Conv, YamnetWeights, same_padding
 
 
