@@ -163,7 +163,9 @@ def confidence_chart(summary: Summary) -> str:
     lefts = [i * width for i in range(CONFIDENCE_BINS)]
     axes.bar(lefts, summary.confidence, width=width, align="edge", color=COLOR, edgecolor="white")
     axes.set_xlim(0.0, 1.0)
-    axes.set_xlabel("confidence (the top genre's share of the blended score)")
+    # Since issue 22 the stored confidence is the top share read through the Platt map fitted
+    # on the dev set (scoring/ensemble.py), where one was fitted for the models and weights.
+    axes.set_xlabel("confidence (genrescore_confidence; a probability where calibrated)")
     axes.set_ylabel("tracks")
     axes.spines[["top", "right"]].set_visible(False)
     return _svg(figure, "confidence")
