@@ -171,3 +171,26 @@ def test_without_an_audioset_tagger_mood_and_vocals_are_absent(tmp_path: Path) -
     result = _analyse(analyzer, synth.solo_piano(SECONDS), tmp_path / "piano.flac")
     assert result.mood is None
     assert result.vocals is None
+
+
+@pytest.mark.parametrize("tagger", ["yamnet", "efficientat"])
+def test_the_analyzer_reads_vocals_with_its_taggers_rule(tagger: str, tmp_path: Path) -> None:
+    user = {"models": {"genre": "none", "instruments": tagger}, "jobs": 0}
+    settings = read_settings(
+        confuse.RootView([confuse.ConfigSource.of(user), confuse.ConfigSource.of(DEFAULTS)])
+    )
+    models = load_models(settings, print)
+    analyzer = Analyzer(settings, models)
+    path = encode(synth.solo_piano(SECONDS), synth.SR, tmp_path / "piano.flac")
+    result = analyzer.analyze(str(path))
+    assert models.instruments is not None
+    raw = analyzer._run(models.instruments, [analyzer.prepare(str(path))])[0]
+    rule = traits.vocal_rule(tagger)
+    assert (
+        rule == {"yamnet": traits.YAMNET_VOCALS, "efficientat": traits.EFFICIENTAT_VOCALS}[tagger]
+    )
+    assert result.vocals is not None
+    assert result.vocals.score == pytest.approx(traits.vocal_score(raw, rule))
+    # The other tagger's rule would read the same scores differently (the thresholds differ).
+    other = traits.EFFICIENTAT_VOCALS if tagger == "yamnet" else traits.YAMNET_VOCALS
+    assert traits.vocal_score(raw, other) != pytest.approx(result.vocals.score)
