@@ -30,7 +30,7 @@ MOOD_LABELS: Final[Mapping[str, str]] = {
 #: AudioSet classes of a voice singing or rapping, and the score from which one says
 #: "vocal" with the embedded YAMNet. Chosen by ``benchmarks/vocals_mood.py --devset`` on the
 #: dev set's 197 clips labelled for vocals (37 sung, 103 recorded instrumentals, 57 sequenced
-#: instrumentals) and the 11 synthesized styles: the highest threshold of most recall at 90 %
+#: instrumentals) and the 10 synthesized styles: the highest threshold of most recall at 90 %
 #: precision (:data:`VOCAL_MIN_PRECISION`): in-sample 90.0 % precision, 73.0 % recall;
 #: chosen without each artist's clips, on that artist's, 75.9 % / 59.5 % (was 100 % / 29.7 %
 #: at 0.07). YAMNet's "Singing" under a band is faint (0.013-0.128 on the sung clips, up to
