@@ -6,9 +6,10 @@ window's strongest patch, averaged over the windows) name them with no extra mod
 tagger that does not speak AudioSet (MagnaTagATune) gives no mood and no vocals: absent,
 not guessed (:func:`has_audioset_vocabulary`).
 
-The thresholds below were measured with the embedded YAMNet by
-``benchmarks/vocals_mood.py``. AST speaks the same labels; its score scale was not
-calibrated here.
+The thresholds below were measured by ``benchmarks/vocals_mood.py``: the mood floor and the
+speech threshold with the embedded YAMNet, the singing threshold per tagger (YAMNet,
+EfficientAT mn04) on the dev set's real recordings (``--devset``). AST speaks the same
+labels and is read with YAMNet's thresholds; its score scale was not calibrated here.
 """
 
 from __future__ import annotations
