@@ -19,6 +19,7 @@ from . import audio
 from .audio import Waveform
 from .backends.base import (
     EMBEDDED_DEFAULTS,
+    EMBEDDED_FAMILIES,
     NONE,
     Backend,
     Role,
@@ -46,8 +47,6 @@ from .settings import MIN_SECONDS, Settings
 HEURISTIC_RATE = 22050
 #: Bumped when the analysis changes in a way that should make stored results stale.
 ANALYSIS_VERSION = "4"  # 3: BPM (octave settled), mood and vocals; 4: evidence stored
-#: Backend families whose weights ship with the plugin.
-EMBEDDED_FAMILIES = frozenset({"musicnn", "yamnet", "efficientat"})
 
 
 @dataclass(frozen=True)

@@ -417,14 +417,82 @@ class EmbeddedBackend(Backend, Generic[WeightsT, ModuleT]):
 #: A factory builds a backend from the configured model value, its role and the options.
 BackendFactory = Callable[[str, Role, BackendOptions], Backend]
 
+#: Where the embedded models' files ship: ``data/<family>/``.
+DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+
+
+@dataclass(frozen=True)
+class EmbeddedModel:
+    """One embedded model: everything the rest of the plugin knows about it, in one entry of
+    :data:`EMBEDDED_MODELS` (adding a model is one entry plus its backend module)."""
+
+    #: The registry name users configure (``musicnn-msd``).
+    name: str
+    #: The family its backend reports (:attr:`Backend.family`); its files are under
+    #: ``data/<family>/``, and a run of embedded families only is ``embedded_`` in
+    #: ``genrescore_method``.
+    family: str
+    #: ``module:factory`` building it, imported only when it is built.
+    factory: str
+    #: What it ships, by kind (``weights``: safetensors, ``onnx``, ``head``) -> file name.
+    files: Mapping[str, str]
+    #: The roles it can take (its labels serve them).
+    roles: tuple[Role, ...]
+    #: The roles it is the fallback of: what runs when the configured model cannot.
+    default_for: tuple[Role, ...] = ()
+
+    def path(self, kind: str) -> Path:
+        """The shipped file of ``kind`` (a key of :attr:`files`)."""
+        return DATA_DIR / self.family / self.files[kind]
+
+
+_BOTH = (Role.GENRE, Role.INSTRUMENTS)
+_MUSICNN = "beetsplug.genrescore.backends.musicnn:build"
+_EFFICIENTAT = "beetsplug.genrescore.backends.efficientat:build"
+
+#: The embedded models, one entry each.
+EMBEDDED_MODELS: tuple[EmbeddedModel, ...] = (
+    EmbeddedModel(
+        "musicnn-msd",
+        "musicnn",
+        _MUSICNN,
+        {"weights": "msd_musicnn.safetensors", "onnx": "msd_musicnn.onnx"},
+        _BOTH,
+        default_for=(Role.GENRE,),
+    ),
+    EmbeddedModel(
+        "musicnn-mtt",
+        "musicnn",
+        _MUSICNN,
+        {"weights": "mtt_musicnn.safetensors", "onnx": "mtt_musicnn.onnx"},
+        _BOTH,
+    ),
+    EmbeddedModel(
+        "yamnet",
+        "yamnet",
+        "beetsplug.genrescore.backends.yamnet:build",
+        {"weights": "yamnet.safetensors", "onnx": "yamnet.onnx"},
+        _BOTH,
+        default_for=(Role.INSTRUMENTS,),
+    ),
+    EmbeddedModel("efficientat", "efficientat", _EFFICIENTAT, {"onnx": "mn04_as.onnx"}, _BOTH),
+    EmbeddedModel(
+        "efficientat-genre",
+        "efficientat",
+        _EFFICIENTAT,
+        {"onnx": "mn04_as.onnx", "head": "genre_head.npz"},
+        (Role.GENRE,),
+    ),
+)
+
+#: Embedded model by name.
+EMBEDDED_BY_NAME: Mapping[str, EmbeddedModel] = {model.name: model for model in EMBEDDED_MODELS}
+
 # Registry of embedded backends, by name -> "module:factory". Modules are imported lazily.
-EMBEDDED: dict[str, str] = {
-    "musicnn-msd": "beetsplug.genrescore.backends.musicnn:build",
-    "musicnn-mtt": "beetsplug.genrescore.backends.musicnn:build",
-    "yamnet": "beetsplug.genrescore.backends.yamnet:build",
-    "efficientat": "beetsplug.genrescore.backends.efficientat:build",
-    "efficientat-genre": "beetsplug.genrescore.backends.efficientat:build",
-}
+EMBEDDED: Mapping[str, str] = {model.name: model.factory for model in EMBEDDED_MODELS}
+
+#: The families whose files ship with the plugin (``embedded_`` in ``genrescore_method``).
+EMBEDDED_FAMILIES = frozenset(model.family for model in EMBEDDED_MODELS)
 
 # Any configured value that is not ``none`` nor an embedded name is a HuggingFace model id
 # or a local directory, found by this factory (without torch or transformers) and then
@@ -433,8 +501,7 @@ CHECKPOINT_FACTORY = "beetsplug.genrescore.backends.hub:build"
 
 #: The embedded model each role falls back to when the configured one is not available.
 EMBEDDED_DEFAULTS: Mapping[Role, str] = {
-    Role.GENRE: "musicnn-msd",
-    Role.INSTRUMENTS: "yamnet",
+    role: model.name for model in EMBEDDED_MODELS for role in model.default_for
 }
 
 NONE = "none"

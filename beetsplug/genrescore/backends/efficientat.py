@@ -32,7 +32,7 @@ import numpy.typing as npt
 from ..errors import BackendUnavailable, ModelLoadError
 from ..scoring.ensemble import InstrumentScale
 from ..scoring.taxonomy import GENRES, genre_for_label
-from .base import Backend, BackendOptions, Role
+from .base import DATA_DIR, EMBEDDED_BY_NAME, Backend, BackendOptions, Role
 from .kit import REINSTALL_HINT, sigmoid, weights_id
 
 if TYPE_CHECKING:
@@ -44,13 +44,13 @@ NAME: Final = "efficientat"
 PORT_VERSION: Final = "1"
 #: Version of the ONNX file's metadata layout (``tools/convert_efficientat.py`` writes it).
 FORMAT_VERSION: Final = "1"
-ONNX_NAME: Final = "mn04_as.onnx"
+ONNX_NAME: Final = EMBEDDED_BY_NAME[NAME].files["onnx"]
 #: The learned genre head (tools/train_genre_head.py writes it) and its registry name.
-HEAD_NAME: Final = "genre_head.npz"
 HEAD_MODEL: Final = "efficientat-genre"
+HEAD_NAME: Final = EMBEDDED_BY_NAME[HEAD_MODEL].files["head"]
 #: The genre head's inputs are log-scores, never below log of this (a class that is silent).
 HEAD_FLOOR: Final = 1e-4
-DATA: Final = Path(__file__).resolve().parent.parent / "data" / "efficientat"
+DATA: Final = DATA_DIR / "efficientat"
 ONNX_PATH: Final = DATA / ONNX_NAME
 HEAD_PATH: Final = DATA / HEAD_NAME
 

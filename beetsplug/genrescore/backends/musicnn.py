@@ -18,7 +18,7 @@ import numpy as np
 
 from ..errors import BackendUnavailable
 from . import musicnn_net
-from .base import Backend, BackendOptions, EmbeddedBackend, Role
+from .base import DATA_DIR, EMBEDDED_MODELS, Backend, BackendOptions, EmbeddedBackend, Role
 from .kit import sigmoid
 
 if TYPE_CHECKING:
@@ -29,17 +29,12 @@ if TYPE_CHECKING:
 #: patching, averaging); part of the backend's fingerprint.
 PORT_VERSION: Final = "1"
 #: Where the converted weights ship (``tools/convert_musicnn.py`` writes them).
-WEIGHTS_DIR: Final = Path(__file__).resolve().parent.parent / "data" / "musicnn"
-#: Registry name -> weights file.
-WEIGHT_FILES: Final[Mapping[str, str]] = {
-    "musicnn-msd": "msd_musicnn.safetensors",
-    "musicnn-mtt": "mtt_musicnn.safetensors",
-}
+WEIGHTS_DIR: Final = DATA_DIR / "musicnn"
+_MODELS = [model for model in EMBEDDED_MODELS if model.family == "musicnn"]
+#: Registry name -> weights file (from the registry, ``base.EMBEDDED_MODELS``).
+WEIGHT_FILES: Final[Mapping[str, str]] = {model.name: model.files["weights"] for model in _MODELS}
 #: Registry name -> the ONNX file exported from its weights (``tools/export_onnx.py``).
-ONNX_FILES: Final[Mapping[str, str]] = {
-    "musicnn-msd": "msd_musicnn.onnx",
-    "musicnn-mtt": "mtt_musicnn.onnx",
-}
+ONNX_FILES: Final[Mapping[str, str]] = {model.name: model.files["onnx"] for model in _MODELS}
 #: One patch's log-mel frames and bands (the model's input, after the batch axis).
 PATCH_FRAMES: Final = musicnn_net.PATCH_FRAMES
 N_MELS: Final = musicnn_net.N_MELS

@@ -21,7 +21,7 @@ import numpy as np
 from ..errors import BackendUnavailable
 from ..scoring.ensemble import InstrumentScale
 from . import yamnet_net
-from .base import Backend, BackendOptions, EmbeddedBackend, Role
+from .base import EMBEDDED_BY_NAME, Backend, BackendOptions, EmbeddedBackend, Role
 from .kit import sigmoid
 
 if TYPE_CHECKING:
@@ -33,11 +33,9 @@ NAME: Final = "yamnet"
 #: padding, averaging); part of the backend's fingerprint.
 PORT_VERSION: Final = "2"
 #: The converted weights (``tools/convert_yamnet.py`` writes them).
-WEIGHTS_PATH: Final = (
-    Path(__file__).resolve().parent.parent / "data" / "yamnet" / "yamnet.safetensors"
-)
+WEIGHTS_PATH: Final = EMBEDDED_BY_NAME[NAME].path("weights")
 #: The ONNX file exported from them (``tools/export_onnx.py``).
-ONNX_PATH: Final = WEIGHTS_PATH.with_name("yamnet.onnx")
+ONNX_PATH: Final = EMBEDDED_BY_NAME[NAME].path("onnx")
 #: One patch's log-mel frames and bands (the model's input, after the batch axis).
 PATCH_FRAMES: Final = yamnet_net.PATCH_FRAMES
 N_MELS: Final = yamnet_net.N_MELS
