@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from beetsplug.genrescore.backends import base, musicnn, yamnet
+from beetsplug.genrescore.backends import musicnn, placement, yamnet
 from beetsplug.genrescore.backends.base import (
     BackendOptions,
     EmbeddedBackend,
@@ -63,7 +63,7 @@ def test_precision_resolves_per_model_and_cpu(
     expected: bool,
 ) -> None:
     flags = frozenset({"avx2", "amx_bf16"} if native else {"avx2"})
-    monkeypatch.setattr(base, "_cpu_flags", lambda: flags)
+    monkeypatch.setattr(placement, "_cpu_flags", lambda: flags)
 
     assert resolve_bf16(precision, "cpu", auto_bf16=auto_bf16) is expected
 
@@ -72,7 +72,7 @@ def test_precision_resolves_per_model_and_cpu(
 def test_a_gpu_asked_for_by_name_must_be_there(monkeypatch: pytest.MonkeyPatch, spec: str) -> None:
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
 
-    monkeypatch.setattr(base, "gpu_possible", lambda: True)  # ask torch, which sees none
+    monkeypatch.setattr(placement, "gpu_possible", lambda: True)  # ask torch, which sees none
 
     assert resolve_device("auto") == "cpu"
     with pytest.raises(DeviceUnavailable, match=f"'{spec}' was asked for, but torch sees no GPU"):
@@ -143,10 +143,11 @@ def test_auto_is_the_cpu_without_importing_torch_where_no_gpu_can_be(tmp_path: P
     # 2.5-3 s for it.
     script = (
         "import sys\n"
-        "from beetsplug.genrescore.backends import base\n"
-        f"base.GPU_DEVICE_NODES = ({str(tmp_path / 'nvidia0')!r},)\n"
-        "assert not base.gpu_possible()\n"
-        "print(base.resolve_device('auto'), base.resolve_bf16('auto', 'cpu', auto_bf16=False),"
+        "from beetsplug.genrescore.backends import placement\n"
+        f"placement.GPU_DEVICE_NODES = ({str(tmp_path / 'nvidia0')!r},)\n"
+        "assert not placement.gpu_possible()\n"
+        "print(placement.resolve_device('auto'),"
+        " placement.resolve_bf16('auto', 'cpu', auto_bf16=False),"
         " 'torch' in sys.modules)\n"
     )
     assert fresh_python(script, cwd=tmp_path).split() == ["cpu", "False", "False"]

@@ -11,7 +11,8 @@ from beets import ui
 from beets.exceptions import UserError
 
 from . import selection
-from .backends.base import DEVICES, EMBEDDED, NONE, is_device
+from .backends.base import EMBEDDED, NONE
+from .backends.placement import DEVICES, is_device
 from .errors import BackendUnavailable, GenreScoreError, LibraryFull
 from .settings import Settings, check_cluster
 

@@ -25,7 +25,7 @@ from mediafile import FileTypeError, MediaFile, UnreadableFileError
 
 from . import library, workers, writing
 from .audio import AUDIO_EXTENSIONS, check_file
-from .backends.base import check_device
+from .backends.placement import check_device
 from .errors import AudioLoadError, ReadOnlyFile, TagWriteError, TrackError, display_path
 from .progress import Progress
 from .settings import Settings

@@ -18,14 +18,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .backends.base import (
-    DEVICES,
-    NONE,
-    PRECISIONS,
-    BackendOptions,
-    Role,
-    validate_model_value,
-)
+from .backends.base import NONE, BackendOptions, Role, validate_model_value
+from .backends.placement import DEVICES, PRECISIONS
 from .errors import ConfigError
 from .scoring.ensemble import (
     CONFIDENCE_VERSION,

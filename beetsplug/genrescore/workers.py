@@ -9,7 +9,7 @@ plan; no other module decides anything about processes.
 Where the models run:
 
 * On the CPU each worker runs them on its own track, with its share of the cores as threads
-  (the embedded models in ONNX Runtime there, without torch: ``backends.base.default_engine``;
+  (the embedded models in ONNX Runtime there, without torch: ``backends.placement.default_engine``;
   its intra-op threads set to that share, ``backends.onnx.set_threads``).
   Batching buys nothing there (musicnn costs 41 ms a patch one at a time, 49 ms in threes,
   77 ms in 24s on a 2-core AVX2 EPYC), while inference in the main process made it the
@@ -44,6 +44,7 @@ from multiprocessing.context import BaseContext
 from typing import TYPE_CHECKING, Any
 
 from .backends.base import EMBEDDED, EMBEDDED_DEFAULTS, NONE, is_embedded
+from .backends.placement import names_gpu
 from .errors import AnalysisError, GenreScoreError, TrackError
 from .settings import Settings, default_jobs
 
@@ -129,7 +130,7 @@ def plan(
     if loaded is None:
         any_model = any(value != NONE for value in settings.models.values())
         # "auto" is taken for the CPU until the models are loaded (finding out imports torch).
-        gpu = settings.backend.device not in ("auto", "cpu")
+        gpu = names_gpu(settings.backend.device)
     else:
         any_model = bool(loaded)
         gpu = any(backend.accelerated for backend in loaded)

@@ -22,7 +22,6 @@ import gc
 import importlib
 import os
 import re
-import sys
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
@@ -40,6 +39,26 @@ from .kit import read_weights as read_weights
 from .kit import sigmoid as sigmoid
 from .kit import weights_id as weights_id
 
+# Where a model runs is decided in placement.py; its names stay importable from here too.
+from .placement import DEVICES as DEVICES
+from .placement import ENGINES as ENGINES
+from .placement import FAST_BF16_CPU_FLAGS as FAST_BF16_CPU_FLAGS
+from .placement import GPU_DEVICE_NODES as GPU_DEVICE_NODES
+from .placement import HF_EXTRA_HINT as HF_EXTRA_HINT
+from .placement import HF_MODULES as HF_MODULES
+from .placement import PRECISIONS as PRECISIONS
+from .placement import Placement as Placement
+from .placement import check_device as check_device
+from .placement import check_setting as check_setting
+from .placement import default_engine as default_engine
+from .placement import gpu_possible as gpu_possible
+from .placement import hf_installed as hf_installed
+from .placement import is_device as is_device
+from .placement import native_bf16 as native_bf16
+from .placement import place as place
+from .placement import resolve_bf16 as resolve_bf16
+from .placement import resolve_device as resolve_device
+
 if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
@@ -48,38 +67,6 @@ if TYPE_CHECKING:
     from .onnx import OnnxModel
 
     Waveform = npt.NDArray[np.float32]
-
-#: The values of the ``device`` setting: ``auto`` (cuda when present, else cpu), ``cpu``,
-#: ``cuda`` or ``cuda:N``.
-DEVICES = "auto, cpu, cuda, cuda:N"
-#: The values of the ``precision`` setting: ``auto`` (what suits the model and the device,
-#: :attr:`Backend.auto_bf16`), ``fp32`` or ``bf16``.
-PRECISIONS = ("auto", "fp32", "bf16")
-#: /proc/cpuinfo flags of CPUs that run bf16 matrix products natively. On an AMX CPU AST in
-#: bf16 weights is 2.9x fp32 (3.7x batched) with logits within ~1 % (perf-anchors); without
-#: these instructions bf16 is emulated and slower than fp32.
-FAST_BF16_CPU_FLAGS = frozenset({"amx_bf16", "avx512_bf16"})
-
-
-#: What installs torch and transformers: HuggingFace checkpoints, GPUs and bf16 need them;
-#: the embedded models on the CPU (ONNX Runtime) do not.
-HF_EXTRA_HINT = "pip install 'beets-genrescore[hf]'"
-#: The modules that extra brings (huggingface_hub comes with transformers).
-HF_MODULES = ("torch", "transformers", "huggingface_hub")
-
-
-def hf_installed(modules: Sequence[str] = HF_MODULES) -> bool:
-    """Whether ``modules`` (default: the ``hf`` extra's) can be imported; imports none."""
-    import importlib.util
-
-    return all(importlib.util.find_spec(module) is not None for module in modules)
-
-
-def is_device(value: object) -> bool:
-    """Whether ``value`` is one of :data:`DEVICES`."""
-    return isinstance(value, str) and (
-        value in ("auto", "cpu", "cuda") or (value.startswith("cuda:") and value[5:].isdigit())
-    )
 
 
 class Role(enum.Enum):
@@ -110,43 +97,7 @@ class BackendOptions:
     batch_size: int = 16
 
     def __post_init__(self) -> None:
-        if not is_device(self.device):
-            raise ConfigError(
-                f"genrescore.device: {self.device!r} is not valid; expected one of {DEVICES}"
-            )
-        if self.precision not in PRECISIONS:
-            raise ConfigError(
-                f"genrescore.precision: {self.precision!r} is not valid; "
-                f"expected one of {', '.join(PRECISIONS)}"
-            )
-
-
-@dataclass(frozen=True)
-class Placement:
-    """Where a model runs and in what precision: the ``device`` and ``precision`` settings
-    resolved (:func:`resolve_device`, :func:`resolve_bf16`)."""
-
-    #: ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
-    device: str
-    #: Weights and inputs in bfloat16 (else float32).
-    bf16: bool = False
-
-    @property
-    def accelerated(self) -> bool:
-        """On a GPU rather than the CPU."""
-        return self.device != "cpu"
-
-    @property
-    def torch_device(self) -> torch.device:
-        import torch
-
-        return torch.device(self.device)
-
-    @property
-    def torch_dtype(self) -> torch.dtype:
-        import torch
-
-        return torch.bfloat16 if self.bf16 else torch.float32
+        check_setting(self.device, self.precision)
 
 
 class Backend(ABC):
@@ -188,12 +139,9 @@ class Backend(ABC):
     auto_bf16: ClassVar[bool] = False
 
     def __init__(self, options: BackendOptions) -> None:
-        device = resolve_device(options.device)
         #: Where the model runs and in what precision (torch is not imported to find out
-        #: where it need not be: :func:`resolve_device`).
-        self.placement = Placement(
-            device, resolve_bf16(options.precision, device, auto_bf16=self.auto_bf16)
-        )
+        #: where it need not be: :func:`.placement.resolve_device`).
+        self.placement = place(options.device, options.precision, auto_bf16=self.auto_bf16)
         #: Most windows sent through the model in one forward pass.
         self.batch_size = options.batch_size
 
@@ -254,23 +202,8 @@ class Backend(ABC):
         return {name: InstrumentScale.step(t) for name, t in self.instrument_thresholds().items()}
 
 
-#: The engines an embedded model runs on: ``onnx`` (ONNX Runtime, float32 on the CPU, no
-#: torch) and ``torch`` (any device and precision; the ``hf`` extra).
-ENGINES = ("onnx", "torch")
-
 WeightsT = TypeVar("WeightsT")
 ModuleT = TypeVar("ModuleT", bound="torch.nn.Module")
-
-
-def default_engine(placement: Placement) -> str:
-    """The engine an embedded model runs on where it is placed: ONNX Runtime for float32 on
-    the CPU, torch elsewhere (GPUs, bf16).
-
-    On the CPU ONNX Runtime computes the same numbers (to float32 rounding) several times
-    faster than torch or numpy, and skips importing torch (2.5-3 s on two cores, more than a
-    one-track run takes; benchmarks/engine_speed.py).
-    """
-    return "onnx" if placement.device == "cpu" and not placement.bf16 else "torch"
 
 
 class EmbeddedBackend(Backend, Generic[WeightsT, ModuleT]):
@@ -610,101 +543,3 @@ def validate_model_value(value: str, role: Role) -> None:
     if os.path.isdir(os.path.expanduser(value)):
         return
     raise ConfigError(f"genrescore.models.{role.value}: {value!r} is not a model; expected {valid}")
-
-
-#: Device nodes that a GPU driver torch can use creates on Linux: NVIDIA's, AMD's (ROCm, which
-#: torch also reaches as ``cuda``) and WSL's. With none of them torch sees no GPU, so
-#: ``auto`` is the CPU without importing torch (2.5-3 s of a one-track run on two cores).
-GPU_DEVICE_NODES = ("/dev/nvidiactl", "/dev/nvidia0", "/dev/kfd", "/dev/dxg")
-
-
-def gpu_possible() -> bool:
-    """Whether torch might see a GPU here; ``False`` only where it certainly cannot."""
-    if not sys.platform.startswith("linux"):
-        return True
-    return any(os.path.exists(node) for node in GPU_DEVICE_NODES)
-
-
-def resolve_device(spec: str) -> str:
-    """Turn the ``device`` setting into the device a model runs on: ``cpu``, ``cuda`` or
-    ``cuda:N``.
-
-    ``auto`` is the GPU when there is one, else the CPU; torch is asked (and imported) only
-    where a GPU may be there (:func:`gpu_possible`). A device named explicitly must be
-    there: running elsewhere would quietly store other results than the user asked for.
-
-    Raises
-    ------
-    DeviceUnavailable
-        A GPU was asked for by name and torch sees none (or not that one).
-    """
-    if spec == "cpu" or (spec == "auto" and not gpu_possible()):
-        return "cpu"
-    if not hf_installed(("torch",)):
-        if spec == "auto":  # no torch, no GPU to run on: the CPU is what auto means here
-            return "cpu"
-        raise DeviceUnavailable(
-            f"genrescore.device: {spec!r} runs the models with torch, which is not installed "
-            f"({HF_EXTRA_HINT}); or use device: cpu"
-        )
-    import torch
-
-    if spec == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    device = torch.device(spec)
-    if device.type == "cuda":
-        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        if count == 0 or (device.index is not None and device.index >= count):
-            seen = f"{count} GPU{'s' if count != 1 else ''}" if count else "no GPU"
-            raise DeviceUnavailable(
-                f"genrescore.device: {spec!r} was asked for, but torch sees {seen}; "
-                "use device: auto (GPU when there is one, else CPU) or cpu"
-            )
-    return spec
-
-
-def resolve_bf16(precision: str, device: str, *, auto_bf16: bool) -> bool:
-    """Whether a model runs in bfloat16 on ``device`` under the ``precision`` setting.
-
-    ``fp32`` and ``bf16`` are what they say; ``auto`` is bf16 for a model that asks for it
-    (``auto_bf16``) where ``device`` runs it natively, else float32. On CPUs without
-    AVX512-BF16/AMX bf16 is emulated: musicnn ran 17x slower than in float32 on the 2-core
-    AMD EPYC (AVX2) this was measured on (benchmarks/musicnn_speed.py).
-    """
-    return precision == "bf16" or (precision == "auto" and auto_bf16 and native_bf16(device))
-
-
-def native_bf16(device: str) -> bool:
-    """Whether ``device`` runs bf16 matrix products natively (:data:`FAST_BF16_CPU_FLAGS`)."""
-    if device == "cpu":
-        return bool(_cpu_flags() & FAST_BF16_CPU_FLAGS)
-    import torch
-
-    return bool(torch.cuda.is_bf16_supported())
-
-
-@functools.cache
-def _cpu_flags() -> frozenset[str]:
-    # Linux only; elsewhere (macOS, Windows) no flags, hence fp32, which is never slow.
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return frozenset()
-    for line in text.splitlines():
-        if line.startswith("flags"):
-            return frozenset(line.partition(":")[2].split())
-    return frozenset()
-
-
-def check_device(spec: str) -> None:
-    """Stop early when the configured device is named explicitly but is not there.
-
-    Cheap for ``auto`` and ``cpu`` (torch is not imported).
-
-    Raises
-    ------
-    DeviceUnavailable
-        See :func:`resolve_device`.
-    """
-    if spec not in ("auto", "cpu"):
-        resolve_device(spec)

@@ -24,15 +24,14 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import BackendUnavailable, ModelLoadError
 from .base import (
-    HF_EXTRA_HINT,
     NONE,
     Backend,
     BackendOptions,
     Role,
-    hf_installed,
     is_embedded,
     load_factory,
 )
+from .placement import HF_EXTRA_HINT, hf_installed, place
 
 if TYPE_CHECKING:
     import torch
@@ -183,8 +182,6 @@ def describe(value: str, role: Role, options: BackendOptions) -> str:
     BackendUnavailable
         As :func:`build`: not downloaded, not a model directory, or unreadable configs.
     """
-    from .base import resolve_bf16, resolve_device
-
     require_extra(value)
     root, revision = locate(value, options.cache_dir)
     directory = model_directory(value, root, from_hub=revision is not None)
@@ -194,8 +191,7 @@ def describe(value: str, role: Role, options: BackendOptions) -> str:
         if (directory / "preprocessor_config.json").is_file()
         else {}
     )
-    device = resolve_device(options.device)
-    bf16 = resolve_bf16(options.precision, device, auto_bf16=AUTO_BF16)
+    bf16 = place(options.device, options.precision, auto_bf16=AUTO_BF16).bf16
     return fingerprint(
         value,
         directory,
