@@ -170,6 +170,8 @@ def test_the_declared_fields_write_the_documented_frames(
     class Fresh(MediaFile):
         pass
 
+    # The names beets knows the fields by: the plugin's stored fields, one for one.
+    assert sorted(tags.media_fields()) == sorted(VALUES)
     for name, field in tags.media_fields().items():
         setattr(Fresh, name, field)
     path = Path(shutil.copyfile(sources[fmt], tmp_path / f"song.{fmt}"))
