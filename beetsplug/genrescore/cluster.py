@@ -35,10 +35,11 @@ from concurrent.futures import Future
 from dataclasses import replace
 from typing import Any
 
-from .analyzer import Analyzer, ModelOutputs, Prepared, load_models
+from .analyzer import Analyzer, ModelOutputs, Prepared
 from .engine import track_error
 from .errors import AnalysisError, GenreScoreError, TrackError
 from .settings import Settings
+from .workers import host_models
 
 #: What to install when Ray is missing.
 RAY_EXTRA = "pip install 'beets-genrescore[ray]'"
@@ -196,22 +197,23 @@ class ModelActor:
 
     def __init__(self, settings: Settings, fingerprint: str, threads: int) -> None:
         import threadpoolctl
-        import torch
 
-        # Its share of the node's cores, as a local worker's (engine._worker_init).
+        # Its share of the node's cores, as a local worker's (workers.worker_init), and its
+        # models hosted the same way (workers.host_models).
         threadpoolctl.threadpool_limits(limits=threads)
-        torch.set_num_threads(threads)
+        hosted = host_models(
+            settings,
+            fingerprint,
+            threads,
+            differ=f"the models on Ray node {os.uname().nodename} differ from this machine's "
+            "(install the same beets-genrescore version and models there)",
+        )
+        self.analyzer: Analyzer | None = None
         self.error: GenreScoreError | None = None
-        try:
-            self.analyzer: Analyzer | None = Analyzer(settings, load_models(settings, _ignore))
-        except GenreScoreError as exc:
-            self.analyzer, self.error = None, exc
-            return
-        if self.analyzer.fingerprint != fingerprint:
-            self.error = GenreScoreError(
-                f"the models on Ray node {os.uname().nodename} differ from this machine's "
-                "(install the same beets-genrescore version and models there)"
-            )
+        if isinstance(hosted, GenreScoreError):
+            self.error = hosted
+        else:
+            self.analyzer = hosted
 
     def ready(self) -> str:
         """Where the actor runs; raises what stopped its models loading."""
@@ -235,10 +237,6 @@ class ModelActor:
             except Exception as exc:
                 outputs.append(track_error(track.path, exc))
         return outputs
-
-
-def _ignore(note: str) -> None:
-    pass  # the beets host has said it already: it loads the same models first
 
 
 def shipped(track: Prepared, rates: frozenset[int]) -> Prepared:

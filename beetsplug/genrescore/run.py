@@ -158,7 +158,10 @@ class Run:
 
     def __init__(self, settings: Settings, log: Any, options: RunOptions) -> None:
         """Raises :class:`ConfigError` when the device the settings name is not there."""
-        if settings.cluster == "none":
+        #: Where this run's work happens (the models: here, in the workers or on a cluster);
+        #: planned again once the number of tracks is known.
+        self.plan = workers.plan(settings)
+        if not self.on_cluster:
             check_device(settings.backend.device)  # with a cluster, the device is the actors'
         self.settings = settings
         self.log = log
@@ -168,13 +171,16 @@ class Run:
         self._engine: Engine[Any] | None = None
         self._remote: Any = None  # cluster.RayInference, when the models run on a cluster
         self._reported: set[str] = set()
-        #: Where this run's work happens; planned again once the number of tracks is known.
-        self.plan = workers.plan(settings)
         self._capped = False
         #: Set from a signal handler: finish the file being stored, then stop.
         self.stopping = False
         #: Folders already cleared of temporary copies a killed run left there.
         self._swept: set[bytes] = set()
+
+    @property
+    def on_cluster(self) -> bool:
+        """The models run on a Ray cluster (the plan says so; the workers only decode)."""
+        return self.plan.models is workers.Where.CLUSTER
 
     @property
     def analyzer(self) -> Analyzer:
@@ -184,7 +190,7 @@ class Run:
             from .analyzer import Analyzer, load_models
 
             settings = self.settings
-            if settings.cluster != "none":
+            if self.on_cluster:
                 # Here the models only name their labels for the blend; the actors run them
                 # on the configured device.
                 settings = settings.replace(
@@ -224,7 +230,7 @@ class Run:
                 self.plan.cores,
                 self.plan.cores,
             )
-        if self.settings.cluster != "none" and self._remote is None:
+        if self.on_cluster and self._remote is None:
             from . import cluster  # Ray loads only when a cluster is configured
 
             self._remote = cluster.build(self.analyzer, self.settings.cluster)
@@ -286,7 +292,7 @@ class Run:
         """The loaded models' fingerprint, known without loading them
         (:func:`.analyzer.planned_fingerprint`); ``None`` with a cluster (its models are
         described where they run)."""
-        if self.settings.cluster != "none":
+        if self.on_cluster:
             return None
         from .analyzer import planned_fingerprint
 

@@ -294,28 +294,40 @@ def worker_init(
     os.close(devnull)
     _WORKER.decode = decode
     if settings is not None:
-        from .backends import onnx
+        _WORKER.analyzer = host_models(
+            settings,
+            fingerprint,
+            threads,
+            differ="the models in a worker process differ from the main process's",
+        )
 
-        # Before the models load: each session's intra-op threads are fixed when it is made.
-        onnx.set_threads(threads)
-        _WORKER.analyzer = _worker_analyzer(settings, fingerprint, threads)
 
-
-def _worker_analyzer(
-    settings: Settings, fingerprint: str, threads: int
+def host_models(
+    settings: Settings, fingerprint: str, threads: int, *, differ: str
 ) -> Analyzer | GenreScoreError:
+    """Load the models in a process that runs them for the main one (a worker, a Ray actor),
+    on its share of the cores (``threads``: ONNX Runtime's and torch's; BLAS is the caller's),
+    and check they are the main process's (``fingerprint``).
+
+    Returns the analyzer, or the error that stops this process's models (``differ`` is the
+    message when they are not the main process's): raised where a track is asked for.
+    """
     import sys
 
     from .analyzer import Analyzer, load_models
+    from .backends import onnx
 
+    # Before the models load: each session's intra-op threads are fixed when it is made.
+    onnx.set_threads(threads)
     try:
+        # Fallback notes are the main process's to give: it loads the same models first.
         analyzer = Analyzer(settings, load_models(settings, lambda note: None))
     except GenreScoreError as exc:
         return exc
     if analyzer.fingerprint != fingerprint:
-        # The same settings load other models here (a file changed under the run): results
-        # would not be what the fingerprint stored with them says.
-        return GenreScoreError("the models in a worker process differ from the main process's")
+        # The same settings load other models here (a file changed under the run, another
+        # version on a node): results would not be what the fingerprint stored says.
+        return GenreScoreError(differ)
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(threads)
     return analyzer
