@@ -441,6 +441,10 @@ def test_apply_result_refreshes_what_genrescore_filled_itself() -> None:
     library.apply_result(obj, _values(), GenresPolicy.FILL, bpm_policy=BpmPolicy.FILL)
     assert obj["genres"] == ["Rock", "Pop"]  # ours (equal to our top list): refreshed
     assert obj["bpm"] == 120  # ours (our tempo rounded): refreshed
+    # A bpm of the user's (not our tempo): fill leaves it.
+    users: dict[str, Any] = {"bpm": 99, library.BPM: 60.0}
+    library.apply_result(users, _values(), GenresPolicy.KEEP, bpm_policy=BpmPolicy.FILL)
+    assert users["bpm"] == 99
     # No tempo in the values (an album): beets' bpm is left alone.
     album: dict[str, Any] = {"bpm": 98}
     library.apply_result(album, {library.CONFIDENCE: 0.5, library.TOP: ["Rock"]}, GenresPolicy.KEEP)
@@ -451,10 +455,30 @@ def test_album_distributions_without_evidence_come_from_the_stored_scores() -> N
     tracks = [
         {**_track("Rock", 0.6, [], "h"), library.SCORES: "Rock 0.6000, Jazz 0.4000"},
         {**_track("Jazz", 0.5, [], "h"), library.SCORES: "Jazz 0.5000, Rock 0.1000"},
-        {library.GENRE: "Pop", library.CONFIDENCE: 0.3},  # no scores at all: its own genre
+        {library.GENRE: "Jazz", library.CONFIDENCE: 0.3},  # no scores at all: its own genre
+        {library.GENRE: "Pop"},  # nor a confidence: nothing for it
     ]
     values = library.album_values(tracks, DEFAULT)
     assert values is not None
-    # Means over three tracks: jazz 0.9 / 3, rock 0.7 / 3, pop 0.3 / 3.
-    assert values[library.SCORES] == "Jazz 0.3000, Rock 0.2333, Pop 0.1000"
+    # Means over four tracks: jazz (0.4 + 0.5 + 0.3) / 4, rock 0.7 / 4, pop 0.
+    assert values[library.SCORES] == "Jazz 0.3000, Rock 0.1750, Pop 0.0000"
     assert values[library.TOP] == ["Jazz", "Rock", "Pop"]
+
+
+def test_a_known_size_and_mtime_skip_reading_the_file(song: Path, tmp_path: Path) -> None:
+    """One stat per item: with the size and mtime stored, the stored identity serves."""
+    item = _Item(song, **{library.FINGERPRINT: "old-abc", library.AUDIO_FILE: _stat(song)})
+    assert library.item_fingerprint("an", item) == "an-abc"
+    assert library.file_values(item) == {library.AUDIO_FILE: _stat(song)}
+    assert not library.audio_changed(_Item(song, **{**item, library.GENRE: "Rock"}))
+    item[library.FINGERPRINT] = "old-0123456789abcdef"  # another identity, same size and mtime
+    assert not library.audio_changed(item)  # trusted: the blocks are not read again
+
+
+def test_refresh_identity_reads_the_path_it_is_given(song: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "copy.mp3"
+    copy.write_bytes(b"the written copy" * 100)
+    item = _Item(song, **{library.FINGERPRINT: "an-abc"})
+    library.refresh_identity(item, copy)
+    assert item[library.FINGERPRINT] == f"an-{_identity(copy.read_bytes())}"
+    assert item[library.AUDIO_FILE] == _stat(copy)
