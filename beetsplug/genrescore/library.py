@@ -65,41 +65,66 @@ GENRES_BEFORE = "genrescore_genres_before"
 #: beets' own tempo field (an integer); written to the file's standard BPM tag.
 BEETS_BPM = "bpm"
 
+
+@dataclass(frozen=True)
+class OutputField:
+    """One field genrescore stores: everything the rest reads about it, declared once in
+    :data:`FIELDS` (the database types, the file tags in ``tags.py``, ``--pretend``, the
+    docs' field table and ``--report`` follow it; tests/test_fields.py checks they do)."""
+
+    #: The beets field (``genrescore_genre``).
+    name: str
+    #: Its beets type (on items, and on albums, aggregated from their tracks).
+    type: types.Type[Any, Any]
+    #: Written to the file as ``<NAME>`` (``GENRESCORE_GENRE``) in each format's own style
+    #: (``tags.py``); ``False``: kept in the library only.
+    tag: bool = False
+    #: Decimal places of a number in the file tag.
+    float_places: int = 2
+    #: A list: several values in one tag where the format has them.
+    multi: bool = False
+    #: A result sets it (``--pretend`` shows it): :func:`result_values`.
+    result: bool = False
+    #: Where ``--report``'s JSON holds it (``analyzer.to_json``'s key), for a result field.
+    report: str | None = None
+
+
+#: Every field genrescore stores, those a result sets first (in the order ``--pretend``
+#: shows them). How a result's value is computed: :func:`decision_values` (the blend) and
+#: :func:`result_values` (the rest).
+FIELDS: tuple[OutputField, ...] = (
+    OutputField(GENRE, types.STRING, tag=True, result=True, report="genre"),
+    OutputField(
+        CONFIDENCE, types.Float(4), tag=True, float_places=4, result=True, report="confidence"
+    ),
+    OutputField(TOP, types.MULTI_VALUE_DSV, tag=True, multi=True, result=True, report="top"),
+    OutputField(
+        INSTRUMENTS, types.MULTI_VALUE_DSV, tag=True, multi=True, result=True, report="instruments"
+    ),
+    OutputField(METHOD, types.STRING, tag=True, result=True, report="method"),
+    OutputField(SCORES, types.STRING, result=True, report="ranking"),
+    # beets' own ``bpm`` goes to the standard tag (TBPM, tmpo, BPM); this keeps the detected
+    # tempo in the file whatever the bpm policy did.
+    OutputField(BPM, types.Float(1), tag=True, float_places=1, result=True, report="bpm"),
+    OutputField(MOOD, types.MULTI_VALUE_DSV, tag=True, multi=True, result=True, report="mood"),
+    OutputField(MOOD_SCORES, types.STRING, result=True, report="mood_scores"),
+    OutputField(VOCALS, types.STRING, tag=True, result=True, report="vocals"),
+    OutputField(
+        VOCALS_SCORE, types.Float(4), tag=True, float_places=4, result=True, report="vocals"
+    ),
+    OutputField(FINGERPRINT, types.STRING),
+    OutputField(AUDIO_FILE, types.STRING),
+    OutputField(EVIDENCE, types.STRING),
+    OutputField(BLEND, types.STRING),
+    OutputField(GENRES_WRITTEN, types.MULTI_VALUE_DSV),
+    OutputField(GENRES_BEFORE, types.MULTI_VALUE_DSV),
+)
+
 #: Fields stored on items (and on albums, aggregated from their tracks).
-FIELD_TYPES: dict[str, types.Type[Any, Any]] = {
-    GENRE: types.STRING,
-    CONFIDENCE: types.Float(4),
-    TOP: types.MULTI_VALUE_DSV,
-    INSTRUMENTS: types.MULTI_VALUE_DSV,
-    METHOD: types.STRING,
-    SCORES: types.STRING,
-    FINGERPRINT: types.STRING,
-    AUDIO_FILE: types.STRING,
-    BPM: types.Float(1),
-    MOOD: types.MULTI_VALUE_DSV,
-    MOOD_SCORES: types.STRING,
-    VOCALS: types.STRING,
-    VOCALS_SCORE: types.Float(4),
-    EVIDENCE: types.STRING,
-    BLEND: types.STRING,
-    GENRES_WRITTEN: types.MULTI_VALUE_DSV,
-    GENRES_BEFORE: types.MULTI_VALUE_DSV,
-}
+FIELD_TYPES: dict[str, types.Type[Any, Any]] = {field.name: field.type for field in FIELDS}
 
 #: The fields a result sets (and ``--pretend`` shows).
-RESULT_FIELDS = (
-    GENRE,
-    CONFIDENCE,
-    TOP,
-    INSTRUMENTS,
-    METHOD,
-    SCORES,
-    BPM,
-    MOOD,
-    MOOD_SCORES,
-    VOCALS,
-    VOCALS_SCORE,
-)
+RESULT_FIELDS = tuple(field.name for field in FIELDS if field.result)
 
 
 #: The audio part of a fingerprint when the file cannot be read (moved, deleted): nothing

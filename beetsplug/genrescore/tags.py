@@ -1,4 +1,5 @@
-"""The custom file tags genrescore writes, each declared once with a style per format.
+"""The custom file tags genrescore writes (the fields :data:`.library.FIELDS` declares as
+tags), each with a style per format.
 
 ID3 frames are TXXX with a ``GENRESCORE_*`` description; MP4 uses iTunes freeform atoms;
 Vorbis comments (FLAC, Ogg, Opus) and APE use plain ``GENRESCORE_*`` keys; ASF (WMA)
@@ -8,6 +9,9 @@ Vorbis comments (FLAC, Ogg, Opus) and APE use plain ``GENRESCORE_*`` keys; ASF (
 from __future__ import annotations
 
 import mediafile
+from beets.dbcore import types
+
+from .library import FIELDS
 
 
 def _styles(key: str, *, multi: bool, float_places: int = 2) -> list[mediafile.StorageStyle]:
@@ -27,25 +31,18 @@ def _styles(key: str, *, multi: bool, float_places: int = 2) -> list[mediafile.S
 
 
 def media_fields() -> dict[str, mediafile.MediaField]:
-    """Field name -> descriptor, for ``BeetsPlugin.add_media_field``."""
-    return {
-        "genrescore_genre": mediafile.MediaField(*_styles("GENRESCORE_GENRE", multi=False)),
-        "genrescore_confidence": mediafile.MediaField(
-            *_styles("GENRESCORE_CONFIDENCE", multi=False, float_places=4), out_type=float
-        ),
-        "genrescore_top3": mediafile.ListMediaField(*_styles("GENRESCORE_TOP3", multi=True)),
-        "genrescore_instruments": mediafile.ListMediaField(
-            *_styles("GENRESCORE_INSTRUMENTS", multi=True)
-        ),
-        "genrescore_method": mediafile.MediaField(*_styles("GENRESCORE_METHOD", multi=False)),
-        # beets' own ``bpm`` goes to the standard tag (TBPM, tmpo, BPM); this keeps the
-        # detected tempo in the file whatever the bpm policy did.
-        "genrescore_bpm": mediafile.MediaField(
-            *_styles("GENRESCORE_BPM", multi=False, float_places=1), out_type=float
-        ),
-        "genrescore_mood": mediafile.ListMediaField(*_styles("GENRESCORE_MOOD", multi=True)),
-        "genrescore_vocals": mediafile.MediaField(*_styles("GENRESCORE_VOCALS", multi=False)),
-        "genrescore_vocals_score": mediafile.MediaField(
-            *_styles("GENRESCORE_VOCALS_SCORE", multi=False, float_places=4), out_type=float
-        ),
-    }
+    """Field name -> descriptor, for ``BeetsPlugin.add_media_field``: each field
+    :data:`.library.FIELDS` declares a file tag, under its name in capitals."""
+    fields: dict[str, mediafile.MediaField] = {}
+    for field in FIELDS:
+        if not field.tag:
+            continue
+        key = field.name.upper()
+        if field.multi:
+            fields[field.name] = mediafile.ListMediaField(*_styles(key, multi=True))
+        elif isinstance(field.type, types.Float):
+            styles = _styles(key, multi=False, float_places=field.float_places)
+            fields[field.name] = mediafile.MediaField(*styles, out_type=float)
+        else:
+            fields[field.name] = mediafile.MediaField(*_styles(key, multi=False))
+    return fields
