@@ -14,7 +14,7 @@ import hashlib
 import json
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -319,39 +319,24 @@ def _flag(view: Any, option: str) -> bool:
     return value
 
 
-def _genre_map(option: str, value: object) -> dict[str, float]:
+def _name_map(
+    option: str, value: object, kind: str, names: Sequence[str], *, zero: bool
+) -> dict[str, float]:
+    """A rule's mapping of ``kind`` names (one of ``names``) to numbers, each >= 0 where
+    ``zero`` is allowed, else > 0; absent: empty."""
     if value is None:
         return {}
     if not isinstance(value, Mapping):
-        raise _fail(option, value, "a mapping of genre: number")
-    unknown = unknown_names(value, GENRES)
+        raise _fail(option, value, f"a mapping of {kind}: number")
+    unknown = unknown_names(value, names)
     if unknown:
         raise ConfigError(
-            f"genrescore.{option}: unknown genre {unknown[0]!r}; valid genres: {', '.join(GENRES)}"
-        )
-    result: dict[str, float] = {}
-    for genre, number in value.items():
-        if not _is_number(number) or number < 0:
-            raise _fail(f"{option}.{genre}", number, "a number >= 0")
-        result[str(genre)] = float(number)
-    return result
-
-
-def _instrument_map(option: str, value: object) -> dict[str, float]:
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise _fail(option, value, "a mapping of instrument: number")
-    unknown = unknown_names(value, INSTRUMENTS)
-    if unknown:
-        raise ConfigError(
-            f"genrescore.{option}: unknown instrument {unknown[0]!r}; "
-            f"valid instruments: {', '.join(INSTRUMENTS)}"
+            f"genrescore.{option}: unknown {kind} {unknown[0]!r}; valid {kind}s: {', '.join(names)}"
         )
     result: dict[str, float] = {}
     for name, number in value.items():
-        if not _is_number(number) or number <= 0:
-            raise _fail(f"{option}.{name}", number, "a number > 0")
+        if not _is_number(number) or (number < 0 if zero else number <= 0):
+            raise _fail(f"{option}.{name}", number, "a number >= 0" if zero else "a number > 0")
         result[str(name)] = float(number)
     return result
 
@@ -387,9 +372,17 @@ def _rules(raw: object) -> tuple[InstrumentRule, ...]:
         rules.append(
             InstrumentRule(
                 instrument=str(instrument),
-                boost=_genre_map(f"{option}.boost", body.get("boost")),
-                unless=_genre_map(f"{option}.unless", body.get("unless")),
-                unless_heard=_instrument_map(f"{option}.unless_heard", body.get("unless_heard")),
+                boost=_name_map(f"{option}.boost", body.get("boost"), "genre", GENRES, zero=True),
+                unless=_name_map(
+                    f"{option}.unless", body.get("unless"), "genre", GENRES, zero=True
+                ),
+                unless_heard=_name_map(
+                    f"{option}.unless_heard",
+                    body.get("unless_heard"),
+                    "instrument",
+                    INSTRUMENTS,
+                    zero=False,
+                ),
                 threshold=None if threshold is None else float(threshold),
                 floor=None if floor is None else float(floor),
             )
