@@ -4,16 +4,14 @@ Importing librosa costs a fresh process about 4 s (it imports ``scipy.signal``,
 ``scipy.stats`` and ``scipy.ndimage``, and numba compiles its ufuncs), while the features
 themselves cost a few tens of milliseconds a window. So each function here repeats its
 original's operations, in its order and precision, for the one case the features use, and
-gives the same numbers: bit for bit, except the MFCCs' DCT, which differs from
-``scipy.fft.dct``'s single-precision one by float32 rounding (``tests/test_features_numpy.py``
-checks every function against its original).
+gives the same numbers, bit for bit (``tests/test_features_numpy.py`` checks every function
+against its original).
 
 Spectrograms are ``(bins, frames)`` as in librosa.
 """
 
 from __future__ import annotations
 
-import math
 from typing import Final
 
 import numpy as np
@@ -165,40 +163,6 @@ def frame_rms(y: Float32Array, *, frame_length: int, hop_length: int) -> Float32
     frames = np.lib.stride_tricks.sliding_window_view(y, frame_length)[::hop_length]
     rms: Float32Array = np.sqrt(np.mean(np.square(frames), axis=-1))
     return rms
-
-
-def mfcc(S: FloatArray, *, n_mfcc: int) -> FloatArray:
-    """``librosa.feature.mfcc(S=S, n_mfcc=n_mfcc)``: an orthonormal DCT-II over the bands.
-
-    By one real FFT of the bands in even-odd order (Makhoul 1980), in float64, returned in
-    ``S``'s precision: scipy's single-precision DCT differs from it by float32 rounding. An
-    FFT rather than a product with the DCT matrix: a small BLAS product can wait many
-    milliseconds for its threads while another process holds a core (measured here).
-
-    Parameters
-    ----------
-    S : np.ndarray [shape=(bands, t)]
-        Log-power mel spectrogram, in dB.
-    n_mfcc : int > 0
-        Coefficients kept, at most ``bands // 2 + 1``.
-
-    Returns
-    -------
-    np.ndarray [shape=(n_mfcc, t)]
-    """
-    n_bands = S.shape[0]
-    # The even bands in order, then the odd ones reversed.
-    reordered = np.concatenate((S[::2], S[1::2][::-1])).astype(np.float64)
-    spectrum = np.fft.rfft(reordered, axis=0)[:n_mfcc]
-    angle = np.pi * np.arange(n_mfcc) / (2 * n_bands)
-    coefficients = 2.0 * (
-        np.cos(angle)[:, None] * spectrum.real + np.sin(angle)[:, None] * spectrum.imag
-    )
-    # Orthonormal scaling.
-    coefficients *= math.sqrt(1.0 / (2 * n_bands))
-    coefficients[0] /= math.sqrt(2.0)
-    result: FloatArray = coefficients.astype(S.dtype)
-    return result
 
 
 def chroma_filters(*, sr: float, n_fft: int, n_chroma: int = 12) -> Float32Array:

@@ -38,13 +38,9 @@ FloatArray = npt.NDArray[np.floating]
 #: enough to separate the bass band (below :data:`BASS_CUTOFF_HZ`) into 14 bins.
 N_FFT: Final = 2048
 
-#: Mel bands of the spectrogram behind the onset envelope, MFCCs and the harmonic/percussive
-#: split: librosa's default.
+#: Mel bands of the spectrogram behind the onset envelope and the harmonic/percussive split:
+#: librosa's default.
 N_MELS: Final = 128
-
-#: MFCC coefficients kept: the customary 13 of speech recognition, widely reused as timbre
-#: features in music classification.
-N_MFCC: Final = 13
 
 #: Pitch classes in an octave of equal temperament.
 N_CHROMA: Final = 12
@@ -169,10 +165,6 @@ class AudioFeatures:
     percussive_ratio: float
     #: Share of spectral energy below :data:`BASS_CUTOFF_HZ`, 0 to 1.
     bass_share: float
-    #: Mean of the first :data:`N_MFCC` MFCCs over frames.
-    mfcc_mean: tuple[float, ...]
-    #: Standard deviation of the MFCCs over frames.
-    mfcc_std: tuple[float, ...]
     #: Energy per pitch class, C to B, summing to 1.
     chroma_mean: tuple[float, ...]
     #: Normalised entropy of the per-frame pitch-class distribution: 0 for one pitch class,
@@ -224,7 +216,6 @@ def extract_features(*, y: FloatArray, sr: int, hop_length: int = 512) -> AudioF
     note_env = dsp.onset_strength(mel_db, max_size=VIBRATO_MAX_BANDS)
 
     rms = dsp.frame_rms(y, frame_length=N_FFT, hop_length=hop_length)
-    mfcc = dsp.mfcc(mel_db, n_mfcc=N_MFCC)
     # librosa's chroma_stft at zero tuning, unnormalised: its filters, contracted as it does.
     chroma_energy = np.einsum("cf,ft->ct", _chroma_basis(sr), power, optimize=True)
 
@@ -249,8 +240,6 @@ def extract_features(*, y: FloatArray, sr: int, hop_length: int = 512) -> AudioF
         zero_crossing_rate=float(np.mean(np.signbit(y[1:]) != np.signbit(y[:-1]))),
         percussive_ratio=_percussive_ratio(mel),
         bass_share=float(power[freqs < BASS_CUTOFF_HZ].sum() / power.sum()),
-        mfcc_mean=_floats(mfcc.mean(axis=1)),
-        mfcc_std=_floats(mfcc.std(axis=1)),
         chroma_mean=chroma_mean,
         chroma_entropy=chroma_entropy,
         duration=len(y) / sr,
