@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import os
 from typing import Any
 
@@ -11,7 +13,7 @@ import pytest
 
 from beetsplug.genrescore.backends.base import Role
 from beetsplug.genrescore.errors import ConfigError
-from beetsplug.genrescore.scoring.ensemble import Weights
+from beetsplug.genrescore.scoring.ensemble import CONFIDENCE_VERSION, Weights
 from beetsplug.genrescore.scoring.taxonomy import GENRES, INSTRUMENTS
 from beetsplug.genrescore.settings import (
     DEFAULTS,
@@ -405,3 +407,58 @@ def test_the_fingerprints_are_short_stable_hex_digests() -> None:
         changed = read_settings(view({"instrument_rules": {"banjo": rule}}))
         assert changed.blend_fingerprint() != base, rule
     assert read_settings(view({"weights": {"tagger_genres": 0.3}})).blend_fingerprint() != base
+
+
+def _sha16(payload: Any) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def test_the_fingerprints_are_their_documented_payloads() -> None:
+    """Every stored result carries these: a change to their format makes every user's library
+    analysed (or re-blended) again, so it must be deliberate and show up here."""
+    settings = read_settings(
+        view({"models": {"genre": "musicnn-msd", "instruments": "yamnet"}, "windows": 2})
+    )
+    assert settings.fingerprint() == _sha16(
+        {"models": {"genre": "musicnn-msd", "instruments": "yamnet"}, "windows": [2, 10.0]}
+    )
+    rules = [
+        [
+            r.instrument,
+            [list(pair) for pair in sorted(r.boost.items())],
+            [list(pair) for pair in sorted(r.unless.items())],
+            [list(pair) for pair in sorted(r.unless_heard.items())],
+            r.threshold,
+            r.floor,
+        ]
+        for r in settings.ensemble.rules
+    ]
+    assert settings.blend_fingerprint() == _sha16(
+        {
+            "weights": {"ml": 0.2, "instruments": 0.6, "heuristic": 0.2, "tagger_genres": 0.1},
+            "count": 3,
+            "prior": 2.0,
+            "confidence": CONFIDENCE_VERSION,
+            "rules": rules,
+        }
+    )
+
+
+def test_edges_of_valid_values() -> None:
+    assert read_settings(view({"min_confidence": 1})).min_confidence == 1.0
+    settings = read_settings(view({"instrument_rules": {"violin": {"boost": {"folk": 0}}}}))
+    violin = next(rule for rule in settings.ensemble.rules if rule.instrument == "violin")
+    assert violin.boost["folk"] == 0.0  # a boost of 0 switches one genre off
+    with pytest.raises(ConfigError) as raised:
+        read_settings(view({"precision": ["bf16", "fp32"]}))
+    assert str(raised.value).startswith("genrescore.precision: ['bf16', 'fp32'] is not valid")
+
+
+def test_an_unknown_rule_key_is_named() -> None:
+    with pytest.raises(ConfigError) as raised:
+        read_settings(view({"instrument_rules": {"violin": {"boots": {"rock": 1}}}}))
+    message = str(raised.value)
+    assert message.startswith("genrescore.instrument_rules.violin.boots: {boots: {rock: 1}, ")
+    assert message.endswith(
+        " is not valid; expected keys boost, unless, unless_heard, threshold, floor"
+    )
