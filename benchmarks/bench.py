@@ -40,7 +40,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from beetsplug.genrescore import synth  # noqa: E402
+from beetsplug.genrescore.demo import synth  # noqa: E402
 
 FORMATS = ("mp3", "flac", "ogg", "m4a", "opus")
 STYLES = tuple(synth.STYLES)

@@ -19,8 +19,9 @@ from pathlib import Path
 
 import confuse
 
-from beetsplug.genrescore import cluster, synth
+from beetsplug.genrescore import cluster
 from beetsplug.genrescore.analyzer import Analyzer, load_models
+from beetsplug.genrescore.demo import synth
 from beetsplug.genrescore.engine import Engine
 from beetsplug.genrescore.settings import DEFAULTS, default_jobs, read_settings
 from tests.audio_files import encode

@@ -23,8 +23,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from beetsplug.genrescore import synth  # noqa: E402
 from beetsplug.genrescore.analyzer import HEURISTIC_RATE, DecodePlan, prepare  # noqa: E402
+from beetsplug.genrescore.demo import synth  # noqa: E402
 from beetsplug.genrescore.scoring.heuristics import choose_tempo  # noqa: E402
 
 #: Style -> tempi it is rendered at (BPM). Each style is played at tempi it is played at in

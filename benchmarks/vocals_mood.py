@@ -48,8 +48,8 @@ sys.path.insert(0, str(ROOT))
 import confuse  # noqa: E402
 import soundfile  # noqa: E402
 
-from beetsplug.genrescore import synth  # noqa: E402
 from beetsplug.genrescore.analyzer import Analyzer, load_models  # noqa: E402
+from beetsplug.genrescore.demo import synth  # noqa: E402
 from beetsplug.genrescore.scoring import traits  # noqa: E402
 from beetsplug.genrescore.settings import DEFAULTS, read_settings  # noqa: E402
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
-from beetsplug.genrescore import synth
+from beetsplug.genrescore.demo import synth
 
 #: Formats the tests write, and the ffmpeg arguments that encode them.
 ENCODERS = {

@@ -34,7 +34,7 @@ BEETS_FREE = [
     "explain.py",
     "report.py",
     "stopping.py",
-    "synth.py",
+    "demo/synth.py",
     "workers.py",
     *sorted(str(p.relative_to(PACKAGE)) for p in (PACKAGE / "backends").glob("*.py")),
     *sorted(str(p.relative_to(PACKAGE)) for p in (PACKAGE / "scoring").glob("*.py")),

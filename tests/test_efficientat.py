@@ -255,8 +255,8 @@ def test_analysis_with_the_head_and_yamnet(tmp_path: Path) -> None:
     method, its genre from the head's classes, the head's vote and the calibrated confidence."""
     import confuse
 
-    from beetsplug.genrescore import synth
     from beetsplug.genrescore.analyzer import Analyzer, load_models
+    from beetsplug.genrescore.demo import synth
     from beetsplug.genrescore.scoring.ensemble import FITTED_CONFIDENCE, Component
     from beetsplug.genrescore.settings import DEFAULTS, read_settings
 

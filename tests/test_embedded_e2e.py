@@ -22,8 +22,8 @@ from pathlib import Path
 import confuse
 import pytest
 
-from beetsplug.genrescore import synth
 from beetsplug.genrescore.analyzer import Analyzer, TrackResult, load_models
+from beetsplug.genrescore.demo import synth
 from beetsplug.genrescore.settings import DEFAULTS, read_settings
 
 from .audio_files import encode

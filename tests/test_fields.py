@@ -12,8 +12,8 @@ from beets.library import Item, Library
 
 from beetsplug.genrescore import library, tags
 from beetsplug.genrescore.analyzer import Analyzer, TrackResult, load_models, to_json
+from beetsplug.genrescore.demo.synth import SR, reel
 from beetsplug.genrescore.settings import DEFAULTS, read_settings
-from beetsplug.genrescore.synth import SR, reel
 
 from .audio_files import encode
 from .test_tag_frames import TEXT, VALUES

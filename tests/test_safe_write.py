@@ -24,7 +24,8 @@ from beets.library import Item
 from beets.test.helper import PluginTestHelper
 from mediafile import MediaFile
 
-from beetsplug.genrescore import containers, synth, writing
+from beetsplug.genrescore import containers, writing
+from beetsplug.genrescore.demo import synth
 from beetsplug.genrescore.errors import ContainerDamaged, TagWriteError
 
 from .audio_files import copy

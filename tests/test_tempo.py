@@ -7,7 +7,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from beetsplug.genrescore import synth
+from beetsplug.genrescore.demo import synth
 from beetsplug.genrescore.scoring.features import AudioFeatures, combine, extract_features
 from beetsplug.genrescore.scoring.heuristics import choose_tempo, score, score_descriptors
 

@@ -15,8 +15,8 @@ import librosa
 import numpy as np
 import pytest
 
-from beetsplug.genrescore import synth
 from beetsplug.genrescore.analyzer import Analyzer, TrackResult, load_models
+from beetsplug.genrescore.demo import synth
 from beetsplug.genrescore.scoring import traits
 from beetsplug.genrescore.settings import DEFAULTS, read_settings
 
