@@ -1,7 +1,7 @@
 """The embedded models' two engines, ONNX Runtime and torch, on this CPU: seconds per track.
 
 Each embedded backend runs on ONNX Runtime for float32 on the CPU and on torch elsewhere
-(``backends.base.default_engine``); this shows what each costs on the CPU (and so what a GPU
+(``backends.placement.default_engine``); this shows what each costs on the CPU (and so what a GPU
 could save at most). It times, interleaved in one process:
 
 - ``predict`` per track of musicnn-msd (three 3 s windows: 3 patches) and YAMNet (three

@@ -249,7 +249,7 @@ def report(variants: list[str], out: Path, tracks: int) -> None:
 def default_variants() -> list[str]:
     """fp32 and int8; bf16 only where it is fast; each again with tcmalloc if installed."""
 
-    from beetsplug.genrescore.backends.base import native_bf16
+    from beetsplug.genrescore.backends.placement import native_bf16
 
     # Without avx512_bf16/AMX, torch emulates bf16: a 1024x1024 matmul on an AVX2 EPYC ran
     # at 1 GFLOP/s against 160 in fp32, so a bf16 AST window would take minutes.
@@ -289,7 +289,7 @@ def main() -> None:
     import torch
 
     from beetsplug.genrescore.backends import hf
-    from beetsplug.genrescore.backends.base import resolve_bf16
+    from beetsplug.genrescore.backends.placement import resolve_bf16
 
     auto = (
         torch.bfloat16

@@ -17,9 +17,8 @@ from beetsplug.genrescore.backends.base import (
     EmbeddedBackend,
     Role,
     build_backend,
-    resolve_bf16,
-    resolve_device,
 )
+from beetsplug.genrescore.backends.placement import resolve_bf16, resolve_device
 from beetsplug.genrescore.errors import BackendUnavailable, ConfigError, DeviceUnavailable
 
 from .interpreter import fresh_python

@@ -26,8 +26,8 @@ from beetsplug.genrescore.backends.base import (
     BackendOptions,
     Role,
     build_backend,
-    sigmoid,
 )
+from beetsplug.genrescore.backends.kit import sigmoid
 from beetsplug.genrescore.backends.musicnn import WEIGHTS_DIR, MusicnnBackend
 from beetsplug.genrescore.errors import ConfigError, ModelLoadError
 from beetsplug.genrescore.scoring.taxonomy import instrument_scores

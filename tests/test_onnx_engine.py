@@ -24,13 +24,12 @@ from beetsplug.genrescore.backends import musicnn, musicnn_net, onnx, yamnet, ya
 from beetsplug.genrescore.backends.base import (
     BackendOptions,
     EmbeddedBackend,
-    Placement,
     Role,
     build_backend,
-    default_engine,
-    sigmoid,
 )
+from beetsplug.genrescore.backends.kit import sigmoid
 from beetsplug.genrescore.backends.musicnn import MusicnnBackend
+from beetsplug.genrescore.backends.placement import Placement, default_engine
 from beetsplug.genrescore.backends.yamnet import YamnetBackend
 from beetsplug.genrescore.errors import ModelLoadError
 

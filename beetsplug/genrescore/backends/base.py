@@ -5,9 +5,10 @@ mapping labels onto genres and instruments is the scoring core's job (``scoring.
 Each call is preprocess -> forward -> postprocess, and whether scores are a softmax or
 independent sigmoids is decided once, by :attr:`Backend.multi_label`.
 
-Decided here for every backend: where a model runs and in what precision (the ``device``
-and ``precision`` settings, checked by :class:`BackendOptions` and resolved by
-:class:`Backend`), and that each model is built once per process (:func:`build_backend`).
+Decided here for every backend: which model a configured value names (the registry of
+embedded models, :data:`EMBEDDED_MODELS`, else a checkpoint) and that each model is built once
+per process (:func:`build_backend`). Where a model runs and in what precision is
+``placement.py``'s to decide (:class:`Backend` asks it once, at its start).
 
 Backends import torch/transformers inside their own module, which the registry imports only
 when one is built, so ``beet ls`` never pays for them.
@@ -31,33 +32,17 @@ from typing import TYPE_CHECKING, ClassVar, Generic, TypeVar
 from ..errors import BackendUnavailable, ConfigError, DeviceUnavailable, ModelLoadError
 from ..scoring.ensemble import InstrumentScale
 
-# The embedded ports' kit lives in kit.py (which onnx.py imports without coming back here);
-# its names stay importable from here too.
-from .kit import REINSTALL_HINT as REINSTALL_HINT
-from .kit import in_chunks as in_chunks
-from .kit import read_weights as read_weights
-from .kit import sigmoid as sigmoid
-from .kit import weights_id as weights_id
-
-# Where a model runs is decided in placement.py; its names stay importable from here too.
-from .placement import DEVICES as DEVICES
-from .placement import ENGINES as ENGINES
-from .placement import FAST_BF16_CPU_FLAGS as FAST_BF16_CPU_FLAGS
-from .placement import GPU_DEVICE_NODES as GPU_DEVICE_NODES
-from .placement import HF_EXTRA_HINT as HF_EXTRA_HINT
-from .placement import HF_MODULES as HF_MODULES
-from .placement import PRECISIONS as PRECISIONS
-from .placement import Placement as Placement
-from .placement import check_device as check_device
-from .placement import check_setting as check_setting
-from .placement import default_engine as default_engine
-from .placement import gpu_possible as gpu_possible
-from .placement import hf_installed as hf_installed
-from .placement import is_device as is_device
-from .placement import native_bf16 as native_bf16
-from .placement import place as place
-from .placement import resolve_bf16 as resolve_bf16
-from .placement import resolve_device as resolve_device
+# Where a model runs is decided in placement.py; what the embedded ports share (weights,
+# digests, chunks) is kit.py, which onnx.py imports without coming back here.
+from .kit import REINSTALL_HINT, weights_id
+from .placement import (
+    ENGINES,
+    HF_EXTRA_HINT,
+    check_setting,
+    default_engine,
+    hf_installed,
+    place,
+)
 
 if TYPE_CHECKING:
     import numpy as np

@@ -77,7 +77,7 @@ AST_MAX_LENGTH = 1024
 FIXED_WINDOW_MODELS = frozenset({"audio-spectrogram-transformer"})
 
 #: ``precision: auto`` for checkpoints (``Backend.auto_bf16``): they are large, so bf16
-#: where the CPU or GPU runs it natively (``base.FAST_BF16_CPU_FLAGS``).
+#: where the CPU or GPU runs it natively (``placement.FAST_BF16_CPU_FLAGS``).
 AUTO_BF16 = True
 
 
