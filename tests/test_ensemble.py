@@ -460,3 +460,22 @@ def test_the_confidence_map_holds_at_the_ends() -> None:
     assert ConfidenceMap(2.0, 0.0)(1.0) == pytest.approx(1.0)
     assert ConfidenceMap(1000.0, 0.0)(0.3) == pytest.approx(0.0)
     assert ConfidenceMap(1000.0, 0.0)(0.7) == pytest.approx(1.0)
+
+
+def test_the_default_blend_reads_its_share_through_the_fitted_map() -> None:
+    from beetsplug.genrescore.scoring.ensemble import FITTED_CONFIDENCE
+
+    (genre_model, tagger_name), fitted = next(iter(FITTED_CONFIDENCE.items()))
+    votes_ = (GenreVote(Component.ML, genre_model, {"rock": 0.7, "jazz": 0.3}),)
+    evidence = Evidence(votes_, InstrumentEvidence(tagger_name, {}, {}))
+    result = blend(evidence, EnsembleConfig(rules=()))
+    assert result.share == pytest.approx(0.7)
+    assert result.probability == pytest.approx(fitted(0.7))
+    assert result.confidence == result.probability
+    assert fitted(0.7) != pytest.approx(0.7)  # the map is not the identity
+    # Other weights, or models no map was fitted for: the share itself.
+    other = blend(evidence, EnsembleConfig(Weights(ml=1.0), ()))
+    assert other.probability == other.share
+    unknown = (GenreVote(Component.ML, "no such model", {"rock": 0.7, "jazz": 0.3}),)
+    alone = blend(Evidence(unknown, InstrumentEvidence(tagger_name, {}, {})), EnsembleConfig())
+    assert alone.probability == alone.share
