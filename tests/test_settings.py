@@ -462,3 +462,19 @@ def test_an_unknown_rule_key_is_named() -> None:
     assert message.endswith(
         " is not valid; expected keys boost, unless, unless_heard, threshold, floor"
     )
+
+
+def test_unless_takes_a_limit_of_zero_and_names_unknown_genres() -> None:
+    settings = read_settings(view({"instrument_rules": {"violin": {"unless": {"classical": 0}}}}))
+    violin = next(rule for rule in settings.ensemble.rules if rule.instrument == "violin")
+    assert violin.unless["classical"] == 0.0  # 0 switches the gate off
+    with pytest.raises(ConfigError) as raised:
+        read_settings(view({"instrument_rules": {"violin": {"unless": {"clasical": 0.3}}}}))
+    assert str(raised.value) == (
+        "genrescore.instrument_rules.violin.unless: unknown genre 'clasical'; valid genres: "
+        + ", ".join(GENRES)
+    )
+
+
+def test_an_ipv6_cluster_address() -> None:
+    assert read_settings(view({"cluster": "ray://[::1]:10001"})).cluster == "ray://[::1]:10001"
