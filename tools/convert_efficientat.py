@@ -310,7 +310,7 @@ def record_fixtures(upstream: Path, weights: Path, out: Path) -> Path:
         print(f"{name}: {len(pcm)} samples, mel {tuple(spec.shape)}, top classes {top.tolist()}")
     out.mkdir(parents=True, exist_ok=True)
     target = out / "upstream.npz"
-    np.savez_compressed(target, **arrays)  # type: ignore[arg-type]
+    np.savez_compressed(target, **arrays)  # type: ignore[arg-type, unused-ignore]
     return target
 
 
