@@ -50,6 +50,9 @@ BATCH_TRACKS = 8
 QUEUE_PER_WORKER = 2
 #: Amplitude of the noise the models are warmed up on (quiet, never digital silence).
 WARM_UP_LEVEL = 0.01
+#: How long a stopped run waits for the pool's manager thread (it ends at once once the
+#: workers are terminated; the bound only guards against a stuck one).
+MANAGER_JOIN_SECONDS = 5.0
 
 
 class RemoteInference(Protocol):
@@ -163,6 +166,14 @@ class Engine(Generic[K]):
             for process in list(getattr(pool, "_processes", {}).values()):
                 process.terminate()
         pool.shutdown(wait=not now, cancel_futures=True)
+        if now:
+            # The pool's manager thread closes its wake-up pipe as it winds down; if the
+            # interpreter exits meanwhile, CPython 3.11's exit hook writes to that pipe and
+            # prints "OSError: Bad file descriptor" (a race fixed in later CPythons). The
+            # workers are terminated, so the thread ends at once: wait for it, bounded.
+            manager = getattr(pool, "_executor_manager_thread", None)
+            if manager is not None:
+                manager.join(timeout=MANAGER_JOIN_SECONDS)
 
     # -- running ----------------------------------------------------------------------
 
