@@ -4,7 +4,7 @@ A hybrid ensemble of a genre classifier, an instrument tagger whose instruments 
 and audio heuristics. This module is the thin beets glue: defaults, field types, media
 fields, import hooks and the command. The analysis stack is imported only when a run starts,
 so ``beet ls`` never pays for it; torch and transformers only when a GPU or a downloaded
-checkpoint runs (the embedded models run in numpy on the CPU).
+checkpoint runs (the embedded models run on ONNX Runtime on the CPU).
 """
 
 from __future__ import annotations
