@@ -17,14 +17,13 @@ from typing import Any, ClassVar
 
 import pytest
 from beets.library import Item
-from beets.test.helper import PluginTestHelper
 from mediafile import MediaFile
 
 from beetsplug.genrescore import library
 from beetsplug.genrescore.audio import IDENTITY_BLOCK, file_identity
 
 from .audio_files import copy, track
-from .test_plugin import HEURISTICS_ONLY, messages
+from .test_plugin import HEURISTICS_ONLY, GenrescoreTestHelper, messages
 
 SECONDS = 12.0
 
@@ -45,14 +44,8 @@ def test_the_identity_reads_three_blocks_and_sees_a_change_in_any(tmp_path: Path
     assert len(file_identity(str(path))) == 16
 
 
-class TestIdentity(PluginTestHelper):
-    plugin: ClassVar[str] = "genrescore"
-    preload_plugin = False
-
-    def configure(self, **options: Any) -> None:
-        self.config["genrescore"].set({**HEURISTICS_ONLY, "jobs": 0, **options})
-        self.config["import"]["write"] = False
-        self.load_plugins()
+class TestIdentity(GenrescoreTestHelper):
+    DEFAULTS: ClassVar[dict[str, Any]] = {**HEURISTICS_ONLY, "jobs": 0}
 
     @pytest.fixture
     def songs(self, tmp_path: Path) -> tuple[Path, Path]:

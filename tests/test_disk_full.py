@@ -15,7 +15,6 @@ from typing import Any, ClassVar
 
 import pytest
 from beets.library import Item
-from beets.test.helper import PluginTestHelper
 from beets.ui import UserError
 
 from beetsplug.genrescore import library
@@ -24,7 +23,7 @@ from beetsplug.genrescore.scoring.ensemble import EnsembleConfig, blend
 from beetsplug.genrescore.selection import CHUNK
 
 from .evidence_fixtures import tracks
-from .test_plugin import HEURISTICS_ONLY
+from .test_plugin import HEURISTICS_ONLY, GenrescoreTestHelper
 
 STOPPED = re.compile(
     r"^genrescore: stopped: the library database .+ cannot grow \(database or disk is full\); "
@@ -32,14 +31,8 @@ STOPPED = re.compile(
 )
 
 
-class TestDiskFull(PluginTestHelper):
-    plugin: ClassVar[str] = "genrescore"
-    preload_plugin = False
-
-    def configure(self, **options: Any) -> None:
-        self.config["genrescore"].set({**HEURISTICS_ONLY, "jobs": 0, **options})
-        self.config["import"]["write"] = False
-        self.load_plugins()
+class TestDiskFull(GenrescoreTestHelper):
+    DEFAULTS: ClassVar[dict[str, Any]] = {**HEURISTICS_ONLY, "jobs": 0}
 
     def cap(self, spare_pages: int) -> None:
         """Let the database file grow by ``spare_pages`` pages at most."""

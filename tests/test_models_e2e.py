@@ -9,12 +9,11 @@ from typing import Any, ClassVar
 import pytest
 from beets.exceptions import UserError
 from beets.library import Item
-from beets.test.helper import PluginTestHelper
 from mediafile import MediaFile
 
 from .audio_files import copy
 from .hf_models import make_tiny_ast, make_tiny_hubert
-from .test_plugin import messages
+from .test_plugin import GenrescoreTestHelper, messages
 
 
 @pytest.fixture(scope="session")
@@ -26,9 +25,8 @@ def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     }
 
 
-class TestHybrid(PluginTestHelper):
-    plugin: ClassVar[str] = "genrescore"
-    preload_plugin = False
+class TestHybrid(GenrescoreTestHelper):
+    DEFAULTS: ClassVar[dict[str, Any]] = {"jobs": 0}
 
     def add(self, audio_dir: Path, names: list[str]) -> list[Item]:
         items = []
@@ -37,11 +35,6 @@ class TestHybrid(PluginTestHelper):
             item.add(self.lib)
             items.append(item)
         return items
-
-    def configure(self, **options: Any) -> None:
-        self.config["genrescore"].set({"jobs": 0, **options})
-        self.config["import"]["write"] = False
-        self.load_plugins()
 
     def test_import_with_local_checkpoints_stores_hybrid_results(
         self, audio_dir: Path, tiny_models: dict[str, str]

@@ -12,7 +12,6 @@ from typing import Any, ClassVar
 import confuse
 import pytest
 from beets.library import Item
-from beets.test.helper import PluginTestHelper
 from mediafile import MediaFile
 
 from beetsplug.genrescore.analyzer import Analyzer, load_models
@@ -22,7 +21,7 @@ from beetsplug.genrescore.settings import DEFAULTS, read_settings
 from .audio_files import copy, track
 from .crashers import crash_on_marker
 from .interpreter import checkout_env
-from .test_plugin import HEURISTICS_ONLY, messages
+from .test_plugin import HEURISTICS_ONLY, GenrescoreTestHelper, messages
 
 HEURISTIC_SETTINGS = read_settings(
     confuse.RootView([confuse.ConfigSource.of(HEURISTICS_ONLY), confuse.ConfigSource.of(DEFAULTS)])
@@ -144,9 +143,8 @@ def test_a_worker_that_crashes_costs_only_its_file(
     assert all(by_key[p.name].result is not None for p in tracks)
 
 
-class TestLibraryRuns(PluginTestHelper):
-    plugin: ClassVar[str] = "genrescore"
-    preload_plugin = False
+class TestLibraryRuns(GenrescoreTestHelper):
+    DEFAULTS: ClassVar[dict[str, Any]] = {**HEURISTICS_ONLY, "jobs": 2}
 
     def add(self, paths: list[Path]) -> list[Item]:
         items = []
@@ -155,11 +153,6 @@ class TestLibraryRuns(PluginTestHelper):
             item.add(self.lib)
             items.append(item)
         return items
-
-    def configure(self, **options: Any) -> None:
-        self.config["genrescore"].set({**HEURISTICS_ONLY, "jobs": 2, **options})
-        self.config["import"]["write"] = False
-        self.load_plugins()
 
     def test_a_file_that_disappears_mid_run_is_reported_and_the_rest_goes_on(
         self, tracks: list[Path], caplog: pytest.LogCaptureFixture

@@ -50,6 +50,20 @@ SHIPPED_RULES = tuple(
 FIELDS = ("genrescore_genre", "genrescore_confidence", "genrescore_top3", "genrescore_method")
 
 
+class GenrescoreTestHelper(PluginTestHelper):
+    """beets with genrescore loaded when a test says so: ``configure`` sets ``DEFAULTS`` plus the
+    test's options, and the import writes no tags (so that only ``-w`` does)."""
+
+    plugin: ClassVar[str] = "genrescore"
+    preload_plugin = False
+    DEFAULTS: ClassVar[dict[str, Any]] = HEURISTICS_ONLY
+
+    def configure(self, **options: Any) -> None:
+        self.config["genrescore"].set({**self.DEFAULTS, **options})
+        self.config["import"]["write"] = False
+        self.load_plugins()
+
+
 def digest(folder: Path) -> dict[str, str]:
     return {
         str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
@@ -193,10 +207,7 @@ class TestAutotaggedImport(PluginMixin, AutotagImportHelper):
         assert imported.genrescore_confidence > 0
 
 
-class TestCommand(PluginTestHelper):
-    plugin: ClassVar[str] = "genrescore"
-    preload_plugin = False
-
+class TestCommand(GenrescoreTestHelper):
     def add_tracks(self, audio_dir: Path, names: list[str], **fields: Any) -> list[Item]:
         items = []
         for name in names:
@@ -206,11 +217,6 @@ class TestCommand(PluginTestHelper):
             item.add(self.lib)
             items.append(item)
         return items
-
-    def configure(self, **options: Any) -> None:
-        self.config["genrescore"].set({**HEURISTICS_ONLY, **options})
-        self.config["import"]["write"] = False  # so that only -w writes
-        self.load_plugins()
 
     def test_analyses_stores_then_skips_what_is_done(
         self, audio_dir: Path, caplog: pytest.LogCaptureFixture

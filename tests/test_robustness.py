@@ -18,7 +18,6 @@ import pytest
 import soundfile
 from beets.exceptions import UserError
 from beets.library import Item
-from beets.test.helper import PluginTestHelper
 
 from beetsplug.genrescore import writing
 from beetsplug.genrescore.analyzer import Analyzer, load_models
@@ -31,7 +30,7 @@ from beetsplug.genrescore.settings import DEFAULTS, default_jobs, read_settings
 from .audio_files import copy, track
 from .crashers import raise_on_marker
 from .damage import shuffle_chunks
-from .test_plugin import HEURISTICS_ONLY, messages
+from .test_plugin import HEURISTICS_ONLY, GenrescoreTestHelper, messages
 
 HEURISTIC_SETTINGS = read_settings(
     confuse.RootView([confuse.ConfigSource.of(HEURISTICS_ONLY), confuse.ConfigSource.of(DEFAULTS)])
@@ -113,9 +112,8 @@ def test_any_exception_while_decoding_is_that_files_failure(
     assert "raise_on_marker" in error.detail  # the traceback, for -v
 
 
-class TestCommand(PluginTestHelper):
-    plugin: ClassVar[str] = "genrescore"
-    preload_plugin = False
+class TestCommand(GenrescoreTestHelper):
+    DEFAULTS: ClassVar[dict[str, Any]] = {**HEURISTICS_ONLY, "jobs": 1}
 
     def add(self, paths: list[Path | bytes]) -> list[Item]:
         items = []
@@ -124,11 +122,6 @@ class TestCommand(PluginTestHelper):
             item.add(self.lib)
             items.append(item)
         return items
-
-    def configure(self, **options: Any) -> None:
-        self.config["genrescore"].set({**HEURISTICS_ONLY, "jobs": 1, **options})
-        self.config["import"]["write"] = False
-        self.load_plugins()
 
     def test_the_two_crashers_are_reported_and_the_run_goes_on(
         self,

@@ -21,7 +21,6 @@ from typing import Any, ClassVar
 import pytest
 import soundfile
 from beets.library import Item
-from beets.test.helper import PluginTestHelper
 from mediafile import MediaFile
 
 from beetsplug.genrescore import containers, writing
@@ -31,7 +30,7 @@ from beetsplug.genrescore.errors import ContainerDamaged, TagWriteError
 from .audio_files import copy
 from .damage import cut_tail
 from .test_pipeline import _STOP_MIDWAY, STOP_AT, _fields
-from .test_plugin import HEURISTICS_ONLY, messages
+from .test_plugin import HEURISTICS_ONLY, GenrescoreTestHelper, messages
 
 #: Every format the README lists, with the ffmpeg arguments that encode it.
 FAMILIES = {
@@ -146,19 +145,13 @@ def test_wav_sizes(tmp_path: Path, data: bytes, reason: str | None) -> None:
 # -- the real command on every family --------------------------------------------------------
 
 
-class TestWrites(PluginTestHelper):
-    plugin: ClassVar[str] = "genrescore"
-    preload_plugin = False
+class TestWrites(GenrescoreTestHelper):
+    DEFAULTS: ClassVar[dict[str, Any]] = {**HEURISTICS_ONLY, "jobs": 0}
 
     def add(self, path: Path, name: str | None = None) -> Item:
         item = Item.from_path(copy(path, self.lib_path / (name or path.name)))
         item.add(self.lib)
         return item
-
-    def configure(self) -> None:
-        self.config["genrescore"].set({**HEURISTICS_ONLY, "jobs": 0})
-        self.config["import"]["write"] = False
-        self.load_plugins()
 
     def write(self, caplog: pytest.LogCaptureFixture, *args: str) -> str:
         caplog.clear()

@@ -11,7 +11,6 @@ from typing import Any, ClassVar
 import numpy as np
 import pytest
 from beets.library import Item
-from beets.test.helper import PluginTestHelper
 
 from beetsplug.genrescore import library
 from beetsplug.genrescore.scoring import evidence as codec
@@ -22,29 +21,17 @@ from beetsplug.genrescore.scoring.ensemble import (
     Evidence,
     GenreVote,
     InstrumentEvidence,
-    InstrumentRule,
     InstrumentScale,
     Weights,
     blend,
 )
 from beetsplug.genrescore.scoring.taxonomy import display_name
-from beetsplug.genrescore.settings import DEFAULT_RULES
 
 from .evidence_fixtures import tracks
 from .test_ensemble import DEVIL_HEURISTIC, DEVIL_INSTRUMENTS, DEVIL_ML, tagger, votes
+from .test_plugin import SHIPPED_RULES, GenrescoreTestHelper
 
-RULES = tuple(
-    InstrumentRule(
-        name,
-        body["boost"],
-        body.get("unless", {}),
-        body.get("unless_heard", {}),
-        body.get("threshold"),
-        body.get("floor"),
-    )
-    for name, body in DEFAULT_RULES.items()
-)
-DEFAULT = EnsembleConfig(rules=RULES)
+DEFAULT = EnsembleConfig(rules=SHIPPED_RULES)
 
 
 def test_evidence_reads_back_as_it_was_written() -> None:
@@ -79,7 +66,7 @@ def test_vectorised_blend_equals_the_blend() -> None:
         knobs = tune.Knobs(
             Weights(*(rng.choice(tune.WEIGHT_GRID) or 0.05 for _ in range(4))),
             rng.choice(tune.PRIOR_GRID),
-            tuple((rule.instrument, rng.choice(tune.SCALE_GRID)) for rule in RULES),
+            tuple((rule.instrument, rng.choice(tune.SCALE_GRID)) for rule in SHIPPED_RULES),
         )
         scores = matrix.scores(knobs)
         config = knobs.config(DEFAULT)
@@ -121,7 +108,9 @@ def test_yaml_sets_the_tuned_weights_and_scales_rules() -> None:
     knobs = tune.Knobs(
         Weights(ml=0.45, instruments=0.3, heuristic=0.05, tagger_genres=0.0),
         3.0,
-        tuple((rule.instrument, 2.0 if rule.instrument == "banjo" else 1.0) for rule in RULES),
+        tuple(
+            (rule.instrument, 2.0 if rule.instrument == "banjo" else 1.0) for rule in SHIPPED_RULES
+        ),
     )
     result = tune.TuneResult(10, 2, 0.5, 0.6, 0.5, 0.6, knobs, tune.Knobs.of(DEFAULT))
     lines = tune.as_yaml(result, DEFAULT)
@@ -132,12 +121,11 @@ def test_yaml_sets_the_tuned_weights_and_scales_rules() -> None:
     assert "violin" not in text
 
 
-class TestCommands(PluginTestHelper):
+class TestCommands(GenrescoreTestHelper):
     """``--reblend`` and ``--tune`` through the real ``beet`` command and library. The items'
     files do not exist: neither command reads audio or loads a model."""
 
-    plugin: ClassVar[str] = "genrescore"
-    preload_plugin = False
+    DEFAULTS: ClassVar[dict[str, Any]] = {}
 
     def add(self, count: int, seed: int, **kwargs: Any) -> list[tuple[Item, str]]:
         added = []
@@ -150,11 +138,6 @@ class TestCommands(PluginTestHelper):
             item.add(self.lib)
             added.append((item, track.truth))
         return added
-
-    def configure(self, **options: Any) -> None:
-        self.config["genrescore"].set(options)
-        self.config["import"]["write"] = False
-        self.load_plugins()
 
     def test_reblend_recomputes_stored_results_from_the_evidence(
         self, caplog: pytest.LogCaptureFixture
@@ -192,7 +175,7 @@ class TestCommands(PluginTestHelper):
         model alone: Hip Hop. With the default weights its fiddle makes it Country."""
         evidence = Evidence(tuple(votes(DEVIL_ML, DEVIL_HEURISTIC)), tagger(DEVIL_INSTRUMENTS))
         text, read = codec.stored(evidence)
-        ml_only = EnsembleConfig(Weights(1.0, 0.0, 0.0, 0.0), RULES)
+        ml_only = EnsembleConfig(Weights(1.0, 0.0, 0.0, 0.0), SHIPPED_RULES)
         item = Item(path=str(self.lib_path / "devil.mp3"), title="Devil", format="MP3")
         item.update(library.decision_values(blend(read, ml_only)))
         item.update({library.EVIDENCE: text, library.BLEND: "ml-only", **fields})
