@@ -7,7 +7,7 @@ fields the plugin stores (stored evidence shaped like the embedded models',
 tests/evidence_fixtures.py, its blend, a fingerprint), of which ``--matches`` have a genre no
 other item has; only those have an audio file (a short WAV), since only they are looked at.
 Then, for this tree and for ``--against`` (an older checkout of the plugin, e.g.
-``git archive 05a235d | tar -x -C /tmp/old``), each as a fresh ``beet`` process with
+``mkdir OLD && git archive 05a235d | tar -x -C OLD``), each as a fresh ``beet`` process with
 PYTHONPATH pointing at it:
 
 - ``beet ls QUERY``: beets' own pass over the query (the baseline);
