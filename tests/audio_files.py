@@ -23,6 +23,15 @@ ENCODERS = {
 }
 
 
+def pcm(path: Path) -> bytes:
+    """The file's decoded samples, by ffmpeg: an independent look at the audio."""
+    return subprocess.run(
+        ["ffmpeg", "-nostdin", "-v", "quiet", "-i", str(path), "-map", "0:a", "-f", "s16le", "-"],
+        capture_output=True,
+        check=False,
+    ).stdout
+
+
 def encode(y: np.ndarray, sr: int, path: Path, tags: dict[str, str] | None = None) -> Path:
     """Write ``y`` to ``path`` in the format its extension names, through ffmpeg."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -31,7 +31,7 @@ from beetsplug.genrescore.errors import TrackError, display_path
 from beetsplug.genrescore.run import check_importable
 from beetsplug.genrescore.settings import DEFAULTS, read_settings
 
-from .audio_files import copy
+from .audio_files import copy, pcm
 from .damage import FORMATS, container_corpus, corpus, flip, zero
 from .test_plugin import HEURISTICS_ONLY
 
@@ -266,15 +266,6 @@ def test_the_batched_path_gives_every_damaged_file_one_answer(
 # -- tag writes on containers whose sizes lie, three times over (issue 20) ------------------
 
 
-def _pcm(path: Path) -> bytes:
-    """The decoded samples, by ffmpeg (not by the check under test)."""
-    return subprocess.run(
-        ["ffmpeg", "-nostdin", "-v", "quiet", "-i", str(path), "-map", "0:a", "-f", "s16le", "-"],
-        capture_output=True,
-        check=False,
-    ).stdout
-
-
 def test_writing_tags_three_times_never_changes_the_audio(
     format_sources: dict[str, Path], tmp_path: Path
 ) -> None:
@@ -298,7 +289,7 @@ def test_writing_tags_three_times_never_changes_the_audio(
     assert imported.returncode == 0, imported.stderr[-3000:]
     files = {Path(os.fsdecode(p)): fields for p, fields in _items(db, music).items()}
     by_source = {path: by_path[path] for path in files}
-    pcm = {v.path: _pcm(v.path) for v in variants}
+    decoded = {v.path: pcm(v.path) for v in variants}
     sizes: dict[Path, list[int]] = collections.defaultdict(list)
     for _ in range(3):
         run = subprocess.run(
@@ -313,7 +304,7 @@ def test_writing_tags_three_times_never_changes_the_audio(
             refused = _named(lines, path)
             if variant.category == "intact":
                 assert not refused, refused
-                assert _pcm(path) == pcm[variant.path], path  # only the tags changed
+                assert pcm(path) == decoded[variant.path], path  # only the tags changed
             elif files[path].get("genrescore_genre"):  # analysed, so a write was tried
                 assert refused, path
                 assert "not written: truncated container" in refused[0]

@@ -27,23 +27,18 @@ from beetsplug.genrescore import containers, writing
 from beetsplug.genrescore.demo import synth
 from beetsplug.genrescore.errors import ContainerDamaged, TagWriteError
 
-from .audio_files import copy
+from .audio_files import ENCODERS, copy, pcm
 from .damage import cut_tail
 from .test_pipeline import _STOP_MIDWAY, STOP_AT, _fields
 from .test_plugin import HEURISTICS_ONLY, GenrescoreTestHelper, messages
 
 #: Every format the README lists, with the ffmpeg arguments that encode it.
 FAMILIES = {
-    "mp3": ["-c:a", "libmp3lame", "-b:a", "128k"],
-    "flac": ["-c:a", "flac"],
-    "ogg": ["-c:a", "libvorbis", "-q:a", "4"],
-    "opus": ["-c:a", "libopus", "-b:a", "96k"],
+    **ENCODERS,
     # moov first (faststart): a cut then loses audio, not the index, and a tag write moves
     # the audio, so the chunk offsets must follow it.
-    "m4a": ["-c:a", "aac", "-b:a", "128k", "-movflags", "+faststart"],
-    "wav": ["-c:a", "pcm_s16le"],
+    "m4a": [*ENCODERS["m4a"], "-movflags", "+faststart"],
     "aiff": ["-c:a", "pcm_s16be"],
-    "wma": ["-c:a", "wmav2", "-b:a", "128k"],
 }
 
 
@@ -73,15 +68,6 @@ def _encode(path: Path, seconds: float = 6.0, style: str = "rock") -> Path:
     )  # fmt: skip
     source.unlink()
     return path
-
-
-def pcm(path: Path) -> bytes:
-    """The file's decoded samples, by ffmpeg: an independent look at the audio."""
-    return subprocess.run(
-        ["ffmpeg", "-nostdin", "-v", "quiet", "-i", str(path), "-map", "0:a", "-f", "s16le", "-"],
-        capture_output=True,
-        check=False,
-    ).stdout
 
 
 @pytest.fixture(scope="module")
