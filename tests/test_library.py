@@ -28,10 +28,10 @@ from beetsplug.genrescore.scoring.ensemble import (
 from beetsplug.genrescore.settings import BpmPolicy, GenresPolicy
 
 from .test_ensemble import DEVIL_HEURISTIC, DEVIL_INSTRUMENTS, DEVIL_ML, tagger, votes
-from .test_tune import RULES
+from .test_plugin import SHIPPED_RULES
 
 DEVIL = Evidence(tuple(votes(DEVIL_ML, DEVIL_HEURISTIC)), tagger(DEVIL_INSTRUMENTS))
-DEFAULT = EnsembleConfig(rules=RULES)
+DEFAULT = EnsembleConfig(rules=SHIPPED_RULES)
 
 
 def test_current_needs_the_genre_and_the_same_fingerprint() -> None:
@@ -72,10 +72,10 @@ def test_a_re_blend_uses_the_stored_evidence_and_the_given_weights() -> None:
         library.INSTRUMENTS: ["harmonica", "violin", "drums"],
         library.SCORES: "Country 0.2697, Hip Hop 0.2210, Bluegrass 0.1575",
     }
-    ml_only = EnsembleConfig(Weights(1.0, 0.0, 0.0, 0.0), RULES)
+    ml_only = EnsembleConfig(Weights(1.0, 0.0, 0.0, 0.0), SHIPPED_RULES)
     assert library.reblend_values(item, ml_only)[library.GENRE] == "Hip Hop"  # type: ignore[index]
     # Nothing left to blend: no genre under these weights, and no evidence at all.
-    nothing = EnsembleConfig(Weights(0.0, 0.0, 0.0, 0.0), RULES)
+    nothing = EnsembleConfig(Weights(0.0, 0.0, 0.0, 0.0), SHIPPED_RULES)
     assert library.reblended(item, nothing) is None
     assert library.reblend_values({}, DEFAULT) is None
 
