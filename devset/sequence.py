@@ -12,8 +12,8 @@ that the manifest row lists: the nearest recorded note is taken and resampled by
 couple of semitones. Everything is deterministic (fixed seeds), so a rebuild gives the same
 samples; ``plan`` lists the files a recipe needs, which is how the manifest rows were made.
 
-    files = {path: decoded_mono_float32_at_RATE, ...}   # the row's files, keyed by path
-    y = render("seq-bluegrass-a", files)
+    files = {path: decoded_mono_float32_at_rate, ...}   # the row's files, keyed by path
+    y = render("seq-bluegrass-a", files, rate)
 """
 
 from __future__ import annotations
@@ -24,7 +24,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-RATE = 22050
+#: Default sample rate; ``render`` takes the rate of the decoded files (the dev set is
+#: built full band: 44.1 kHz FLAC, 48 kHz for the committed Opus clips).
+RATE = 44100
 NOTE_NAMES = {"c": 0, "d": 2, "e": 4, "f": 5, "g": 7, "a": 9, "b": 11}
 
 
@@ -119,7 +121,7 @@ DRUMS: dict[str, str] = {
 # --- rendering ------------------------------------------------------------------------------
 
 
-def _onset_trim(y: np.ndarray) -> np.ndarray:
+def _onset_trim(y: np.ndarray, rate: int) -> np.ndarray:
     """Drop the silence before the attack (mp3 padding, pre-roll)."""
     if not len(y):
         return y
@@ -127,12 +129,12 @@ def _onset_trim(y: np.ndarray) -> np.ndarray:
     if peak <= 0:
         return y
     above = np.flatnonzero(np.abs(y) > 0.05 * peak)
-    start = max(0, int(above[0]) - int(0.004 * RATE)) if len(above) else 0
+    start = max(0, int(above[0]) - int(0.004 * rate)) if len(above) else 0
     return y[start:]
 
 
-def _normalise(y: np.ndarray) -> np.ndarray:
-    head = y[: int(0.4 * RATE)]
+def _normalise(y: np.ndarray, rate: int) -> np.ndarray:
+    head = y[: int(0.4 * rate)]
     rms = float(np.sqrt(np.mean(head**2))) if len(head) else 0.0
     return y * (0.1 / rms) if rms > 1e-6 else y
 
@@ -155,9 +157,10 @@ class Track:
     #: Paths per source that the recipe used (filled in while rendering or planning).
     used: dict[str, set[str]] = field(default_factory=dict)
     available: Mapping[str, Iterable[str]] | None = None
+    rate: int = RATE
 
     def __post_init__(self) -> None:
-        self.y = np.zeros(int((self.seconds + 4) * RATE), dtype=np.float32)
+        self.y = np.zeros(int((self.seconds + 4) * self.rate), dtype=np.float32)
         self._cache: dict[tuple[str, int], np.ndarray] = {}
 
     def _paths(self, source: str) -> Iterable[str]:
@@ -169,7 +172,7 @@ class Track:
     def _audio(self, source: str, path: str) -> np.ndarray:
         self.used.setdefault(source, set()).add(path)
         if self.files is None:
-            return np.zeros(int(0.5 * RATE), dtype=np.float32)
+            return np.zeros(int(0.5 * self.rate), dtype=np.float32)
         return self.files[path]
 
     def note(
@@ -193,31 +196,33 @@ class Track:
                 raise KeyError(f"{lib_name}: nearest recording to {midi} is {nearest}")
             paths = table[nearest]
             raw = self._audio(lib.source, paths[variant % len(paths)])
-            self._cache[key] = _shift(_normalise(_onset_trim(raw)), midi - nearest)
+            self._cache[key] = _shift(
+                _normalise(_onset_trim(raw, self.rate), self.rate), midi - nearest
+            )
         self._place(self._cache[key], at, dur, gain)
 
     def hit(self, drum: str, at: float, gain: float = 1.0) -> None:
         key = ("drum:" + drum, 0)
         if key not in self._cache:
             raw = self._audio(HYDROGEN, DRUMS[drum])
-            self._cache[key] = _normalise(_onset_trim(raw))
+            self._cache[key] = _normalise(_onset_trim(raw, self.rate), self.rate)
         self._place(self._cache[key], at, 1.5, gain)
 
     def _place(self, sample: np.ndarray, at: float, dur: float, gain: float) -> None:
-        n = min(len(sample), int(dur * RATE))
+        n = min(len(sample), int(dur * self.rate))
         if n <= 0:
             return
         seg = sample[:n].copy()
-        release = min(n // 2, int(0.06 * RATE))
+        release = min(n // 2, int(0.06 * self.rate))
         if release:
             seg[-release:] *= np.linspace(1.0, 0.0, release, dtype=np.float32)
-        start = int(at * RATE)
+        start = int(at * self.rate)
         end = min(len(self.y), start + n)
         if end > start:
             self.y[start:end] += gain * seg[: end - start]
 
     def audio(self) -> np.ndarray:
-        return self.y[: int(self.seconds * RATE)]
+        return self.y[: int(self.seconds * self.rate)]
 
 
 # --- musical helpers ------------------------------------------------------------------------
@@ -900,10 +905,11 @@ RECIPES: dict[str, Spec] = {
 }
 
 
-def render(clip_id: str, files: Mapping[str, np.ndarray]) -> np.ndarray:
-    """The clip, mono float32 at RATE, from the decoded files (keyed by manifest path)."""
+def render(clip_id: str, files: Mapping[str, np.ndarray], rate: int = RATE) -> np.ndarray:
+    """The clip, mono float32 at ``rate``, from the files decoded at ``rate`` (keyed by
+    manifest path)."""
     spec = RECIPES[clip_id]
-    track = Track(spec.seconds, files=files)
+    track = Track(spec.seconds, files=files, rate=rate)
     spec.recipe(track, np.random.default_rng(spec.seed))
     return track.audio()
 

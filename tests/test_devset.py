@@ -5,8 +5,10 @@ from __future__ import annotations
 import csv
 import hashlib
 import re
+import subprocess
 from collections import Counter
 
+import numpy as np
 import pytest
 
 from beetsplug.genrescore.scoring.taxonomy import ancestors
@@ -203,6 +205,33 @@ def test_committed_clips_match_the_manifest() -> None:
         assert clip.is_file(), clip
         assert hashlib.sha256(clip.read_bytes()).hexdigest() == row["clip_sha256"], row["id"]
     assert {p.name for p in clips_dir.glob("*.opus")} == listed
+
+
+#: Committed clips whose sources are full band (the incompetech download, a 44.1 kHz song
+#: pack mp3, a sequenced phrase of 48 kHz samples): content above 15 kHz must survive the cut.
+FULL_BAND_CLIPS = ("km-aurea-carmina-a", "usdx-coulton-better", "seq-bagpipes-a")
+
+
+def _band_db(path: str, low: float, high: float, rate: int = 48000) -> float:
+    """Share of the clip's power between ``low`` and ``high`` Hz, in dB (decoded by ffmpeg)."""
+    cmd = ["ffmpeg", "-v", "error", "-nostdin", "-i", path, "-ac", "1", "-ar", str(rate)]
+    raw = subprocess.run([*cmd, "-f", "f32le", "-"], check=True, capture_output=True).stdout
+    y = np.frombuffer(raw, dtype=np.float32)
+    n = 4096
+    frames = np.stack([y[i : i + n] * np.hanning(n) for i in range(0, len(y) - n, n // 2)])
+    power = np.mean(np.abs(np.fft.rfft(frames, axis=1)) ** 2, axis=0)
+    freqs = np.fft.rfftfreq(n, 1 / rate)
+    band = power[(freqs >= low) & (freqs < high)].sum()
+    return float(10 * np.log10(band / power.sum() + 1e-30))
+
+
+def test_committed_clips_are_full_band() -> None:
+    """The clips are cut at full band: the taggers read mel bands up to 15 kHz (EfficientAT
+    at 32 kHz), and a clip resampled to 22.05 kHz has nothing above 11 kHz (-120 dB)."""
+    clips_dir = MANIFEST.parent / "clips"
+    for clip_id in FULL_BAND_CLIPS:
+        share = _band_db(str(clips_dir / f"{clip_id}.opus"), 15000, 20000)
+        assert share > -70, (clip_id, share)
 
 
 def test_every_clip_names_its_group_and_the_vocals_are_labelled(clips: list[Clip]) -> None:
