@@ -313,6 +313,9 @@ def test_result_values_are_every_field_a_result_sets() -> None:
     assert values[library.VOCALS] is None
     assert values[library.VOCALS_SCORE] is None
     assert values[library.EVIDENCE] is None
+    # No tempo measured: no tempo stored (a 0 would be written to the file as one).
+    still = SimpleNamespace(**{**vars(result), "bpm": SimpleNamespace(bpm=0.0)})
+    assert library.result_values(still, "fp")[library.BPM] is None  # type: ignore[arg-type]
 
 
 def _identity(data: bytes) -> str:

@@ -33,7 +33,10 @@ def _describe(task: Any) -> str:
     return ", ".join(display_path(path) for path in paths) or "an import task"
 
 
-def _before_write(item: Any, path: bytes, **_: Any) -> None:
+def _before_write(item: Any, path: bytes, tags: dict[str, Any], **_: Any) -> None:
+    # Only what was measured goes to the file: a tag the analysis did not measure is
+    # removed, a null beets read from a file without it is not written.
+    library.file_tags(item, tags)
     # Only a result that describes the file before the write describes it after: a file
     # replaced since its analysis must still look replaced.
     item._genrescore_describes = bool(item.get(library.FINGERPRINT)) and not (
@@ -106,12 +109,12 @@ class GenreScorePlugin(BeetsPlugin):
     # beets writes the tags of applied matches itself, and import_task_files writes the
     # as-is ones, which beets would leave untouched.
 
-    def _run(self) -> Any:
+    def _run(self, tracks: int | None = None) -> Any:
         if self._import_run is None:
             from .run import Run, RunOptions
 
             try:
-                self._import_run = Run(self.settings, self._log, RunOptions())
+                self._import_run = Run(self.settings, self._log, RunOptions(), tracks=tracks)
             except ConfigError as exc:  # device: cuda on a machine without one
                 raise UserError(str(exc)) from exc
         return self._import_run
@@ -120,14 +123,18 @@ class GenreScorePlugin(BeetsPlugin):
         from .run import source_files
 
         self._import_run = None
-        run = self._run()  # validates the settings before any file is touched
+        try:
+            files = list(source_files(session.paths or []))  # a walk: no file is opened
+        except Exception:  # a count for the plan, never a reason to stop the import
+            self._log.debug("listing the files to import failed:\n{}", traceback.format_exc())
+            files = []
+        # Validates the settings before any file is touched; planned for that many tracks
+        # (one track: the models run here, so the fork server does not import them).
+        run = self._run(len(files) or None)
         self._catch_interrupt()
         try:
-            files = list(source_files(session.paths or []))
             if files:
-                # Planned for that many tracks (one track: the models run here, so the fork
-                # server does not import them), started now: its imports overlap beets' lookups.
-                run.start(len(files))
+                run.start()  # now: the fork server's imports overlap beets' lookups
             # beets skips files it cannot read without a word; say which and why.
             run.check_files(files)
         except Exception:  # a report, never a reason to stop the import

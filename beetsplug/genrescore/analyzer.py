@@ -426,18 +426,14 @@ class Analyzer:
         )
 
 
-def to_json(result: TrackResult) -> dict[str, object]:
-    """A JSON-ready summary of a result, for ``--report``."""
+def details(result: TrackResult) -> dict[str, object]:
+    """The parts of ``--report``'s JSON that are no stored field: the file, the blend's
+    weights and boosts, each component's output, the heuristic descriptors (the fields'
+    entries come from ``library.FIELDS``: ``library.report``)."""
     decision = result.decision
     return {
         "path": result.path,
         "duration": round(result.duration, 3),
-        "genre": decision.genre,
-        "confidence": round(decision.confidence, 4),
-        "top": list(decision.top),
-        "ranking": {genre: round(score, 4) for genre, score in decision.ranking},
-        "instruments": {name: round(score, 5) for name, score in decision.instruments},
-        "method": result.method,
         "weights": {k: round(v, 4) for k, v in decision.effective_weights.items()},
         "boosts": [dataclasses.asdict(boost) for boost in decision.boosts],
         "components": [
@@ -452,21 +448,6 @@ def to_json(result: TrackResult) -> dict[str, object]:
         "descriptors": {
             key: round(float(value), 4)
             for key, value in dataclasses.asdict(result.heuristics.descriptors).items()
-        },
-        "bpm": {
-            "bpm": round(result.bpm.bpm, 2),
-            "measured": round(result.bpm.measured, 2),
-            "factor": result.bpm.factor,
-            "why": result.bpm.why,
-        },
-        "mood": None if result.mood is None else list(result.mood),
-        "mood_scores": {mood: round(score, 5) for mood, score in result.mood_scores},
-        "vocals": None
-        if result.vocals is None
-        else {
-            "vocals": result.vocals.kind,
-            "score": round(result.vocals.score, 4),
-            "label": result.vocals.label,
         },
     }
 

@@ -246,7 +246,7 @@ def run_command(
             progress=not opts.explain,
         )
         try:
-            run = Run(settings, log, options)
+            run = Run(settings, log, options, tracks=total)
         except GenreScoreError as exc:  # device: cuda on a machine without one
             raise UserError(str(exc)) from exc
         try:

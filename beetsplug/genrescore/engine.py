@@ -83,11 +83,12 @@ class Done(Generic[K]):
 class Engine(Generic[K]):
     """Runs an :class:`Analyzer` over many files, with workers as a :class:`WorkerPlan` says.
 
-    ``plan`` comes from the run (:func:`workers.plan`); each call of :meth:`run` plans again
-    with the number of tracks it was given, which may move the models into this process or
-    into the workers. Tests and benchmarks may give ``jobs`` instead (``0`` does everything in
-    this process, no pool: slower, but simplest to debug), and pin where the models run with
-    ``infer_in_workers``.
+    ``plan`` is the run's (:func:`workers.plan`, made once per run); each call of :meth:`run`
+    only adapts it to the tracks it was given (:meth:`WorkerPlan.for_tracks`: a few tracks
+    run the models in this process, unless the workers have them already). Used on its own
+    (tests, benchmarks), the engine plans for itself, from ``jobs`` (``0`` does everything in
+    this process, no pool: slower, but simplest to debug); ``infer_in_workers`` pins where
+    the models run.
     """
 
     def __init__(
@@ -119,8 +120,8 @@ class Engine(Generic[K]):
         self.decode = decode
         #: Where the models run when not here: the workers then only decode.
         self.remote = remote
-        #: Where the models run is left to the plan, with each run's number of tracks.
-        self._replan = infer_in_workers is None
+        #: The plan :meth:`run` adapts to each call's tracks (``None``: pinned).
+        self._run_plan = plan if infer_in_workers is None else None
         self._pool: ProcessPoolExecutor | None = None
         #: The plan the pool's workers were started with.
         self._pool_plan = plan
@@ -187,18 +188,13 @@ class Engine(Generic[K]):
             yield from self._run_inline(work)
             return
         work = iter(work)
-        if self._replan:
-            # Plan again with this run's tracks (up to one more than workers tells "few"):
-            # few tracks run the models here, unless the workers have them already.
+        if self._run_plan is not None:
+            # This call's tracks (up to one more than workers tells "few"): few run the
+            # models here, unless the workers have them already.
             head = list(itertools.islice(work, self.jobs + 1))
             warm_workers = self._pool is not None and self._pool_plan.models_in_workers
-            self.plan = workers.plan(
-                self.analyzer.settings,
-                len(head),
-                jobs=self.jobs,
-                loaded=self.analyzer.models.backends,
-                workers_have_models=warm_workers,
-                remote=self.remote is not None,
+            self.plan = self._run_plan.for_tracks(
+                len(head), loaded=self.analyzer.models.backends, workers_have_models=warm_workers
             )
             if self._pool is not None and self._pool_plan.models != self.plan.models:
                 self.close()

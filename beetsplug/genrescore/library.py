@@ -10,7 +10,7 @@ import contextlib
 import hashlib
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -67,55 +67,199 @@ BEETS_BPM = "bpm"
 
 
 @dataclass(frozen=True)
+class FileTag:
+    """How a field is stored in the audio file: one tag, named ``key`` in each format's way
+    (:attr:`names`; ``tags.py`` makes mediafile's storage styles from them)."""
+
+    #: The tag's key (``GENRESCORE_GENRE``).
+    key: str
+    #: Decimal places of a number.
+    float_places: int = 2
+    #: A list: several values in one tag where the format has them.
+    multi: bool = False
+
+    @property
+    def names(self) -> dict[str, str]:
+        """The tag's name per format family, as other players and taggers see it."""
+        return {
+            "id3": self.key,  # a TXXX frame's description (MP3, AIFF, WAV)
+            "mp4": f"----:com.apple.iTunes:{self.key}",  # an iTunes freeform atom
+            "vorbis": self.key,  # a Vorbis comment (FLAC, Ogg, Opus); APE's key alike
+            "asf": f"GenreScore/{self.key}",  # a WMA attribute
+        }
+
+
+@dataclass(frozen=True)
+class InReport:
+    """Where ``--report``'s JSON holds a field, and its value there (richer than the field:
+    the whole ranking, the instruments' scores, the tempo's reason)."""
+
+    key: str
+    value: Callable[[TrackResult], Any]
+
+
+@dataclass(frozen=True)
 class OutputField:
     """One field genrescore stores: everything the rest reads about it, declared once in
-    :data:`FIELDS` (the database types, the file tags in ``tags.py``, ``--pretend``, the
-    docs' field table and ``--report`` follow it; tests/test_fields.py checks they do)."""
+    :data:`FIELDS` (the values a result or a re-blend stores, the database types, the file
+    tags in ``tags.py``, ``--pretend``, ``--report``'s JSON; tests/test_fields.py checks that
+    each reaches the database, the file, the report and the docs' field table)."""
 
     #: The beets field (``genrescore_genre``).
     name: str
     #: Its beets type (on items, and on albums, aggregated from their tracks).
     type: types.Type[Any, Any]
-    #: Written to the file as ``<NAME>`` (``GENRESCORE_GENRE``) in each format's own style
-    #: (``tags.py``); ``False``: kept in the library only.
-    tag: bool = False
-    #: Decimal places of a number in the file tag.
-    float_places: int = 2
-    #: A list: several values in one tag where the format has them.
-    multi: bool = False
-    #: A result sets it (``--pretend`` shows it): :func:`result_values`.
-    result: bool = False
-    #: Where ``--report``'s JSON holds it (``analyzer.to_json``'s key), for a result field.
-    report: str | None = None
+    #: Its value from a track's result (``None``: not measured; the field is removed).
+    of_result: Callable[[TrackResult], Any] | None = None
+    #: Or from the blend alone: a re-blend computes it again (:func:`decision_values`).
+    of_decision: Callable[[EnsembleResult], Any] | None = None
+    #: In the file as this tag; ``None``: kept in the library only.
+    tag: FileTag | None = None
+    #: In ``--report``'s JSON; a field with one is a result's field, shown by ``--pretend``.
+    report: InReport | None = None
+    #: Measured only when this other field is (a vocals score comes with a vocals kind):
+    #: without it, a value read from a file that lacks the tag is beets' placeholder.
+    measured_with: str | None = None
 
+    @property
+    def result(self) -> bool:
+        """A result's field: ``--pretend`` shows it, ``--report`` and the docs table list it."""
+        return self.report is not None
+
+    def value(self, result: TrackResult) -> Any:
+        """The field's value for ``result`` (``None``: not measured)."""
+        if self.of_decision is not None:
+            return self.of_decision(result.decision)
+        assert self.of_result is not None, self.name
+        return self.of_result(result)
+
+
+def _tag(name: str, *, float_places: int = 2, multi: bool = False) -> FileTag:
+    return FileTag(name.upper(), float_places=float_places, multi=multi)
+
+
+def _ranking(result: TrackResult) -> dict[str, float]:
+    return {genre: round(score, 4) for genre, score in result.decision.ranking}
+
+
+def _tempo(result: TrackResult) -> float | None:
+    """The tempo, when one was measured (a tempo of 0 is none: no field, no tag)."""
+    bpm = round(result.bpm.bpm, 1)
+    return bpm if bpm > 0 else None
+
+
+def _vocals_report(result: TrackResult) -> dict[str, Any] | None:
+    vocals = result.vocals
+    if vocals is None:
+        return None
+    return {"vocals": vocals.kind, "score": round(vocals.score, 4), "label": vocals.label}
+
+
+_VOCALS_REPORT = InReport("vocals", _vocals_report)
 
 #: Every field genrescore stores, those a result sets first (in the order ``--pretend``
-#: shows them). How a result's value is computed: :func:`decision_values` (the blend) and
-#: :func:`result_values` (the rest).
+#: shows them and ``--report`` lists them), each with how its value is computed. A new field
+#: is one entry here (and a row in docs/configuration.md's field table).
 FIELDS: tuple[OutputField, ...] = (
-    OutputField(GENRE, types.STRING, tag=True, result=True, report="genre"),
     OutputField(
-        CONFIDENCE, types.Float(4), tag=True, float_places=4, result=True, report="confidence"
+        GENRE,
+        types.STRING,
+        of_decision=lambda decision: display_name(decision.genre),
+        tag=_tag(GENRE),
+        report=InReport("genre", lambda result: result.decision.genre),
     ),
-    OutputField(TOP, types.MULTI_VALUE_DSV, tag=True, multi=True, result=True, report="top"),
     OutputField(
-        INSTRUMENTS, types.MULTI_VALUE_DSV, tag=True, multi=True, result=True, report="instruments"
+        CONFIDENCE,
+        types.Float(4),
+        of_decision=lambda decision: round(decision.confidence, 4),
+        tag=_tag(CONFIDENCE, float_places=4),
+        report=InReport("confidence", lambda result: round(result.decision.confidence, 4)),
+        measured_with=GENRE,
     ),
-    OutputField(METHOD, types.STRING, tag=True, result=True, report="method"),
-    OutputField(SCORES, types.STRING, result=True, report="ranking"),
+    OutputField(
+        TOP,
+        types.MULTI_VALUE_DSV,
+        of_decision=lambda decision: [display_name(genre) for genre in decision.top],
+        tag=_tag(TOP, multi=True),
+        report=InReport("top", lambda result: list(result.decision.top)),
+    ),
+    OutputField(
+        INSTRUMENTS,
+        types.MULTI_VALUE_DSV,
+        of_decision=lambda decision: [name for name, _ in decision.instruments],
+        tag=_tag(INSTRUMENTS, multi=True),
+        report=InReport(
+            "instruments",
+            lambda result: {name: round(score, 5) for name, score in result.decision.instruments},
+        ),
+    ),
+    OutputField(
+        METHOD,
+        types.STRING,
+        of_result=lambda result: result.method,
+        tag=_tag(METHOD),
+        report=InReport("method", lambda result: result.method),
+    ),
+    OutputField(
+        SCORES,
+        types.STRING,
+        of_decision=lambda decision: format_scores(decision.ranking[: len(decision.top)]),
+        report=InReport("ranking", _ranking),
+    ),
     # beets' own ``bpm`` goes to the standard tag (TBPM, tmpo, BPM); this keeps the detected
     # tempo in the file whatever the bpm policy did.
-    OutputField(BPM, types.Float(1), tag=True, float_places=1, result=True, report="bpm"),
-    OutputField(MOOD, types.MULTI_VALUE_DSV, tag=True, multi=True, result=True, report="mood"),
-    OutputField(MOOD_SCORES, types.STRING, result=True, report="mood_scores"),
-    OutputField(VOCALS, types.STRING, tag=True, result=True, report="vocals"),
     OutputField(
-        VOCALS_SCORE, types.Float(4), tag=True, float_places=4, result=True, report="vocals"
+        BPM,
+        types.Float(1),
+        of_result=_tempo,
+        tag=_tag(BPM, float_places=1),
+        report=InReport(
+            "bpm",
+            lambda result: {
+                "bpm": round(result.bpm.bpm, 2),
+                "measured": round(result.bpm.measured, 2),
+                "factor": result.bpm.factor,
+                "why": result.bpm.why,
+            },
+        ),
     ),
+    # Mood and vocals need an AudioSet tagger: without one they are absent, not guessed.
+    OutputField(
+        MOOD,
+        types.MULTI_VALUE_DSV,
+        of_result=lambda result: None if result.mood is None else list(result.mood),
+        tag=_tag(MOOD, multi=True),
+        report=InReport("mood", lambda result: None if result.mood is None else list(result.mood)),
+    ),
+    OutputField(
+        MOOD_SCORES,
+        types.STRING,
+        of_result=lambda result: None if result.mood is None else format_moods(result.mood_scores),
+        report=InReport(
+            "mood_scores",
+            lambda result: {mood: round(score, 5) for mood, score in result.mood_scores},
+        ),
+    ),
+    OutputField(
+        VOCALS,
+        types.STRING,
+        of_result=lambda result: None if result.vocals is None else result.vocals.kind,
+        tag=_tag(VOCALS),
+        report=_VOCALS_REPORT,
+    ),
+    OutputField(
+        VOCALS_SCORE,
+        types.Float(4),
+        of_result=lambda result: None if result.vocals is None else round(result.vocals.score, 4),
+        tag=_tag(VOCALS_SCORE, float_places=4),
+        report=_VOCALS_REPORT,  # one entry for both: the kind, the score, the class heard
+        measured_with=VOCALS,
+    ),
+    OutputField(EVIDENCE, types.STRING, of_result=lambda result: result.evidence or None),
+    OutputField(BLEND, types.STRING, of_result=lambda result: result.blend or None),
+    # The rest are the run's: the analysis and file identity (is_current), the genres policy.
     OutputField(FINGERPRINT, types.STRING),
     OutputField(AUDIO_FILE, types.STRING),
-    OutputField(EVIDENCE, types.STRING),
-    OutputField(BLEND, types.STRING),
     OutputField(GENRES_WRITTEN, types.MULTI_VALUE_DSV),
     OutputField(GENRES_BEFORE, types.MULTI_VALUE_DSV),
 )
@@ -269,35 +413,67 @@ def format_moods(scores: Iterable[tuple[str, float]]) -> str:
 
 
 def result_values(result: TrackResult, fingerprint: str) -> dict[str, Any]:
-    """The field values a result gives an item.
+    """The field values a result gives an item: each field's of :data:`FIELDS`, and the
+    analysis fingerprint.
 
-    ``None`` marks a field to remove: mood and vocals without an AudioSet tagger are absent,
-    not guessed, and an older run's values must not linger.
+    ``None`` marks a field to remove: what was not measured (mood and vocals without an
+    AudioSet tagger, a tempo where none was heard) is absent, not guessed, and an older
+    run's value must not linger.
     """
-    vocals = result.vocals
-    return {
-        **decision_values(result.decision),
-        METHOD: result.method,
-        BPM: round(result.bpm.bpm, 1),
-        MOOD: None if result.mood is None else list(result.mood),
-        MOOD_SCORES: format_moods(result.mood_scores) if result.mood is not None else None,
-        VOCALS: None if vocals is None else vocals.kind,
-        VOCALS_SCORE: None if vocals is None else round(vocals.score, 4),
-        EVIDENCE: result.evidence or None,
-        BLEND: result.blend or None,
-        FINGERPRINT: fingerprint,
+    values = {
+        field.name: field.value(result)
+        for field in FIELDS
+        if field.of_result is not None or field.of_decision is not None
     }
+    values[FINGERPRINT] = fingerprint
+    return values
 
 
 def decision_values(decision: EnsembleResult) -> dict[str, Any]:
     """The field values that come from the blend alone (what a re-blend changes)."""
     return {
-        GENRE: display_name(decision.genre),
-        CONFIDENCE: round(decision.confidence, 4),
-        TOP: [display_name(genre) for genre in decision.top],
-        INSTRUMENTS: [name for name, _ in decision.instruments],
-        SCORES: format_scores(decision.ranking[: len(decision.top)]),
+        field.name: field.of_decision(decision) for field in FIELDS if field.of_decision is not None
     }
+
+
+def report(result: TrackResult) -> dict[str, Any]:
+    """``--report``'s JSON object for a result: every result field's entry
+    (:attr:`OutputField.report`), with the components' details (:func:`.analyzer.details`)."""
+    from .analyzer import details
+
+    entries: dict[str, Any] = {}
+    for field in FIELDS:
+        if field.report is not None and field.report.key not in entries:
+            entries[field.report.key] = field.report.value(result)
+    return {**details(result), **entries}
+
+
+def _measured(item: Any, field: OutputField) -> bool:
+    """Whether the item's own (not its album's) value of a field was measured: stored, and
+    not the null that beets reads from a file without the tag (``0.0``, ``""``, ``[]``)."""
+    value = item.get(field.name, with_album=False)
+    if field.measured_with is not None:
+        return value is not None and bool(item.get(field.measured_with, with_album=False))
+    return bool(value)
+
+
+def file_tags(item: Any, tags: dict[str, Any]) -> None:
+    """Make a tag write (``tags``, beets' ``write`` event) hold only what was measured.
+
+    A genrescore tag whose value the item's analysis did not measure is removed from the
+    file (``None``): re-analysed with a model that hears no vocals, the file must not keep
+    the vocals of the run before. On an item genrescore never analysed such a value (the
+    null beets read from a file without the tag, or its album's) is not written, and the
+    file keeps what it has.
+    """
+    analysed = bool(item.get(FINGERPRINT, with_album=False))
+    for field in FIELDS:
+        if field.tag is None or _measured(item, field):
+            continue
+        if analysed:
+            tags[field.name] = None
+        else:
+            tags.pop(field.name, None)
 
 
 def reblended(item: Any, config: EnsembleConfig) -> EnsembleResult | None:

@@ -156,11 +156,17 @@ def check_importable(path: str) -> None:
 class Run:
     """Analyse items, store their fields, write their tags, aggregate albums."""
 
-    def __init__(self, settings: Settings, log: Any, options: RunOptions) -> None:
-        """Raises :class:`ConfigError` when the device the settings name is not there."""
-        #: Where this run's work happens (the models: here, in the workers or on a cluster);
-        #: planned again once the number of tracks is known.
-        self.plan = workers.plan(settings)
+    def __init__(
+        self, settings: Settings, log: Any, options: RunOptions, *, tracks: int | None = None
+    ) -> None:
+        """A run over about ``tracks`` tracks (``None``: not counted).
+
+        Raises :class:`ConfigError` when the device the settings name is not there.
+        """
+        #: Where this run's work happens (the models: here, in the workers or on a cluster),
+        #: planned once; the engine adapts it to each batch's tracks
+        #: (:meth:`.workers.WorkerPlan.for_tracks`).
+        self.plan = workers.plan(settings, tracks)
         if not self.on_cluster:
             check_device(settings.backend.device)  # with a cluster, the device is the actors'
         self.settings = settings
@@ -200,15 +206,13 @@ class Run:
             self._analyzer = Analyzer(self.settings, models)
         return self._analyzer
 
-    def start(self, tracks: int | None = None) -> None:
-        """Plan the workers for ``tracks`` tracks (when known) and start their fork server.
+    def start(self) -> None:
+        """Start the workers' fork server, as the plan says.
 
-        Called as soon as the tracks are counted (the import hook, before beets' first
-        lookups), and at the latest when the models load; what the server preloads is decided
-        by the plan it is first started with.
+        Called as soon as the run exists (the import hook, before beets' first lookups), and
+        at the latest when the models load; what the server preloads is decided by the plan
+        it is first started with.
         """
-        if tracks is not None:
-            self.plan = workers.plan(self.settings, tracks)
         workers.start(self.plan)
 
     @property
@@ -332,8 +336,6 @@ class Run:
         """Analyse every item that is not up to date; ``on_item`` sees each finished item."""
         if not self.counts.started:
             self.counts.started = time.perf_counter()
-        if self._engine is None and total is not None:
-            self.plan = workers.plan(self.settings, total)
         progress = Progress(total, self.log.info) if self.options.progress else None
 
         def finished(item: Any) -> None:
@@ -561,9 +563,7 @@ class Run:
             for line in explain(result):
                 ui.print_(line)
         if self.options.report is not None:
-            from .analyzer import to_json
-
-            self.options.report.write(json.dumps(to_json(result)) + "\n")
+            self.options.report.write(json.dumps(library.report(result)) + "\n")
             self.options.report.flush()
 
     def update_album(self, album: Any) -> None:

@@ -1,5 +1,5 @@
-"""The custom file tags genrescore writes (the fields :data:`.library.FIELDS` declares as
-tags), each with a style per format.
+"""The custom file tags genrescore writes: each field :data:`.library.FIELDS` declares with a
+:class:`~.library.FileTag`, under that tag's name in each format (``FileTag.names``).
 
 ID3 frames are TXXX with a ``GENRESCORE_*`` description; MP4 uses iTunes freeform atoms;
 Vorbis comments (FLAC, Ogg, Opus) and APE use plain ``GENRESCORE_*`` keys; ASF (WMA)
@@ -9,40 +9,40 @@ Vorbis comments (FLAC, Ogg, Opus) and APE use plain ``GENRESCORE_*`` keys; ASF (
 from __future__ import annotations
 
 import mediafile
-from beets.dbcore import types
 
-from .library import FIELDS
+from .library import FIELDS, FileTag
 
 
-def _styles(key: str, *, multi: bool, float_places: int = 2) -> list[mediafile.StorageStyle]:
-    if multi:
+def _styles(tag: FileTag) -> list[mediafile.StorageStyle]:
+    names = tag.names
+    if tag.multi:
         return [
-            mediafile.MP3ListDescStorageStyle(desc=key),
-            mediafile.MP4ListStorageStyle(f"----:com.apple.iTunes:{key}"),
-            mediafile.ListStorageStyle(key),
-            mediafile.ASFStorageStyle(f"GenreScore/{key}"),
+            mediafile.MP3ListDescStorageStyle(desc=names["id3"]),
+            mediafile.MP4ListStorageStyle(names["mp4"]),
+            mediafile.ListStorageStyle(names["vorbis"]),
+            mediafile.ASFStorageStyle(names["asf"]),
         ]
+    places = tag.float_places
     return [
-        mediafile.MP3DescStorageStyle(key, float_places=float_places),
-        mediafile.MP4StorageStyle(f"----:com.apple.iTunes:{key}", float_places=float_places),
-        mediafile.StorageStyle(key, float_places=float_places),
-        mediafile.ASFStorageStyle(f"GenreScore/{key}", float_places=float_places),
+        mediafile.MP3DescStorageStyle(names["id3"], float_places=places),
+        mediafile.MP4StorageStyle(names["mp4"], float_places=places),
+        mediafile.StorageStyle(names["vorbis"], float_places=places),
+        mediafile.ASFStorageStyle(names["asf"], float_places=places),
     ]
 
 
 def media_fields() -> dict[str, mediafile.MediaField]:
     """Field name -> descriptor, for ``BeetsPlugin.add_media_field``: each field
-    :data:`.library.FIELDS` declares a file tag, under its name in capitals."""
+    :data:`.library.FIELDS` declares a file tag."""
     fields: dict[str, mediafile.MediaField] = {}
     for field in FIELDS:
-        if not field.tag:
+        tag = field.tag
+        if tag is None:
             continue
-        key = field.name.upper()
-        if field.multi:
-            fields[field.name] = mediafile.ListMediaField(*_styles(key, multi=True))
-        elif isinstance(field.type, types.Float):
-            styles = _styles(key, multi=False, float_places=field.float_places)
-            fields[field.name] = mediafile.MediaField(*styles, out_type=float)
+        if tag.multi:
+            fields[field.name] = mediafile.ListMediaField(*_styles(tag))
+        elif field.type.model_type is float:
+            fields[field.name] = mediafile.MediaField(*_styles(tag), out_type=float)
         else:
-            fields[field.name] = mediafile.MediaField(*_styles(key, multi=False))
+            fields[field.name] = mediafile.MediaField(*_styles(tag))
     return fields

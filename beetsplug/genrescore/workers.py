@@ -31,6 +31,7 @@ that run in the workers, which the fork server has preloaded.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import multiprocessing
 import os
@@ -91,6 +92,23 @@ class WorkerPlan:
     def models_in_workers(self) -> bool:
         return self.models is Where.WORKERS
 
+    def for_tracks(
+        self, tracks: int, *, loaded: Sequence[Backend], workers_have_models: bool = False
+    ) -> WorkerPlan:
+        """This plan for a batch of ``tracks`` tracks once the models are loaded (``loaded``):
+        where the models run is all that may change (few tracks, or a model that turned out
+        to be on a GPU, run them in the main process); the workers, their threads and what the
+        fork server preloads stay the run's."""
+        where = _where(
+            remote=self.models is Where.CLUSTER,
+            jobs=self.jobs,
+            any_model=bool(loaded),
+            gpu=any(backend.accelerated for backend in loaded),
+            tracks=tracks,
+            workers_have_models=workers_have_models,
+        )
+        return dataclasses.replace(self, models=where)
+
 
 def plan(
     settings: Settings,
@@ -136,14 +154,14 @@ def plan(
         gpu = any(backend.accelerated for backend in loaded)
     if remote is None:
         remote = settings.cluster != "none"
-    # No more tracks than workers: each would load the models for one track (module docstring).
-    few = any_model and not workers_have_models and tracks is not None and tracks <= jobs
-    if remote:
-        where = Where.CLUSTER
-    elif jobs <= 0 or gpu or few:
-        where = Where.HERE
-    else:
-        where = Where.WORKERS
+    where = _where(
+        remote=remote,
+        jobs=jobs,
+        any_model=any_model,
+        gpu=gpu,
+        tracks=tracks,
+        workers_have_models=workers_have_models,
+    )
     preload = WORKER_PRELOAD
     if where is Where.WORKERS and any_model:
         preload += model_modules(settings)
@@ -154,6 +172,25 @@ def plan(
         threads=max(1, cores // jobs) if jobs > 0 else cores,
         cores=cores,
     )
+
+
+def _where(
+    *,
+    remote: bool,
+    jobs: int,
+    any_model: bool,
+    gpu: bool,
+    tracks: int | None,
+    workers_have_models: bool,
+) -> Where:
+    """Where the models run (the module docstring says why)."""
+    if remote:
+        return Where.CLUSTER
+    # No more tracks than workers: each would load the models for one track.
+    few = any_model and not workers_have_models and tracks is not None and tracks <= jobs
+    if jobs <= 0 or gpu or few:
+        return Where.HERE
+    return Where.WORKERS
 
 
 def model_modules(settings: Settings) -> tuple[str, ...]:
