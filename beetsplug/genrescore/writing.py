@@ -36,6 +36,7 @@ from mediafile import MediaFile
 
 from .containers import Audio, read_audio
 from .errors import ContainerDamaged, ReadOnlyFile, TagWriteError
+from .library import GENRE, METHOD, TOP
 
 #: The marker in a temporary copy's name; :func:`sweep` removes only names that carry it.
 TEMPORARY_MARK = b".genrescore-tmp-"
@@ -48,7 +49,7 @@ _STEM_BYTES = 200
 #: OS errors that mean "not allowed to write here" rather than a failure.
 _READ_ONLY_ERRORS = frozenset({errno.EACCES, errno.EPERM, errno.EROFS})
 #: Fields read back from the copy: a writer that lost them lost the tag block.
-_READ_BACK = ("genrescore_genre", "genrescore_method", "genrescore_top3")
+_READ_BACK = (GENRE, METHOD, TOP)
 #: Samples read at the end of a FLAC to see that it decodes to its end.
 _TAIL_FRAMES = 4096
 
