@@ -10,9 +10,11 @@ harmonica shuffle is the blues.
 They are *calibration regressions*, not accuracy tests: the dev-set clips here
 (``ARRANGED``, ``RECORDED``) are among those YAMNet's thresholds and the rules' constants were
 tuned on (benchmarks/yamnet_calibrate.py), and one passes by a small margin (a country share
-of 0.2374 against 0.2324). A failure says a change moved the tuned behaviour, not that
-accuracy dropped: docs/accuracy.md (benchmarks/accuracy.py) reports accuracy, with
-cross-validated estimates where the tuning was done by folds.
+of 0.2374 against 0.2324); the tests that use them are named ``test_calibration_*``. A
+failure says a change moved the tuned behaviour, not that accuracy dropped: docs/accuracy.md
+(benchmarks/accuracy.py) reports accuracy, and benchmarks/accuracy_guard.py guards it with a
+floor on cross-validated figures (folds split by artist, the clips of each fold held out of
+the tuning; tests/MUTATION.md).
 """
 
 from __future__ import annotations
@@ -84,7 +86,7 @@ def test_the_default_fallback_chain_is_musicnn_and_yamnet() -> None:
 
 
 @pytest.mark.parametrize("track", ["reel", "seq-old-time-fiddle", "seq-bluegrass-fiddle-b"])
-def test_a_fiddle_band_is_country_with_bluegrass_in_the_top3(
+def test_calibration_a_fiddle_band_is_country_with_bluegrass_in_the_top3(
     results: dict[str, TrackResult], track: str
 ) -> None:
     result = results[track]
@@ -95,7 +97,7 @@ def test_a_fiddle_band_is_country_with_bluegrass_in_the_top3(
 
 
 @pytest.mark.parametrize("track", ["jazz", "seq-jazz-trumpet-sax"])
-def test_a_jazz_band_with_trumpet_and_sax_gets_no_fiddle_boost(
+def test_calibration_a_jazz_band_with_trumpet_and_sax_gets_no_fiddle_boost(
     results: dict[str, TrackResult], track: str
 ) -> None:
     result = results[track]
@@ -110,7 +112,7 @@ def test_the_synthesized_combo_is_heard_as_a_trumpet(results: dict[str, TrackRes
 
 
 @pytest.mark.parametrize("track", ["piano", "lib-brahms-a"])
-def test_solo_piano_and_an_orchestra_are_classical_not_rock(
+def test_calibration_solo_piano_and_an_orchestra_are_classical_not_rock(
     results: dict[str, TrackResult], track: str
 ) -> None:
     result = results[track]
@@ -118,7 +120,7 @@ def test_solo_piano_and_an_orchestra_are_classical_not_rock(
     assert "rock" not in result.decision.top[:2]
 
 
-def test_a_fiddle_with_a_cello_and_an_orchestra_is_gated(
+def test_calibration_a_fiddle_with_a_cello_and_an_orchestra_is_gated(
     results: dict[str, TrackResult],
 ) -> None:
     brahms = results["lib-brahms-a"]
