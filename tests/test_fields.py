@@ -18,7 +18,7 @@ from beetsplug.genrescore import library, tags
 
 from .audio_files import copy
 from .test_plugin import GenrescoreTestHelper
-from .test_tag_frames import TEXT, VALUES, raw_tags
+from .test_tag_frames import TEXT, VALUES, raw_tags, write_raw
 
 DOCS = Path(__file__).parent.parent / "docs" / "configuration.md"
 RESULT = [field for field in library.FIELDS if field.result]
@@ -153,10 +153,31 @@ class TestOnlyWhatWasMeasured(GenrescoreTestHelper):
         self.configure(auto=False)
         self.config["import"]["write"] = True
         self.run_command("import", "-A", "-q", "-s", str(incoming.parent))
+        (item,) = self.lib.items()
+        assert not [key for key in item.keys(with_album=False) if key in library.FIELD_TYPES]
         self.run_command("modify", "-y", "-w", "title=Renamed")
         (item,) = self.lib.items()  # moved to its new name
         assert MediaFile(item.filepath).title == "Renamed"  # the file was written
         assert raw_tags(item.filepath) == {}
+
+    def test_values_a_file_holds_are_imported_and_written_back(
+        self, audio_dir: Path, tmp_path: Path
+    ) -> None:
+        # Tagged by genrescore on another machine: the values are measurements, kept.
+        source = copy(audio_dir / "rock.ogg", tmp_path / "incoming" / "rock.ogg")
+        write_raw(source, {"GENRESCORE_GENRE": ["Rock"], "GENRESCORE_BPM": ["121.5"]})
+        self.configure(auto=False)
+        self.config["import"]["write"] = True
+        self.run_command("import", "-A", "-q", "-s", str(source.parent))
+        (item,) = self.lib.items()
+        assert (item.genrescore_genre, item.genrescore_bpm) == ("Rock", 121.5)
+        assert "genrescore_vocals_score" not in item.keys(with_album=False)
+        self.run_command("modify", "-y", "-w", "comments=kept")
+        (item,) = self.lib.items()
+        assert raw_tags(item.filepath) == {
+            "GENRESCORE_GENRE": ["Rock"],
+            "GENRESCORE_BPM": ["121.5"],
+        }
 
     def test_a_tagger_that_hears_no_vocals_writes_none(self, audio_dir: Path) -> None:
         incoming = copy(audio_dir / "techno.mp3", self.temp_path / "incoming" / "techno.mp3")

@@ -44,6 +44,13 @@ def _before_write(item: Any, path: bytes, tags: dict[str, Any], **_: Any) -> Non
     )
 
 
+def _task_created(task: Any, **_: Any) -> None:
+    # beets has read every registered tag of the new files: a tag a file lacks is a null
+    # (genrescore_bpm 0.0) that must not be stored as if it had been measured.
+    for item in getattr(task, "items", None) or []:
+        library.drop_unmeasured(item)
+
+
 def _after_write(item: Any, path: bytes, **_: Any) -> None:
     if getattr(item, "_genrescore_describes", False):
         library.refresh_identity(item, path)
@@ -52,7 +59,9 @@ def _after_write(item: Any, path: bytes, **_: Any) -> None:
 
 class _FileWrites(BeetsPlugin):
     """Any tag write (beets' own, another plugin's, ours) changes the file's bytes, and with
-    them the identity the stored fingerprint holds: it is taken again after the write.
+    them the identity the stored fingerprint holds: it is taken again after the write. Only
+    what was measured is written (:func:`.library.file_tags`) or imported
+    (:func:`.library.drop_unmeasured`), whether the import analyses or not.
 
     A helper plugin (beets loads the module's last plugin class, GenreScorePlugin): beets
     runs no listener of a plugin while another of the same plugin runs, and our own writes
@@ -63,6 +72,7 @@ class _FileWrites(BeetsPlugin):
         super().__init__("genrescore_writes")
         self.register_listener("write", _before_write)
         self.register_listener("after_write", _after_write)
+        self.register_listener("import_task_created", _task_created)
 
 
 class GenreScorePlugin(BeetsPlugin):

@@ -117,8 +117,8 @@ class OutputField:
     tag: FileTag | None = None
     #: In ``--report``'s JSON; a field with one is a result's field, shown by ``--pretend``.
     report: InReport | None = None
-    #: Measured only when this other field is (a vocals score comes with a vocals kind):
-    #: without it, a value read from a file that lacks the tag is beets' placeholder.
+    #: Its null (``0.0``) is a measurement where this other field is one (a vocals score of
+    #: 0 next to a vocals kind); else a null is what beets reads from a file without the tag.
     measured_with: str | None = None
 
     @property
@@ -174,7 +174,6 @@ FIELDS: tuple[OutputField, ...] = (
         of_decision=lambda decision: round(decision.confidence, 4),
         tag=_tag(CONFIDENCE, float_places=4),
         report=InReport("confidence", lambda result: round(result.decision.confidence, 4)),
-        measured_with=GENRE,
     ),
     OutputField(
         TOP,
@@ -455,6 +454,16 @@ def _measured(item: Any, field: OutputField) -> bool:
     if field.measured_with is not None:
         return value is not None and bool(item.get(field.measured_with, with_album=False))
     return bool(value)
+
+
+def drop_unmeasured(item: Any) -> None:
+    """Remove from an item the genrescore fields beets read from a file that lacks their
+    tags (nulls: ``0.0``, ``""``, ``[]``), so that a track is not stored with a tempo of 0 or
+    an empty genre it was never given; values the file does hold stay."""
+    own = item.keys(with_album=False)
+    for field in FIELDS:
+        if field.tag is not None and field.name in own and not _measured(item, field):
+            del item[field.name]
 
 
 def file_tags(item: Any, tags: dict[str, Any]) -> None:
