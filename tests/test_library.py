@@ -439,6 +439,14 @@ def test_a_one_bpm_tempo_is_a_tempo() -> None:
     assert library.new_bpm(99, 1.2, None, BpmPolicy.OVERWRITE) == 1
 
 
+def test_a_result_without_a_tempo_removes_ours_and_leaves_beets_bpm_alone() -> None:
+    obj: dict[str, Any] = {"bpm": 98, library.BPM: 98.2}
+    values = _values(**{library.BPM: None})
+    library.apply_result(obj, values, GenresPolicy.FILL, bpm_policy=BpmPolicy.OVERWRITE)
+    assert obj["bpm"] == 98
+    assert library.BPM not in obj
+
+
 def test_apply_result_refreshes_what_genrescore_filled_itself() -> None:
     obj: dict[str, Any] = {"genres": ["Old"], library.TOP: ["Old"], "bpm": 98, library.BPM: 98.2}
     library.apply_result(obj, _values(), GenresPolicy.FILL, bpm_policy=BpmPolicy.FILL)

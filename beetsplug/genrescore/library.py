@@ -569,7 +569,7 @@ def apply_result(
     if not is_uncertain(values, min_confidence):
         genres = new_genres(obj.get("genres") or [], values[TOP], obj.get(TOP) or [], policy)
     bpm = None
-    if BPM in values:
+    if values.get(BPM) is not None:  # None: no tempo measured, nothing to set
         bpm = new_bpm(obj.get(BEETS_BPM), values[BPM], obj.get(BPM), bpm_policy)
     for key, value in values.items():
         if value is not None:
