@@ -46,7 +46,8 @@ class GenresPolicy(enum.Enum):
 
 
 class BpmPolicy(enum.Enum):
-    """What happens to beets' own ``bpm`` field (``genrescore_bpm`` is always stored)."""
+    """What happens to beets' own ``bpm`` field (``genrescore_bpm`` is stored whenever a
+    tempo was measured, whatever the policy)."""
 
     #: Only an empty or zero ``bpm`` is filled (and one genrescore filled itself refreshed).
     FILL = "fill"
