@@ -235,8 +235,11 @@ class Runner:
         genre_out = self.raw(models.genre, clips)
         if models.genre is not None and models.genre.name == HEAD_MODEL and self.genre_oof:
             # The head was trained on these clips: use what it said with each clip's group
-            # held out (tools/train_genre_head.py), so the figures are cross-validated.
-            genre_out = [self.genre_oof.get(c.id, g) for c, g in zip(clips, genre_out, strict=True)]
+            # held out (tools/train_genre_head.py), so the figures are cross-validated. The
+            # voice classes the head's output carries (for the vocals) stay.
+            genre_out = [
+                {**g, **self.genre_oof.get(c.id, {})} for c, g in zip(clips, genre_out, strict=True)
+            ]
         tagger_out = self.raw(models.instruments, clips)
         started = time.perf_counter()
         results = [

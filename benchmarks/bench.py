@@ -54,6 +54,8 @@ MODES: dict[str, dict[str, str]] = {
     # by side so their ratio is measured in one run.
     "embedded": {"genre": "musicnn-msd", "instruments": "yamnet"},
     "embedded-mtt": {"genre": "musicnn-msd", "instruments": "musicnn-mtt"},
+    # EfficientAT mn04's learned genre head with YAMNet (issue 22), next to "embedded".
+    "embedded-head": {"genre": "efficientat-genre", "instruments": "yamnet"},
     "transformers": {},
 }
 

@@ -20,6 +20,7 @@ from beetsplug.genrescore.backends import efficientat
 from beetsplug.genrescore.backends.base import BackendOptions, Role
 from beetsplug.genrescore.errors import BackendUnavailable, ModelLoadError
 from beetsplug.genrescore.scoring.taxonomy import GENRES, genre_for_label, instrument_for_label
+from beetsplug.genrescore.scoring.traits import VOCAL_LABELS
 
 FIXTURE = Path(__file__).parent / "data" / "efficientat" / "upstream.npz"
 SIGNALS = ("music", "chirp", "noise", "short")
@@ -206,6 +207,12 @@ def test_head_reads_the_genre_classes(
         z = np.array([log["jazz"], 2.0 * log["electronic"] - 0.5 * log["ambient"]])
         want = np.exp(z - z.max()) / np.exp(z - z.max()).sum()
         np.testing.assert_allclose([scores["jazz"], scores["electronic"]], want, atol=1e-5)
+    # mn04's voice classes ride along, as the tagger scores them (the vocals read them).
+    for scores, tagged in zip(got, backend.predict(tracks), strict=True):
+        assert set(scores) == set(classes) | set(VOCAL_LABELS)
+        for label in VOCAL_LABELS:
+            assert scores[label] == pytest.approx(tagged[label], abs=1e-6)
+    assert genre.voices == efficientat.NAME
     assert genre.fingerprint.startswith(backend.fingerprint + "-head")
 
 
@@ -257,6 +264,7 @@ def test_analysis_with_the_head_and_yamnet(tmp_path: Path) -> None:
 
     from beetsplug.genrescore.analyzer import Analyzer, load_models
     from beetsplug.genrescore.demo import synth
+    from beetsplug.genrescore.scoring import traits
     from beetsplug.genrescore.scoring.ensemble import FITTED_CONFIDENCE, Component
     from beetsplug.genrescore.settings import DEFAULTS, read_settings
 
@@ -277,7 +285,12 @@ def test_analysis_with_the_head_and_yamnet(tmp_path: Path) -> None:
     assert vote.source == "efficientat-genre"
     assert set(vote.genres) <= set(analyzer.models.genre.labels)  # type: ignore[union-attr]
     assert sum(vote.genres.values()) == pytest.approx(1.0)
+    assert {label for label, _ in vote.raw} <= set(GENRES)  # no voice class among the genres
     decision = result.decision
     want = FITTED_CONFIDENCE[("efficientat-genre", "yamnet")](decision.share)
     assert decision.confidence == pytest.approx(want)
     assert result.genre in GENRES
+    # The vocals come from mn04's voice classes under mn04's rule, not from YAMNet's.
+    genre_raw = analyzer._run(analyzer.models.genre, [analyzer.prepare(str(path))])[0]
+    assert result.vocals == traits.vocals(genre_raw, traits.EFFICIENTAT_VOCALS)
+    assert result.vocals.label in VOCAL_LABELS

@@ -82,7 +82,7 @@ WINDOWS: Final = 3
 WINDOW_SECONDS: Final = 10.0
 MIN_SECONDS: Final = 1.0
 #: L2 strengths tried (penalty ``l2 / 2 * (|W - identity|^2 + |b|^2)`` on the mean log-loss).
-L2_GRID: Final = (0.1, 0.3, 1.0, 3.0, 10.0)
+L2_GRID: Final = (0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
 FOLDS: Final = 5
 
 Array = npt.NDArray[np.float64]

@@ -302,6 +302,14 @@ def _vote(component: Component, backend: Backend, raw: Mapping[str, float]) -> G
     )
 
 
+def _own(raw: Mapping[str, float], backend: Backend) -> Mapping[str, float]:
+    """A model's output without the voice classes it carries for the vocals."""
+    if backend.voices is None:
+        return raw
+    labels = set(backend.labels)
+    return {label: score for label, score in raw.items() if label in labels}
+
+
 def _ranked(scores: Mapping[str, float], limit: int = 10) -> tuple[tuple[str, float], ...]:
     best = sorted(scores.items(), key=lambda item: (-item[1], item[0]))
     return tuple((label, float(score)) for label, score in best[:limit])
@@ -384,7 +392,10 @@ class Analyzer:
             votes.append(vote)
             reports.append(
                 ComponentReport(
-                    Component.ML, genre_model.name, _ranked(genre_raw), vote.distribution
+                    Component.ML,
+                    genre_model.name,
+                    _ranked(_own(genre_raw, genre_model)),
+                    vote.distribution,
                 )
             )
         instruments = None
@@ -409,6 +420,14 @@ class Analyzer:
         except NoEvidence as exc:
             raise UnusableAudio(track.path, "no component recognised any genre") from exc
         audioset = tagger is not None and traits.has_audioset_vocabulary(tagger.labels)
+        # The vocals: from a genre model that carries voice classes (mn04's head), else
+        # from an AudioSet tagger.
+        if genre_model is not None and genre_model.voices is not None:
+            voice: tuple[str, Mapping[str, float]] | None = (genre_model.voices, genre_raw)
+        elif tagger is not None and audioset:
+            voice = (tagger.name, tagger_raw)
+        else:
+            voice = None
         return TrackResult(
             path=track.path,
             duration=track.duration,
@@ -420,9 +439,7 @@ class Analyzer:
             blend=self.blend_fingerprint,
             mood=tuple(traits.moods(tagger_raw)) if audioset else None,
             mood_scores=tuple(traits.mood_scores(tagger_raw)) if audioset else (),
-            vocals=traits.vocals(tagger_raw, traits.vocal_rule(tagger.name))
-            if tagger is not None and audioset
-            else None,
+            vocals=None if voice is None else traits.vocals(voice[1], traits.vocal_rule(voice[0])),
         )
 
 

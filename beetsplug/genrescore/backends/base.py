@@ -122,6 +122,11 @@ class Backend(ABC):
     #: moves musicnn's tag probabilities by up to 0.016 on the reference clips, and the models
     #: are small enough that float32 is no burden on a GPU either.
     auto_bf16: ClassVar[bool] = False
+    #: A genre model whose :meth:`predict` also returns AudioSet's voice classes (``Singing``,
+    #: ``Speech``...) next to its labels names the tagger whose vocal rule reads them
+    #: (``scoring.traits.VOCAL_RULES``); the analyzer then takes the vocals from it rather
+    #: than from the instrument tagger. ``None``: it carries none.
+    voices: ClassVar[str | None] = None
 
     def __init__(self, options: BackendOptions) -> None:
         #: Where the model runs and in what precision (torch is not imported to find out

@@ -48,6 +48,9 @@ ONNX_NAME: Final = EMBEDDED_BY_NAME[NAME].files["onnx"]
 #: The learned genre head (tools/train_genre_head.py writes it) and its registry name.
 HEAD_MODEL: Final = "efficientat-genre"
 HEAD_NAME: Final = EMBEDDED_BY_NAME[HEAD_MODEL].files["head"]
+#: Bumped when the head's output changes for the same files: 2, mn04's voice classes ride
+#: along (the vocals). Part of its fingerprint.
+HEAD_OUTPUT_VERSION: Final = "2"
 #: The genre head's inputs are log-scores, never below log of this (a class that is silent).
 HEAD_FLOOR: Final = 1e-4
 DATA: Final = DATA_DIR / "efficientat"
@@ -398,6 +401,9 @@ class EfficientatGenreBackend(Backend):
     sample_rate = SAMPLE_RATE
     window_seconds = WINDOW_SECONDS
     multi_label = False
+    #: mn04's voice classes ride along with the genres: they tell sung from instrumental far
+    #: better than YAMNet's (docs/accuracy.md, "Vocals"), and cost nothing more.
+    voices = NAME
 
     def __init__(
         self, options: BackendOptions, tagger: EfficientatBackend, head: Path | None = None
@@ -408,7 +414,9 @@ class EfficientatGenreBackend(Backend):
         path = head if head is not None else HEAD_PATH
         self.head = GenreHead(path)
         self.labels = self.head.classes
-        self._fingerprint = f"{tagger.fingerprint}-head{weights_id(path, HEAD_MODEL)}"
+        self._fingerprint = (
+            f"{tagger.fingerprint}-head{weights_id(path, HEAD_MODEL)}-v{HEAD_OUTPUT_VERSION}"
+        )
 
     @property
     def accelerated(self) -> bool:
@@ -419,17 +427,23 @@ class EfficientatGenreBackend(Backend):
         return self._fingerprint
 
     def predict(self, tracks: Sequence[Sequence[Waveform]]) -> list[dict[str, float]]:
-        """Each track's genre probabilities (the head over its :func:`head_features`)."""
-        inputs = np.concatenate(
-            [
-                head_features(logits[None], self.tagger.labels)
-                for logits in self.tagger.logits(tracks)
-            ]
-        )
-        return [
-            dict(zip(self.labels, row.tolist(), strict=True))
-            for row in self.head.probabilities(inputs)
-        ]
+        """Each track's genre probabilities (the head over its :func:`head_features`), and
+        mn04's scores of AudioSet's voice classes (:attr:`voices`; no genre is named so)."""
+        from ..scoring.traits import VOCAL_LABELS
+
+        logits = self.tagger.logits(tracks)
+        inputs = np.concatenate([head_features(x[None], self.tagger.labels) for x in logits])
+        columns = [self.tagger.labels.index(label) for label in VOCAL_LABELS]
+        out = []
+        for x, row in zip(logits, self.head.probabilities(inputs), strict=True):
+            voices = sigmoid(x[:, columns]).mean(axis=0).tolist()
+            out.append(
+                {
+                    **dict(zip(self.labels, row.tolist(), strict=True)),
+                    **dict(zip(VOCAL_LABELS, voices, strict=True)),
+                }
+            )
+        return out
 
 
 def build(value: str, role: Role, options: BackendOptions) -> Backend:
