@@ -1,0 +1,106 @@
+"""--tune's search and the lines it prints, counted by hand on made-up evidence (mutation
+survivors of scoring/tune.py; see tests/MUTATION.md)."""
+
+from __future__ import annotations
+
+import numpy as np
+import yaml
+
+from beetsplug.genrescore.scoring import tune
+from beetsplug.genrescore.scoring.ensemble import (
+    Component,
+    EnsembleConfig,
+    Evidence,
+    GenreVote,
+    InstrumentRule,
+    Weights,
+)
+
+
+def clip(ml: dict[str, float], heuristic: dict[str, float]) -> Evidence:
+    return Evidence(
+        votes=(
+            GenreVote(Component.ML, "model", ml),
+            GenreVote(Component.HEURISTIC, "features", heuristic),
+        )
+    )
+
+
+# The model is right on the first two tracks (jazz 0.9 against the heuristic's reggae 0.8),
+# the heuristic on the other four (blues 0.8 against the model's reggae 0.9).
+EVIDENCE = [clip({"jazz": 0.9, "folk": 0.1}, {"reggae": 0.8, "pop": 0.2})] * 2 + [
+    clip({"reggae": 0.9, "pop": 0.1}, {"blues": 0.8, "folk": 0.2})
+] * 4
+ACCEPTED = [frozenset({"jazz"})] * 2 + [frozenset({"blues"})] * 4
+# Shipped knobs that trust the heuristic (1.0) over the model (0.1).
+START = EnsembleConfig(weights=Weights(ml=0.1, instruments=0.0, heuristic=1.0, tagger_genres=0.0))
+MODEL_ROWS = np.array([0, 1])
+HEURISTIC_ROWS = np.array([2, 3, 4, 5])
+
+
+def agreement() -> tune.Agreement:
+    return tune.Agreement(tune.EvidenceMatrix(EVIDENCE, START), ACCEPTED)
+
+
+def test_agreement_counts_the_rows_asked_for() -> None:
+    found = agreement()
+    start = tune.Knobs.of(START)
+    assert found.hits(start).tolist() == [0, 0, 1, 1, 1, 1]
+    assert found.hits(start, MODEL_ROWS).tolist() == [0, 0]
+    assert found.rate(start) == 4 / 6
+    assert found.rate(start, HEURISTIC_ROWS) == 1.0
+    assert found.rate(start, MODEL_ROWS) == 0.0
+    # No track at all: no agreement, and no warning about an empty mean.
+    assert found.rate(start, np.array([], dtype=np.intp)) == 0.0
+
+
+def test_the_search_sees_only_its_rows_and_takes_only_steps_that_gain() -> None:
+    found = agreement()
+    start = tune.Knobs.of(START)
+    # On the model's two tracks: the model's weight climbs its grid (0.0, 0.05, 0.1 the
+    # current one, 0.2 ... 1.0) until 1.0 * 0.9 beats 1.0 * 0.8. Every other knob then
+    # gains nothing (the heuristic at 0 would do as well, not better) and is left alone.
+    fitted = tune.search(found, start, MODEL_ROWS)
+    assert fitted.weights == Weights(ml=1.0, instruments=0.0, heuristic=1.0, tagger_genres=0.0)
+    assert (fitted.prior, fitted.scales) == (start.prior, start.scales)
+    assert found.rate(fitted, MODEL_ROWS) == 1.0
+    # On all six tracks the shipped knobs are already the best (4 of 6): nothing moves.
+    assert tune.search(found, start, np.arange(6)) == start
+    # On the heuristic's four, likewise.
+    assert tune.search(found, start, HEURISTIC_ROWS) == start
+
+
+def test_the_printed_yaml_word_for_word() -> None:
+    config = EnsembleConfig(
+        rules=(
+            InstrumentRule("violin", {"country": 1.5, "bluegrass": 1.0}),
+            InstrumentRule("banjo", {"bluegrass": 2.0}),
+        )
+    )
+    knobs = tune.Knobs(
+        Weights(ml=0.45, instruments=0.3, heuristic=0.05, tagger_genres=0.0),
+        3.0,
+        (("violin", 0.5), ("banjo", 1.0)),
+    )
+    result = tune.TuneResult(10, 2, 0.5, 0.6, 0.5, 0.6, knobs, tune.Knobs.of(config))
+    lines = tune.as_yaml(result, config)
+    assert lines == [
+        "genrescore:",
+        "  weights: {ml: 0.45, instruments: 0.3, heuristic: 0.05, tagger_genres: 0}",
+        "  instrument_prior: 3",
+        "  instrument_rules:",
+        "    violin: {boost: {country: 0.75, bluegrass: 0.5}}  # x0.5",
+    ]
+    # What a user pastes into config.yaml reads back as those values.
+    assert yaml.safe_load("\n".join(lines)) == {
+        "genrescore": {
+            "weights": {"ml": 0.45, "instruments": 0.3, "heuristic": 0.05, "tagger_genres": 0},
+            "instrument_prior": 3,
+            "instrument_rules": {"violin": {"boost": {"country": 0.75, "bluegrass": 0.5}}},
+        }
+    }
+    # No rule scaled: no instrument_rules section.
+    unchanged = tune.TuneResult(
+        10, 2, 0.5, 0.6, 0.5, 0.6, tune.Knobs.of(config), tune.Knobs.of(config)
+    )
+    assert tune.as_yaml(unchanged, config)[-1] == "  instrument_prior: 2"
