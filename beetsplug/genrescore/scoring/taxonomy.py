@@ -14,6 +14,7 @@ speak at different granularity can be blended. ``bluegrass`` is kept because ins
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from typing import Final
@@ -215,6 +216,9 @@ def normalize_label(label: str) -> str:
     return _MUSIC_SUFFIX.sub("", text)
 
 
+# The two lookups below are cached: every track folds each model's whole label set through
+# them (YAMNet's 521 labels and musicnn's 50, twice), 20 ms of a track's 0.28 s of CPU.
+@functools.lru_cache(maxsize=4096)
 def genre_for_label(label: str) -> str | None:
     """The canonical genre a model label evidences, or ``None`` when it names no genre."""
     key = normalize_label(label)
@@ -223,6 +227,7 @@ def genre_for_label(label: str) -> str | None:
     return _GENRE_ALIASES.get(key)
 
 
+@functools.lru_cache(maxsize=4096)
 def instrument_for_label(label: str) -> str | None:
     """The canonical instrument a model label names, or ``None``."""
     key = label.strip().lower()
