@@ -132,3 +132,45 @@ def test_without_ffmpeg_an_m4a_gets_a_clear_reason(
 )
 def test_containers_are_recognised_by_their_first_bytes(head: bytes, container: str | None) -> None:
     assert sniff_container(head) == container
+
+
+def test_one_ffmpeg_process_decodes_what_one_process_per_window_did(audio_dir: Path) -> None:
+    # The m4a windows come from one ffmpeg with an input and an output pipe per window; each
+    # must hold the bytes a process of its own for that window writes.
+    import shutil
+    import subprocess
+
+    from beetsplug.genrescore.audio import _ffmpeg_windows
+
+    path = str(next(audio_dir.glob("*.m4a")))
+    binary = shutil.which("ffmpeg")
+    assert binary is not None
+    windows = plan_windows(20.0, 3, 5.0)
+    alone = [
+        subprocess.run(
+            [binary, "-nostdin", "-v", "error", "-ss", f"{w.start:.3f}", "-t", f"{w.length:.3f}",
+             "-i", path, "-vn", "-ac", "1", "-ar", "22050", "-f", "f32le", "pipe:1"],
+            capture_output=True, check=True,
+        ).stdout
+        for w in windows
+    ]  # fmt: skip
+    open_before = len(os.listdir("/proc/self/fd"))
+    together = _ffmpeg_windows(binary, path, windows, 22050)
+    assert [len(chunk) for chunk in together] == [5 * 22050 * 4] * 3
+    assert together == alone
+    assert len(os.listdir("/proc/self/fd")) == open_before  # the pipes are all closed
+
+
+def test_ffmpeg_failing_on_a_window_is_the_files_error(tmp_path: Path) -> None:
+    import shutil
+
+    from beetsplug.genrescore.audio import _ffmpeg_windows
+
+    binary = shutil.which("ffmpeg")
+    assert binary is not None
+    missing = str(tmp_path / "gone.m4a")
+    open_before = len(os.listdir("/proc/self/fd"))
+    with pytest.raises(AudioLoadError, match=r"cannot decode: .*gone\.m4a") as raised:
+        _ffmpeg_windows(binary, missing, plan_windows(20.0, 2, 5.0), 22050)
+    assert raised.value.path == missing
+    assert len(os.listdir("/proc/self/fd")) == open_before
