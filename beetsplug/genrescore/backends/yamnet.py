@@ -60,6 +60,11 @@ WINDOW_SECONDS: Final = 4.815
 #: each). A patch's largest activation is 64 x 48 x 32 float32 (0.4 MB), so even 64 patches
 #: stay small.
 MAX_PATCHES: Final = 64
+#: Most patches per ONNX Runtime pass (no memory arena there: every pass allocates its
+#: activations anew). A track's 27 patches in one pass added 42 MB to a worker's peak, nine
+#: at a time under 2 MB, at the same CPU time (2-core AMD EPYC, one thread) and with the
+#: same scores to the bit: each patch is computed on its own at any batch size.
+ONNX_MAX_PATCHES: Final = 9
 #: Run the convolutions in NHWC layout on the CPU. benchmarks/yamnet_speed.py found no clear
 #: difference (NCHW/NHWC, ms per 3 s window: 14.2/17.2 on 1 thread, 19.4/14.1 on 2; 10 s:
 #: 61.5/60.6), within the noise of the shared machine; NHWC is oneDNN's native layout.
@@ -186,7 +191,7 @@ class YamnetBackend(EmbeddedBackend[yamnet_net.YamnetWeights, "YamnetNet"]):
             from . import yamnet_torch
 
             yamnet_torch.to_channels_last(self.model)
-        self.max_batch = MAX_PATCHES
+        self.max_batch = ONNX_MAX_PATCHES if self.session is not None else MAX_PATCHES
 
     def torch_module(self, weights: yamnet_net.YamnetWeights) -> YamnetNet:
         """The network as a torch module (imports torch)."""
