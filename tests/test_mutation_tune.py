@@ -12,6 +12,7 @@ from beetsplug.genrescore.scoring.ensemble import (
     EnsembleConfig,
     Evidence,
     GenreVote,
+    InstrumentEvidence,
     InstrumentRule,
     Weights,
 )
@@ -104,3 +105,39 @@ def test_the_printed_yaml_word_for_word() -> None:
         10, 2, 0.5, 0.6, 0.5, 0.6, tune.Knobs.of(config), tune.Knobs.of(config)
     )
     assert tune.as_yaml(unchanged, config)[-1] == "  instrument_prior: 2"
+
+
+def heard(ml: dict[str, float], instrument: str) -> Evidence:
+    tagger = InstrumentEvidence.from_thresholds("tagger", {instrument: 0.9}, {instrument: 0.5})
+    return Evidence(votes=(GenreVote(Component.ML, "model", ml),), instruments=tagger)
+
+
+def test_the_search_scales_a_rule_that_costs_agreement_down_to_zero() -> None:
+    # Model and instruments weighted 1, prior 2: one rule firing fully with boost s adds
+    # used = s / (s + 2) to its genre (and to the total), so country wins over the model's
+    # rock 0.6 / country 0.4 once used > 0.2 (s > 0.5), and over rock 0.55 / country 0.45
+    # once used > 0.1 (s > 0.22).
+    config = EnsembleConfig(
+        weights=Weights(ml=1.0, instruments=1.0, heuristic=0.0, tagger_genres=0.0),
+        rules=(
+            InstrumentRule("violin", {"country": 1.0}),
+            InstrumentRule("banjo", {"country": 1.0}),
+        ),
+    )
+    evidence = [
+        heard({"rock": 0.6, "country": 0.4}, "violin"),  # country: needs the violin's boost
+        heard({"rock": 0.55, "country": 0.45}, "banjo"),  # rock: the banjo's boost hurts
+        heard({"rock": 0.6, "country": 0.4}, "banjo"),  # country: needs the banjo's boost
+    ]
+    accepted = [frozenset({"country"}), frozenset({"rock"}), frozenset({"country"})]
+    found = tune.Agreement(tune.EvidenceMatrix(evidence, config), accepted)
+    start = tune.Knobs.of(config)
+    assert found.hits(start).tolist() == [1, 0, 1]
+    # On the first two tracks no weight and no prior in the grids gains (the instruments'
+    # weight or the prior fixes one track only by breaking the other); the banjo's scale
+    # does: at 0 the second track is rock, at 0.25 (used 0.11) still country.
+    fitted = tune.search(found, start, np.array([0, 1]))
+    assert fitted == tune.Knobs(start.weights, start.prior, (("violin", 1.0), ("banjo", 0.0)))
+    assert found.hits(fitted).tolist() == [1, 1, 0]
+    # With the third track too, the banjo's boost is worth as much as it costs: kept.
+    assert tune.search(found, start, np.arange(3)) == start
