@@ -14,6 +14,13 @@ after this tree's on the same library, so both see the same machine load:
 
     .venv/bin/python benchmarks/bench.py --tracks 8 --modes embedded --jobs 2 --against 9a7ed8a
 
+``--rounds N`` runs every ``beet`` row N times, round after round (this tree's and the
+revisions' runs interleaved, so a change in the machine's load hits all of them alike), and
+prints each row's median wall time and peak memory, and this tree's speed-up against each
+revision (``vs @REV``: the revision's median over this tree's):
+
+    .venv/bin/python benchmarks/bench.py --tracks 20 --modes embedded --against 05a235d --rounds 3
+
 ``--startup`` measures what a new user waits for instead: the whole ``beet`` process, from
 start to exit, for one track with the default config (the HF models not downloaded, so the
 embedded ones run), as ``beet genrescore -f id:1`` and as a one-track ``beet import`` next to
@@ -371,6 +378,9 @@ def main() -> None:
     )
     parser.add_argument("--repeats", type=int, default=5, help="start-up runs of each")
     parser.add_argument(
+        "--rounds", type=int, default=1, help="runs of each beet row (medians are printed)"
+    )
+    parser.add_argument(
         "--no-tree", action="store_true", help="start-up rows for the --against revisions only"
     )
     parser.add_argument(
@@ -394,8 +404,13 @@ def main() -> None:
         devices.append("cuda")
         print(f"GPU: {torch.cuda.get_device_name(0)}")
     print(f"{len(tracks)} tracks, 3-5 min, formats {', '.join(FORMATS)}, {os.cpu_count()} CPUs")
+    rounds = max(1, args.rounds)
+    if rounds > 1:
+        print(f"beet rows: median of {rounds} rounds, interleaved")
+    against = "".join(f"{'vs @' + r:>14}" for r in revisions)
     print(
-        f"{'mode':<14}{'run':<22}{'s/track':>9}{'tracks/min':>12}{'peak PSS MB':>13}{'vs loop':>9}"
+        f"{'mode':<14}{'run':<22}{'s/track':>9}{'tracks/min':>12}{'peak PSS MB':>13}"
+        f"{'vs loop':>9}{against}"
     )
     for mode in args.modes.split(","):
         models = MODES[mode] or make_transformer_models(args.cache / "models")
@@ -404,25 +419,36 @@ def main() -> None:
             paths = json.dumps([str(p) for p in tracks])
             # This tree and each --against revision, run alternately on the same library.
             trees = {"": env, **_checkouts(Path(tmp), revisions, env)}
-            rows = []
+            rows: dict[str, list[dict[str, float]]] = {}
             for device in devices if mode != "heuristic" else ["cpu"]:  # no model, no GPU
                 loop_config = json.dumps({"models": models, "device": device})
                 suffix = "" if device == "cpu" else f" {device}"
                 loop = [sys.executable, "-c", _LOOP, paths, loop_config]
-                rows.append((f"sequential loop{suffix}", _measure(loop, env, cwd=Path(tmp))))
-                for job in jobs:
-                    command = [*beet, "genrescore", "-f", "-j", str(job), "--device", device]
-                    for tree, tree_env in trees.items():
-                        name = f"beet -j {job}{suffix}" + (f" @{tree}" if tree else "")
-                        rows.append((name, _measure(command, tree_env, cwd=Path(tmp))))
-            baseline = rows[0][1]["wall"]
-            for name, row in rows:
-                per_track = row["wall"] / len(tracks)
-                rss = row["rss_mb"]
-                ratio = baseline / row["wall"]
+                rows[f"sequential loop{suffix}"] = [_measure(loop, env, cwd=Path(tmp))]
+                for _ in range(rounds):
+                    for job in jobs:
+                        command = [*beet, "genrescore", "-f", "-j", str(job), "--device", device]
+                        for tree, tree_env in trees.items():
+                            name = f"beet -j {job}{suffix}" + (f" @{tree}" if tree else "")
+                            row = _measure(command, tree_env, cwd=Path(tmp))
+                            rows.setdefault(name, []).append(row)
+            walls = {
+                name: statistics.median(r["wall"] for r in runs) for name, runs in rows.items()
+            }
+            baseline = next(iter(walls.values()))
+            for name, runs in rows.items():
+                per_track = walls[name] / len(tracks)
+                rss = statistics.median(r["rss_mb"] for r in runs)
+                ratio = baseline / walls[name]
+                versus = "".join(
+                    f"{walls[f'{name} @{r}'] / walls[name]:>13.2f}x"
+                    if f"{name} @{r}" in walls
+                    else f"{'':>14}"
+                    for r in revisions
+                )
                 print(
                     f"{mode:<14}{name:<22}{per_track:>9.3f}{60 / per_track:>12.1f}"
-                    f"{rss:>13.0f}{ratio:>8.2f}x"
+                    f"{rss:>13.0f}{ratio:>8.2f}x{versus}"
                 )
 
 
