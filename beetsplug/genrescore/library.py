@@ -82,7 +82,7 @@ class FileTag:
     def names(self) -> dict[str, str]:
         """The tag's name per format family, as other players and taggers see it."""
         return {
-            "id3": self.key,  # a TXXX frame's description (MP3, AIFF, WAV)
+            "id3": self.key,  # a TXXX frame's description (MP3, AIFF)
             "mp4": f"----:com.apple.iTunes:{self.key}",  # an iTunes freeform atom
             "vorbis": self.key,  # a Vorbis comment (FLAC, Ogg, Opus); APE's key alike
             "asf": f"GenreScore/{self.key}",  # a WMA attribute
