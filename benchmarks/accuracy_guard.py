@@ -64,6 +64,8 @@ from benchmarks.devset import MANIFEST, Clip, load_manifest  # noqa: E402
 
 FLOORS = ROOT / "benchmarks" / "accuracy_floors.json"
 OOF = ROOT / ".bench-cache" / "genre-head" / "oof.json"
+#: Where the learned genre head's record (``genre_head.json``: the clips it was trained on) is.
+HEAD_DATA = ROOT / "beetsplug" / "genrescore" / "data" / "efficientat"
 #: The figures a floor can be set on (shares of the clips with a genre).
 FIGURES = ("top1", "top3")
 FOLDS = 5
@@ -176,6 +178,14 @@ def evidence_of(
                 "run tools/train_genre_head.py"
             )
         oof = json.loads(OOF.read_text())
+        # A clip the head was trained on, scored in-sample, would flatter the figure.
+        trained = json.loads((HEAD_DATA / "genre_head.json").read_text())["clips"]
+        stale = sorted({clip["id"] for clip in trained} - set(oof))
+        if stale:
+            raise SystemExit(
+                f"{OOF}: no held-out output for {len(stale)} clips the genre head was trained "
+                f"on ({', '.join(stale[:3])}...); rerun tools/train_genre_head.py"
+            )
     runner = Runner(
         Analyzer(settings, build_models(settings)), cache, reblend_only=reblend_only, genre_oof=oof
     )
@@ -221,10 +231,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"cross-validated figures of {time.strftime('%Y-%m-%d')} "
             f"({described}, {held.clips} clips) less {args.margin:g}"
         )
-        args.floors.write_text(json.dumps({**floors, "note": note}, indent=1) + "\n")
+        record = {**floors, "models": described, "note": note}
+        args.floors.write_text(json.dumps(record, indent=1) + "\n")
         print(f"wrote {args.floors}: {floors}")
         return 0
     failures = below(held, read_floors(args.floors))
+    noted = json.loads(args.floors.read_text()).get("models")
+    if noted is not None and noted != described:
+        print(
+            f"note: the floors were set for {noted}; the default is now {described}: "
+            "rerun with --write-floors when the change is meant"
+        )
     print(f"  ({time.perf_counter() - started:.1f} s)")
     for line in failures:
         print(f"FAIL: {line} ({args.floors})")
