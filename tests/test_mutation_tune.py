@@ -218,3 +218,63 @@ def test_only_the_prior_can_tell_a_faint_instrument_from_a_clear_one() -> None:
     fitted = tune.search(found, start, np.arange(2))
     assert fitted == dataclasses.replace(start, prior=5.0)
     assert found.hits(fitted).tolist() == [1, 1]
+
+
+def test_a_track_with_no_evidence_agrees_with_no_genre() -> None:
+    # Labelled with the first genre alphabetically, the second, and the last: a track no
+    # model said anything about has no top genre, so none of them is a hit.
+    silent = Evidence(votes=())
+    config = EnsembleConfig()
+    matrix = tune.EvidenceMatrix([silent] * 3 + [BLUES], config)
+    # The last track: the model's reggae (0.9 x 0.2) over the heuristic's blues (0.8 x 0.2).
+    labels = ["ambient", "bluegrass", "world music", "reggae"]
+    assert (matrix.genres[0], matrix.genres[1], matrix.genres[-1]) == tuple(labels[:3])
+    found = tune.Agreement(matrix, [frozenset({label}) for label in labels])
+    assert found.hits(tune.Knobs.of(config)).tolist() == [0, 0, 0, 1]
+
+
+def test_an_empty_vote_or_a_track_without_a_tagger_hides_nothing_after_it() -> None:
+    config = EnsembleConfig(
+        weights=Weights(ml=1.0, instruments=1.0, heuristic=1.0, tagger_genres=0.0),
+        rules=(InstrumentRule("violin", {"country": 1.0}),),
+    )
+    evidence = [
+        # The model said nothing; the heuristic's jazz is the answer.
+        Evidence(
+            votes=(
+                GenreVote(Component.ML, "model", {}),
+                GenreVote(Component.HEURISTIC, "features", {"jazz": 1.0}),
+            )
+        ),
+        Evidence(votes=(GenreVote(Component.ML, "model", {"rock": 1.0}),)),  # no tagger
+        # The violin's boost (used 1/3) lifts country 0.4 over rock 0.6: 0.55 to 0.45.
+        heard({"rock": 0.6, "country": 0.4}, "violin"),
+    ]
+    matrix = tune.EvidenceMatrix(evidence, config)
+    top = [matrix.genres[g] for g in matrix.top(tune.Knobs.of(config))]
+    assert top == ["jazz", "rock", "country"]
+    scores = matrix.scores(tune.Knobs.of(config))[2]
+    country, rock = matrix.genres.index("country"), matrix.genres.index("rock")
+    assert (scores[country], scores[rock]) == pytest.approx((0.55, 0.45))
+
+
+def test_unless_counts_only_the_votes_that_can_name_the_genre() -> None:
+    # The violin rule is off once classical reaches 0.3 of the votes that know classical.
+    # The model's vocabulary has no classical; the heuristic says classical 0.3: the share
+    # is 0.3 / 1 (not 0.3 / 2 with the model counted), so the gate is shut and the votes'
+    # rock stays first. Were the model counted, the gate would be half open (boost 5, used
+    # 5 / 7), and country would win.
+    config = EnsembleConfig(
+        weights=Weights(ml=0.1, instruments=1.0, heuristic=0.1, tagger_genres=0.0),
+        rules=(InstrumentRule("violin", {"country": 10.0}, unless={"classical": 0.3}),),
+    )
+    tagger = InstrumentEvidence.from_thresholds("tagger", {"violin": 0.9}, {"violin": 0.5})
+    evidence = Evidence(
+        votes=(
+            GenreVote(Component.ML, "model", {"rock": 1.0}, frozenset({"rock", "country"})),
+            GenreVote(Component.HEURISTIC, "features", {"classical": 0.3, "rock": 0.7}),
+        ),
+        instruments=tagger,
+    )
+    matrix = tune.EvidenceMatrix([evidence], config)
+    assert matrix.genres[matrix.top(tune.Knobs.of(config))[0]] == "rock"
