@@ -278,3 +278,39 @@ def test_unless_counts_only_the_votes_that_can_name_the_genre() -> None:
     )
     matrix = tune.EvidenceMatrix([evidence], config)
     assert matrix.genres[matrix.top(tune.Knobs.of(config))[0]] == "rock"
+
+
+def test_small_and_zero_priors_by_hand() -> None:
+    # Boost B = 1 (violin, fully heard) adds used = B / (B + prior) to country and the total.
+    config = EnsembleConfig(
+        weights=Weights(ml=1.0, instruments=1.0, heuristic=0.0, tagger_genres=0.0),
+        rules=(InstrumentRule("violin", {"country": 1.0}),),
+    )
+    evidence = [
+        heard({"rock": 0.6, "country": 0.4}, "violin"),
+        Evidence(votes=(GenreVote(Component.ML, "model", {"rock": 1.0}),)),  # no boost
+    ]
+    matrix = tune.EvidenceMatrix(evidence, config)
+    country, rock = matrix.genres.index("country"), matrix.genres.index("rock")
+    for prior, used in ((0.5, 2 / 3), (0.0, 1.0)):
+        scores = matrix.scores(dataclasses.replace(tune.Knobs.of(config), prior=prior))
+        assert scores[0, country] == pytest.approx((0.4 + used) / (1 + used))
+        assert scores[0, rock] == pytest.approx(0.6 / (1 + used))
+        # No boost at all: the model's vote alone, whatever the prior.
+        assert scores[1, rock] == 1.0
+        assert np.isfinite(scores).all()
+
+
+def test_unless_is_open_when_no_vote_can_name_the_genre() -> None:
+    # Nobody knows classical: its share is taken as 0, and the rule boosts in full
+    # (B = 10, used 10 / 12: country 0.833 / 0.933 beats the model's rock 0.1 / 0.933).
+    config = EnsembleConfig(
+        weights=Weights(ml=0.1, instruments=1.0, heuristic=0.1, tagger_genres=0.0),
+        rules=(InstrumentRule("violin", {"country": 10.0}, unless={"classical": 0.3}),),
+    )
+    tagger = InstrumentEvidence.from_thresholds("tagger", {"violin": 0.9}, {"violin": 0.5})
+    vote = GenreVote(Component.ML, "model", {"rock": 1.0}, frozenset({"rock", "country"}))
+    matrix = tune.EvidenceMatrix([Evidence(votes=(vote,), instruments=tagger)] * 3, config)
+    scores = matrix.scores(tune.Knobs.of(config))
+    country = matrix.genres.index("country")
+    assert scores[:, country] == pytest.approx([(10 / 12) / (0.1 + 10 / 12)] * 3)
