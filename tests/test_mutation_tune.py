@@ -314,3 +314,33 @@ def test_unless_is_open_when_no_vote_can_name_the_genre() -> None:
     scores = matrix.scores(tune.Knobs.of(config))
     country = matrix.genres.index("country")
     assert scores[:, country] == pytest.approx([(10 / 12) / (0.1 + 10 / 12)] * 3)
+
+
+def test_unless_heard_multiplies_its_gates_and_a_limit_of_zero_gates_nothing() -> None:
+    # Violin 0.8, cello 0.2, trumpet 0.1, each over its threshold and shown. The model says
+    # rock alone; a fully open violin rule (B = 1, weights 1, prior 2) gives country
+    # B / (2B + 2) = 0.25.
+    tagger = InstrumentEvidence.from_thresholds(
+        "tagger",
+        {"violin": 0.8, "cello": 0.2, "trumpet": 0.1},
+        {"violin": 0.5, "cello": 0.1, "trumpet": 0.05},
+    )
+    evidence = Evidence(
+        votes=(GenreVote(Component.ML, "model", {"rock": 1.0}),), instruments=tagger
+    )
+    weights = Weights(ml=1.0, instruments=1.0, heuristic=0.0, tagger_genres=0.0)
+
+    def country(rule: InstrumentRule) -> float:
+        config = EnsembleConfig(weights=weights, rules=(rule,))
+        matrix = tune.EvidenceMatrix([evidence], config)
+        return float(matrix.scores(tune.Knobs.of(config))[0, matrix.genres.index("country")])
+
+    # Cello at 0.2 / 0.8 of the violin against a limit of 0.5: gate 0.5; trumpet 0.125 / 0.5:
+    # 0.75; both: 0.375, so B = 0.375 and country 0.375 / 2.75.
+    both = InstrumentRule("violin", {"country": 1.0}, unless_heard={"cello": 0.5, "trumpet": 0.5})
+    assert country(both) == pytest.approx(0.375 / 2.75)
+    # A limit of 0 switches a condition off (settings accept it): the rule boosts in full.
+    off = InstrumentRule("violin", {"country": 1.0}, unless_heard={"cello": 0.0})
+    assert country(off) == pytest.approx(0.25)
+    genre_off = InstrumentRule("violin", {"country": 1.0}, unless={"rock": 0.0})
+    assert country(genre_off) == pytest.approx(0.25)
