@@ -9,6 +9,10 @@ source, so a second place that starts making it again fails here.
   through ``workers.host_models``.
 * An output field's value is computed in its ``library.FIELDS`` entry: no module but
   ``library.py`` names a ``genrescore_*`` field by its string.
+* An item's new values (from a result, from its stored evidence, an album's from its
+  tracks), the policies set on it and its tag write are decided in ``changes.py`` only; the
+  run orchestrates.
+* The cluster's address is read once, by the run, where its plan puts the models there.
 """
 
 from __future__ import annotations
@@ -115,3 +119,41 @@ def test_fields_are_named_in_library_only(path: Path) -> None:
 def test_calls_finds_a_planted_call_in_a_method_and_at_top_level() -> None:
     source = "class Run:\n    def start(self):\n        workers.plan(s)\nplan(t)\nx.planned()\n"
     assert calls(source, "plan") == ["Run.start", "<module>"]
+
+
+def test_an_items_new_values_are_decided_in_changes_only() -> None:
+    # The run orchestrates (batches, the engine, progress, stopping); what one item (or
+    # album) gets, and putting it on the item, is changes.py's: its values from a result,
+    # from stored evidence or from its tracks, the policies set on it, its tag write.
+    assert callers("result_values") == {"changes.py": ["of_result"]}
+    assert callers("reblend_values") == {"changes.py": ["of_evidence"]}
+    assert callers("album_values") == {"changes.py": ["of_album"]}
+    assert callers("apply_result") == {
+        "changes.py": ["apply"],
+        "library.py": ["planned_changes"],  # what apply_result would change, on a copy
+    }
+    assert callers("planned_changes") == {"changes.py": ["planned"]}
+    assert callers("write_item") == {"changes.py": ["write"]}
+    assert callers("show_model_changes") == {"changes.py": ["show"]}
+
+
+def test_the_cluster_address_is_read_once() -> None:
+    # The plan says where the models run; the run reads the address once, where the plan
+    # puts them on a cluster, and hands it to cluster.build.
+    reads = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if path.name == "settings.py":  # where it is declared and validated
+            continue
+        tree = ast.parse(path.read_text())
+        found = [
+            ast.unparse(node)
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Attribute)
+            and node.attr == "cluster"
+            and isinstance(node.value, ast.Name | ast.Attribute)
+            and ast.unparse(node.value).endswith("settings")
+        ]
+        if found:
+            reads[str(path.relative_to(PACKAGE))] = found
+    assert reads == {"run.py": ["settings.cluster"], "workers.py": ["settings.cluster"]}
+    assert callers("build", module="cluster") == {"run.py": ["Run._new_engine"]}

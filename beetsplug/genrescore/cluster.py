@@ -498,7 +498,9 @@ def _settle(future: Future[Any], *, value: Any = None, error: BaseException | No
 
 
 def build(analyzer: Analyzer, address: str) -> RayInference:
-    """The engine's remote inference for the ``cluster`` setting."""
+    """The engine's remote inference on the Ray cluster at ``address`` (the ``cluster``
+    setting, read once by the run whose plan puts the models there:
+    ``run.Run.cluster_address``)."""
     return RayInference(analyzer, address, batch_tracks=BATCH_TRACKS)
 
 

@@ -23,10 +23,11 @@ from beets import ui
 from beets.util import sorted_walk
 from mediafile import FileTypeError, MediaFile, UnreadableFileError
 
-from . import library, workers, writing
+from . import library, workers
 from .audio import AUDIO_EXTENSIONS, check_file
 from .backends.placement import check_device
-from .errors import AudioLoadError, ReadOnlyFile, TagWriteError, TrackError, display_path
+from .changes import Counts, Updates
+from .errors import AudioLoadError, TrackError, display_path
 from .progress import Progress
 from .settings import Settings
 from .stopping import hold_signals
@@ -38,60 +39,6 @@ if TYPE_CHECKING:
 # The analysis stack (analyzer, engine, explain, the models) is imported when the first
 # item is analysed, so that the import hook can count the files and start the workers' fork
 # server before this process pays for it.
-
-
-@dataclass
-class Counts:
-    """The end-of-run summary."""
-
-    analysed: int = 0
-    skipped: int = 0
-    failed: int = 0
-    written: int = 0
-    #: Analysed, but below ``min_confidence``: ``genres`` left alone.
-    uncertain: int = 0
-    #: Blended again from stored evidence (weights or rules changed), no audio read.
-    reblended: int = 0
-    #: ``--reblend``: analysed before evidence was kept (analyse them again to re-blend).
-    unblendable: int = 0
-    #: Tags not written: the file or folder is read-only (results kept, no re-analysis).
-    read_only: int = 0
-    #: Tags not written for another reason (a damaged container, a write that would change
-    #: the audio, an I/O error), each named.
-    not_written: int = 0
-    started: float = 0.0
-    #: Items whose results (analysed or re-blended) were stored: what a full disk keeps.
-    stored: int = 0
-    #: ``--reblend``: files whose audio changed since they were analysed (not re-blended).
-    changed: int = 0
-
-    def summary(self) -> str:
-        line = (
-            f"analysed {self.analysed}, skipped {self.skipped}, "
-            f"failed {self.failed}, written {self.written}"
-        )
-        if self.reblended:
-            line += f", re-blended {self.reblended}"
-        if self.unblendable:
-            line += f"; {self.unblendable} without stored evidence (run without --reblend)"
-        if self.changed:
-            files = "file" if self.changed == 1 else "files"
-            line += f"; {self.changed} {files} changed since analysed (run without --reblend)"
-        if self.uncertain:
-            line += f", uncertain {self.uncertain} (genres left alone)"
-        if self.analysed and self.started:
-            per_track = (time.perf_counter() - self.started) / self.analysed
-            line += f" ({per_track:.2f} s per track)"
-        if self.read_only:
-            files = "file" if self.read_only == 1 else "files"
-            line += f"; {self.read_only} {files} could not be written (read-only)"
-        if self.not_written:
-            files = "file" if self.not_written == 1 else "files"
-            line += f"; {self.not_written} {files} not written (each named above, or with -v)"
-        if self.failed:
-            files = "file" if self.failed == 1 else "files"
-            line += f"; {self.failed} {files} failed, each named above (details with -v)"
-        return line
 
 
 @dataclass(frozen=True)
@@ -167,12 +114,21 @@ class Run:
         #: planned once; the engine adapts it to each batch's tracks
         #: (:meth:`.workers.WorkerPlan.for_tracks`).
         self.plan = workers.plan(settings, tracks)
-        if not self.on_cluster:
+        #: The Ray cluster's address where the plan puts the models on one (read once:
+        #: :func:`.cluster.build` connects to it), else ``None``.
+        self.cluster_address: str | None = None
+        if self.on_cluster:
+            self.cluster_address = settings.cluster
+        else:
             check_device(settings.backend.device)  # with a cluster, the device is the actors'
         self.settings = settings
         self.log = log
         self.options = options
         self.counts = Counts()
+        #: Puts each item's changes on it (sets, writes, stores or shows them) and counts.
+        self.updates = Updates(
+            settings, log, self.counts, write=options.write, pretend=options.pretend
+        )
         self._analyzer: Analyzer | None = None
         self._engine: Engine[Any] | None = None
         self._remote: Any = None  # cluster.RayInference, when the models run on a cluster
@@ -180,8 +136,6 @@ class Run:
         self._capped = False
         #: Set from a signal handler: finish the file being stored, then stop.
         self.stopping = False
-        #: Folders already cleared of temporary copies a killed run left there.
-        self._swept: set[bytes] = set()
 
     @property
     def on_cluster(self) -> bool:
@@ -234,12 +188,12 @@ class Run:
                 self.plan.cores,
                 self.plan.cores,
             )
-        if self.on_cluster and self._remote is None:
+        if self.cluster_address is not None and self._remote is None:
             from . import cluster  # Ray loads only when a cluster is configured
 
-            self._remote = cluster.build(self.analyzer, self.settings.cluster)
+            self._remote = cluster.build(self.analyzer, self.cluster_address)
             self.log.info(
-                "models on the Ray cluster at {}: {} actors", self.settings.cluster,
+                "models on the Ray cluster at {}: {} actors", self._remote.address,
                 len(self._remote.actors),
             )  # fmt: skip
         if self._remote is None:
@@ -319,7 +273,8 @@ class Run:
         """
         if self.settings.force:
             return False
-        if library.is_current(item, self.fingerprint(item)):
+        fingerprint = self.fingerprint(item)
+        if library.is_current(item, fingerprint):
             return True
         if self._analyzer is not None:
             return False
@@ -347,16 +302,9 @@ class Run:
         def work() -> Iterator[tuple[Any, str]]:
             for item in items:
                 path = os.fsdecode(item.path)  # here, on the thread that holds the context
-                if self._current(item):
-                    if self.options.write and item.get(library.UNWRITTEN):
-                        self._write_again(item)  # analysed, but its file was not written
-                    if not library.needs_reblend(item, self.blend_fingerprint):
-                        self.counts.skipped += 1
-                        finished(item)
-                        continue
-                    if self.reblend(item):
-                        finished(item)
-                        continue
+                if self._current(item) and self.updates.current(item):
+                    finished(item)  # nothing to analyse: skipped, written again, re-blended
+                    continue
                 yield item, path
 
         try:
@@ -373,7 +321,8 @@ class Run:
                 elif done.result is not None:
                     self.counts.analysed += 1
                     # The loaded models' fingerprint (they are loaded by now).
-                    self.apply(item, done.result, self.fingerprint(item))
+                    fingerprint = self.fingerprint(item)
+                    self.apply(item, done.result, fingerprint)
                 finished(item)
                 if self.stopping:
                     break  # closing the engine's iterator stops its workers
@@ -384,29 +333,10 @@ class Run:
             if progress is not None:
                 progress.finish()
 
-    @functools.cached_property
+    @property
     def blend_fingerprint(self) -> str:
-        """The blend settings' fingerprint (computed once: it is checked for every item)."""
-        return self.settings.blend_fingerprint()
-
-    def _reblend_values(self, item: Any) -> dict[str, Any] | None:
-        """The values of an item's stored evidence blended with the configured weights and
-        rules, marked with them (``None``: no readable evidence); counted as re-blended."""
-        values = library.reblend_values(item, self.settings.ensemble)
-        if values is None:
-            return None
-        values[library.BLEND] = self.blend_fingerprint
-        self.counts.reblended += 1
-        return values
-
-    def reblend(self, item: Any) -> bool:
-        """Blend an item's stored evidence with the configured weights and rules, and store
-        the result; no audio, no model. ``False`` when it has no readable evidence."""
-        values = self._reblend_values(item)
-        if values is None:
-            return False
-        self._store(item, values)
-        return True
+        """The blend settings' fingerprint (:attr:`.changes.Updates.blend`)."""
+        return self.updates.blend
 
     def reblend_only(self, lib: Any, items: Iterable[Any]) -> None:
         """``--reblend``: blend every item with stored evidence again (all of them with
@@ -418,134 +348,25 @@ class Run:
         if not self.counts.started:
             self.counts.started = time.perf_counter()
         bulk = not (self.options.pretend or self.options.write)
-        changes = []
+        batch = []
         for item in items:
             if self.stopping:
                 break
-            if not self.settings.force and not library.needs_reblend(item, self.blend_fingerprint):
-                self.counts.skipped += 1
-                continue
-            if library.audio_changed(item):
-                # Its evidence is another song's: blending it again would store (and with
-                # -w write) the old song's genre on the new one.
-                self.counts.skipped += 1
-                self.counts.changed += 1
-                self.log.warning(
-                    "{}: the file changed since it was analysed; not re-blended "
-                    "(run beet genrescore without --reblend to analyse it)",
-                    display_path(item.path),
-                )
-                continue
-            values = self._reblend_values(item)
-            if values is None:
-                self.counts.skipped += 1
-                self.counts.unblendable += 1
-            elif not bulk:
-                self._store(item, values)
-            else:
-                if library.is_uncertain(values, self.settings.min_confidence):
-                    self.counts.uncertain += 1
-                planned = library.planned_changes(
-                    item,
-                    values,
-                    self.settings.genres_policy,
-                    min_confidence=self.settings.min_confidence,
-                )
-                changes.append((item, planned))
+            planned = self.updates.reblend_only(item, force=self.settings.force, bulk=bulk)
+            if planned is not None:
+                batch.append((item, planned))
         with hold_signals():
-            library.store_changes(lib, changes)
-        self.counts.stored += len(changes)
+            library.store_changes(lib, batch)
+        self.counts.stored += len(batch)
 
     def apply(self, item: Any, result: TrackResult, fingerprint: str) -> None:
-        values = library.result_values(result, fingerprint)
-        values.update(library.file_values(item))
+        """Report an analysed item's result and store its changes."""
         self._report(item, result)
-        self._store(item, values)
-
-    def _store(self, item: Any, values: dict[str, Any]) -> None:
-        if self.options.pretend:
-            self._show_changes(item, values)
-            return
-        if library.is_uncertain(values, self.settings.min_confidence):
-            self.counts.uncertain += 1
-        self._sweep(item)  # a run that does not write clears what a killed one left, too
-        with hold_signals():
-            self._apply(item, values)
-            if self.options.write:
-                self._write(item)
-            with library.storing(item._db):
-                item.store()
-            self.counts.stored += 1
-
-    def _write(self, item: Any, *, again: bool = False) -> None:
-        """Write an item's tags (:func:`writing.write_item`) and count the outcome.
-
-        A file that is not written keeps its values and fingerprint in the library, marked
-        (``genrescore_unwritten``), so the next run writes it again without analysing it;
-        ``again``: such a retry, named only at ``-v`` (the summary counts it).
-        """
-        self._sweep(item)
-        # The write changes the file's bytes, so its identity is taken again after it (also
-        # by the plugin's `after_write` listener); a write that fails keeps the old one.
-        identity = {key: item.get(key) for key in (library.FINGERPRINT, library.AUDIO_FILE)}
-        try:
-            writing.write_item(item)
-        except TagWriteError as exc:
-            for key, value in identity.items():
-                if value is not None:
-                    item[key] = value
-                elif key in item:
-                    del item[key]
-            read_only = isinstance(exc, ReadOnlyFile)
-            if read_only:
-                self.counts.read_only += 1
-            else:
-                self.counts.not_written += 1
-            log = self.log.debug if again else self.log.warning
-            log("{}: {}", display_path(exc.path), exc.reason)
-            item[library.UNWRITTEN] = "read-only" if read_only else "not written"
-            return
-        self.counts.written += 1
-        library.refresh_identity(item)
-        if library.UNWRITTEN in item:
-            del item[library.UNWRITTEN]
+        self.updates.analysed(item, result, fingerprint)
 
     def write_imported(self, item: Any) -> None:
         """Write the tags of an item imported as-is (beets writes the applied matches)."""
-        with hold_signals():
-            self._write(item)
-            item.store()
-
-    def _sweep(self, item: Any) -> None:
-        """Remove the temporary copies a killed run left in the item's folder (once a run)."""
-        folder = os.path.dirname(item.path)
-        if folder not in self._swept:
-            self._swept.add(folder)
-            for leftover in writing.sweep(folder):
-                self.log.info("{}: removed, left by an interrupted run", display_path(leftover))
-
-    def _write_again(self, item: Any) -> None:
-        with hold_signals():
-            self._write(item, again=True)
-            item.store()
-
-    def _show_changes(self, obj: Any, values: dict[str, Any]) -> None:
-        """``--pretend``: print what would change on an Item or Album, change nothing."""
-        pending = obj.copy()
-        self._apply(pending, values)
-        # Fields this result leaves unset are not shown: beets cannot diff a list with None.
-        shown = [key for key in library.RESULT_FIELDS if values.get(key) is not None]
-        fields = [*shown, "genres", library.BEETS_BPM]
-        ui.show_model_changes(pending, obj, fields=fields)
-
-    def _apply(self, obj: Any, values: dict[str, Any]) -> None:
-        library.apply_result(
-            obj,
-            values,
-            self.settings.genres_policy,
-            bpm_policy=self.settings.bpm_policy,
-            min_confidence=self.settings.min_confidence,
-        )
+        self.updates.write_imported(item)
 
     def _report(self, item: Any, result: TrackResult) -> None:
         decision = result.decision
@@ -568,14 +389,4 @@ class Run:
 
     def update_album(self, album: Any) -> None:
         """Aggregate an album's values from its tracks, without touching the tracks."""
-        values = library.album_values(album.items(), self.settings.ensemble)
-        if values is None:
-            return
-        if self.options.pretend:
-            self._show_changes(album, values)
-            return
-        with hold_signals():
-            self._apply(album, values)
-            # inherit=False: the album's values must not overwrite each track's own.
-            with library.storing(album._db):
-                album.store(inherit=False)
+        self.updates.album(album)
