@@ -16,19 +16,24 @@ import pytest
 from beets.test.helper import ImportHelper, PluginMixin
 
 from beetsplug.genrescore import workers
-from beetsplug.genrescore.backends.base import EMBEDDED, EMBEDDED_DEFAULTS
+from beetsplug.genrescore.backends.base import EMBEDDED, EMBEDDED_BY_NAME, EMBEDDED_DEFAULTS
 from beetsplug.genrescore.settings import DEFAULTS, Settings, default_jobs, read_settings
 from beetsplug.genrescore.workers import WORKER_PRELOAD, Where, WorkerPlan
 
 from .audio_files import copy
 from .hf_models import make_tiny_hubert
-from .interpreter import checkout_env, fresh_python
+from .interpreter import CHECKOUT, checkout_env, fresh_python
 
 #: The embedded models' modules: what the fork server preloads when the workers run them.
 EMBEDDED_MODULES = tuple(
     sorted({EMBEDDED[name].partition(":")[0] for name in EMBEDDED_DEFAULTS.values()})
 )
 HEURISTICS_ONLY = {"models": {"genre": "none", "instruments": "none"}}
+EMBEDDED_PAIR = {"genre": "musicnn-msd", "instruments": "yamnet"}
+#: The ONNX files of the roles' embedded fallbacks (what the default config runs offline).
+DEFAULT_ONNX_FILES = tuple(
+    sorted({EMBEDDED_BY_NAME[name].files["onnx"] for name in EMBEDDED_DEFAULTS.values()})
+)
 
 
 def settings(**user: Any) -> Settings:
@@ -272,3 +277,74 @@ class TestImportHook(PluginMixin, ImportHelper):
         assert (plan.jobs, plan.models, plan.preload) == (1, Where.HERE, WORKER_PRELOAD)
         (item,) = self.lib.items()
         assert item.genrescore_method.startswith("embedded_")
+
+
+@pytest.mark.parametrize(
+    ("config", "shared"),
+    [
+        # A worker per core (one thread each): the fork server makes the embedded models'
+        # sessions and the workers run them; a checkpoint counts as its embedded fallback.
+        ({"jobs": CORES}, DEFAULT_ONNX_FILES),
+        ({"jobs": CORES, "models": EMBEDDED_PAIR}, ("msd_musicnn.onnx", "yamnet.onnx")),
+        ({"jobs": CORES, "models": {"genre": "none", "instruments": "yamnet"}}, ("yamnet.onnx",)),
+        # Models that do not run on ONNX Runtime in the workers: nothing to share.
+        ({"jobs": CORES, **HEURISTICS_ONLY}, ()),
+        ({"jobs": CORES, "precision": "bf16"}, ()),
+        ({"jobs": 0}, ()),
+    ],
+)
+def test_the_fork_server_shares_the_sessions_of_one_thread_workers(
+    config: dict[str, Any], shared: tuple[str, ...]
+) -> None:
+    plan = workers.plan(settings(**config), 1000)
+    assert tuple(Path(path).name for path in plan.shared_sessions) == shared
+    # A worker with more than one thread makes sessions of its own (a session with a thread
+    # pool cannot be forked).
+    if CORES > 1:
+        assert workers.plan(settings(jobs=1), 1000).shared_sessions == ()
+
+
+def test_workers_run_the_fork_servers_sessions() -> None:
+    # In a new interpreter: the fork server is this process's first (the plan it starts
+    # with decides what it shares).
+    code = (
+        "import confuse, numpy as np\n"
+        "from concurrent.futures import ProcessPoolExecutor\n"
+        "from beetsplug.genrescore import workers\n"
+        "from beetsplug.genrescore.backends import onnx, yamnet\n"
+        "from beetsplug.genrescore.settings import DEFAULTS, default_jobs, read_settings\n"
+        "from tests.test_workers import _shared_session_run\n"
+        f"user = {{'jobs': default_jobs(), 'models': {EMBEDDED_PAIR!r}}}\n"
+        "sources = [confuse.ConfigSource.of(user), confuse.ConfigSource.of(DEFAULTS)]\n"
+        "view = confuse.RootView(sources)\n"
+        "plan = workers.plan(read_settings(view), 1000)\n"
+        "assert plan.threads == 1 and plan.shared_sessions, plan\n"
+        "workers.start(plan)\n"
+        "assert workers._SHARE not in __import__('os').environ\n"
+        "with ProcessPoolExecutor(2, mp_context=workers.context(plan)) as pool:\n"
+        "    runs = [pool.submit(_shared_session_run) for _ in range(2)]\n"
+        "    results = [run.result() for run in runs]\n"
+        "onnx.set_threads(1)\n"
+        "here = onnx.OnnxModel(yamnet.ONNX_PATH, 'yamnet').run(\n"
+        "    np.ones((3, 96, 64), np.float32), max_batch=3, width=521)\n"
+        "for shared, made_here, scores in results:\n"
+        "    assert shared == ['msd_musicnn.onnx', 'yamnet.onnx'], shared\n"
+        "    assert not made_here\n"
+        "    assert np.array_equal(scores, here)\n"
+        "print('ok')\n"
+    )
+    assert fresh_python(code, cwd=CHECKOUT) == "ok"
+
+
+def _shared_session_run() -> tuple[list[str], bool, Any]:
+    """In a worker: the sessions it forked with, whether a model made there (one thread) made
+    a session of its own, and that model's scores for a made-up batch."""
+    import numpy as np
+
+    from beetsplug.genrescore.backends import onnx, yamnet
+
+    onnx.set_threads(1)
+    model = onnx.OnnxModel(yamnet.ONNX_PATH, "yamnet")
+    scores = model.run(np.ones((3, 96, 64), np.float32), max_batch=3, width=521)
+    shared = [session for session in onnx._shared.values() if session is model.session]
+    return sorted(path.name for path, _ in onnx._shared), not shared, scores

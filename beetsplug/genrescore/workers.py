@@ -44,7 +44,7 @@ from dataclasses import dataclass
 from multiprocessing.context import BaseContext
 from typing import TYPE_CHECKING, Any
 
-from .backends.base import EMBEDDED, EMBEDDED_DEFAULTS, NONE, is_embedded
+from .backends.base import EMBEDDED, EMBEDDED_BY_NAME, EMBEDDED_DEFAULTS, NONE, is_embedded
 from .backends.placement import names_gpu
 from .errors import AnalysisError, GenreScoreError, TrackError
 from .settings import Settings, default_jobs
@@ -71,6 +71,8 @@ WORKER_PRELOAD: tuple[str, ...] = (__name__, "beetsplug.genrescore.analyzer")
 #: Set in the fork server's environment while this process starts it, to the pid of this
 #: process: the server's import of this module then warms the analysis stack up.
 _WARM_UP_FOR = "GENRESCORE_WARM_UP_FOR"
+#: Set with it: the plan's :attr:`WorkerPlan.shared_sessions`, joined by ``os.pathsep``.
+_SHARE = "GENRESCORE_SHARE_SESSIONS"
 
 
 @dataclass(frozen=True)
@@ -83,10 +85,14 @@ class WorkerPlan:
     models: Where
     #: Modules the fork server imports once, before it forks any worker.
     preload: tuple[str, ...]
-    #: BLAS, ONNX Runtime and torch threads in each worker: its share of the cores.
+    #: ONNX Runtime and torch threads in each worker: its share of the cores (BLAS: one).
     threads: int
     #: Cores this process may use (the cap on ``jobs``).
     cores: int
+    #: ONNX files whose sessions the fork server makes before it forks a worker
+    #: (:func:`.backends.onnx.share`): the embedded models the workers run, where each worker
+    #: has one thread. The workers then run the server's sessions, in memory they share.
+    shared_sessions: tuple[str, ...] = ()
 
     @property
     def models_in_workers(self) -> bool:
@@ -163,14 +169,19 @@ def plan(
         workers_have_models=workers_have_models,
     )
     preload = WORKER_PRELOAD
+    threads = max(1, cores // jobs) if jobs > 0 else cores
+    shared: tuple[str, ...] = ()
     if where is Where.WORKERS and any_model:
         preload += model_modules(settings)
+        if threads == 1:
+            shared = onnx_files(settings)
     return WorkerPlan(
         jobs=max(0, jobs),
         models=where,
         preload=preload,
-        threads=max(1, cores // jobs) if jobs > 0 else cores,
+        threads=threads,
         cores=cores,
+        shared_sessions=shared,
     )
 
 
@@ -207,6 +218,27 @@ def model_modules(settings: Settings) -> tuple[str, ...]:
     return tuple(sorted({EMBEDDED[name].partition(":")[0] for name in names}))
 
 
+def onnx_files(settings: Settings) -> tuple[str, ...]:
+    """The ONNX files of the configured embedded models, where they run on ONNX Runtime
+    (float32 on the CPU: ``placement.default_engine``).
+
+    A checkpoint counts as its role's embedded fallback, as in :func:`model_modules`: the
+    default config names checkpoints that most users have not downloaded. Where one is
+    downloaded, the fallback's session sits unused in the fork server (memory counted once,
+    not per worker), because finding out here would import huggingface_hub.
+    """
+    backend = settings.backend
+    if backend.precision == "bf16" or names_gpu(backend.device):
+        return ()
+    names = {
+        value if is_embedded(value) else EMBEDDED_DEFAULTS[role]
+        for role, value in settings.models.items()
+        if value != NONE
+    }
+    models = [EMBEDDED_BY_NAME[name] for name in names]
+    return tuple(sorted({str(model.path("onnx")) for model in models if "onnx" in model.files}))
+
+
 # -- the fork server ------------------------------------------------------------------------
 
 
@@ -234,15 +266,17 @@ def start(worker_plan: WorkerPlan) -> None:
         return
     from multiprocessing import forkserver
 
-    previous = os.environ.get(_WARM_UP_FOR)
-    os.environ[_WARM_UP_FOR] = str(os.getpid())
+    values = {_WARM_UP_FOR: str(os.getpid()), _SHARE: os.pathsep.join(worker_plan.shared_sessions)}
+    previous = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
     try:
         forkserver.ensure_running()
     finally:
-        if previous is None:
-            del os.environ[_WARM_UP_FOR]
-        else:
-            os.environ[_WARM_UP_FOR] = previous
+        for name, value in previous.items():
+            if value is None:
+                del os.environ[name]
+            else:
+                os.environ[name] = value
 
 
 #: Seconds of noise the decoding stack is warmed up on.
@@ -252,7 +286,12 @@ _WARM_UP_SECONDS = 2
 def warm_up() -> None:
     """Run one feature extraction in the fork server, so every worker forks with the
     decoders' libraries loaded and the features' filter banks built (the first window of a
-    process otherwise pays for both)."""
+    process otherwise pays for both); make the sessions the plan shares (:data:`_SHARE`).
+
+    A worker with one thread runs a shared session as it is: YAMNet's alone holds about
+    48 MB, which two workers on two cores each held (``-j 2`` peaked at 314 MB against the
+    numpy engine's 265 MB); and the worker does not make it again (0.15 s).
+    """
     import numpy as np
     import soundfile  # noqa: F401 - imported here so that workers fork with them loaded
     import soxr  # noqa: F401
@@ -263,6 +302,24 @@ def warm_up() -> None:
 
     noise = np.random.default_rng(0).standard_normal(HEURISTIC_RATE * _WARM_UP_SECONDS)
     extract_features(y=noise.astype(np.float32), sr=HEURISTIC_RATE)
+    if shared := os.environ.get(_SHARE):
+        from pathlib import Path
+
+        from .backends import onnx
+
+        onnx.share(Path(path) for path in shared.split(os.pathsep))
+    release_free_memory()
+
+
+def release_free_memory() -> None:
+    """Hand the C heap's free pages back to the OS (glibc's ``malloc_trim``; elsewhere
+    nothing). Making a session and the features' first window free most of what they
+    allocate, but glibc keeps it: in the fork server, every worker would fork with it."""
+    import contextlib
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):  # not glibc
+        ctypes.CDLL(None).malloc_trim(0)  # the C library this process runs on
 
 
 # -- in the workers -------------------------------------------------------------------------
@@ -318,9 +375,13 @@ def worker_init(
     import threadpoolctl
 
     # The fork server loaded numpy before this runs, so its BLAS pool already exists and
-    # environment variables are too late: threadpoolctl resizes it. (Left at two threads
-    # each, two workers on two cores ran 1.25x one worker, not 2x.)
-    threadpoolctl.threadpool_limits(limits=threads)  # stays until restored (never)
+    # environment variables are too late: threadpoolctl resizes it, to one thread whatever
+    # the worker's share. (Left at two threads each, two workers on two cores ran 1.25x one
+    # worker, not 2x.) BLAS only multiplies the features' and front ends' small matrices
+    # now (the models run in ONNX Runtime, on ``threads``): a 128 x 1025 by 1025 x 427 mel
+    # product took 1.5 ms of CPU on one thread and 15.5 ms on two, whose second thread
+    # mostly spins (2-core AMD EPYC, others' work running).
+    threadpoolctl.threadpool_limits(limits=1)  # stays until restored (never)
     # Ctrl-C is the parent's to handle; the workers just stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     threading.Thread(target=_exit_when_orphaned, args=(main_pid,), daemon=True).start()

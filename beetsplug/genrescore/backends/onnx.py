@@ -11,17 +11,23 @@ Every embedded model ships as an ``.onnx`` file (``data/<name>/``, exported by
 * no spinning: an idle ONNX Runtime thread pool otherwise spins for a while after each run,
   and takes those cores from whatever runs next in the process (torch's HF checkpoint, numpy's
   features);
-* no memory arena, no memory pattern (:func:`session_options`).
+* no memory arena, no memory pattern (:func:`session_options`);
+* graph optimisations per model family (:data:`LAYOUT_OPTIMISED`): all of them for YAMNet,
+  all but the layout ones for musicnn.
 
-The interface is small on purpose: :func:`set_threads`, :class:`OnnxModel` (``run``,
-``metadata``) and :func:`in_chunks` from ``kit`` to bound one pass's memory.
+A process that forks workers (the workers' fork server) can make the sessions first
+(:func:`share`): the workers then run the same session, its weights in pages they share with
+it and each other, instead of each making its own (YAMNet's is about 48 MB).
+
+The interface is small on purpose: :func:`set_threads`, :func:`share`, :class:`OnnxModel`
+(``run``, ``metadata``) and :func:`in_chunks` from ``kit`` to bound one pass's memory.
 onnxruntime is imported when the first session is made, never by importing this module.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Final
 
@@ -43,7 +49,20 @@ PROVIDERS: Final = ("CPUExecutionProvider",)
 #: Version of the files' metadata layout (``tools/export_onnx.py``); the backends check it.
 FORMAT_VERSION: Final = "1"
 
+#: The model families (their files' ``format`` metadata) whose sessions get ONNX Runtime's
+#: layout optimisations (``ORT_ENABLE_ALL``: convolutions re-laid out in blocked NCHWc form);
+#: the others stop at ``ORT_ENABLE_EXTENDED``. Measured on the 2-core AMD EPYC, one thread,
+#: CPU time per run and peak memory added by the session and its runs:
+#: YAMNet (27 patches) 50 ms and 59 MB with them, 150 ms and 32 MB without; musicnn (one
+#: patch) 46 ms and 46 MB with them, 31 ms and 28 MB without: its timbral filters (7 x 86,
+#: 7 x 38 ... on 96 mel bands) do not fit the blocked layout, and the reorders cost more
+#: than they save. Both levels give the same scores to float32 rounding.
+LAYOUT_OPTIMISED: Final = frozenset({"genrescore-onnx-yamnet", "genrescore-efficientat"})
+
 _threads: int | None = None
+
+#: Sessions made by :func:`share`, by resolved file and intra-op threads.
+_shared: dict[tuple[Path, int], onnxruntime.InferenceSession] = {}
 
 
 def cores() -> int:
@@ -70,15 +89,17 @@ def threads() -> int:
     return _threads if _threads is not None else cores()
 
 
-def session_options(intra_op_threads: int) -> onnxruntime.SessionOptions:
-    """The options every genrescore session uses (module docstring)."""
+def session_options(intra_op_threads: int, *, layout: bool = True) -> onnxruntime.SessionOptions:
+    """The options every genrescore session uses (module docstring); ``layout``: with the
+    layout optimisations (:data:`LAYOUT_OPTIMISED`)."""
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = intra_op_threads
     options.inter_op_num_threads = 1
     options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
-    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+    level = onnxruntime.GraphOptimizationLevel
+    options.graph_optimization_level = level.ORT_ENABLE_ALL if layout else level.ORT_ENABLE_EXTENDED
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     # No arena and no memory pattern: the arena keeps every pass's activations (musicnn:
     # about 10 MB a patch) for good, in every worker, and the pattern's blocks fragmented the
@@ -89,6 +110,40 @@ def session_options(intra_op_threads: int) -> onnxruntime.SessionOptions:
     options.enable_mem_pattern = False
     options.log_severity_level = 3  # errors only: its warnings are about its own internals
     return options
+
+
+def share(paths: Iterable[Path], name: str = "embedded model") -> None:
+    """Make the sessions of these ONNX files now, with one intra-op thread, for the processes
+    this one forks: a worker with one thread (a core per worker, as ``-j`` at the number of
+    cores plans it) runs them as they are, in memory it shares with this process.
+
+    One thread, because that session starts no thread of its own (a thread pool does not
+    survive a fork); a worker given more threads makes its own session. A file that cannot
+    be loaded is left for the worker to report (:class:`ModelLoadError`).
+    """
+    for path in paths:
+        key = (Path(path).resolve(), 1)
+        if key not in _shared:
+            try:
+                _shared[key] = _new_session(key[0], name, 1)
+            except ModelLoadError:
+                continue
+
+
+def _new_session(path: Path, name: str, intra_op_threads: int) -> onnxruntime.InferenceSession:
+    import onnxruntime
+
+    try:
+        layout = read_metadata(path, name).get("format") in LAYOUT_OPTIMISED
+        return onnxruntime.InferenceSession(
+            str(path),
+            sess_options=session_options(intra_op_threads, layout=layout),
+            providers=list(PROVIDERS),
+        )
+    except ModelLoadError:
+        raise
+    except Exception as exc:  # onnxruntime raises its own types, not all exported
+        raise ModelLoadError(name, f"cannot load {path}: {exc}", REINSTALL_HINT) from exc
 
 
 class OnnxModel:
@@ -121,18 +176,8 @@ class OnnxModel:
 
     def _session_for(self, intra_op_threads: int) -> onnxruntime.InferenceSession:
         if self._session is None or self._session_threads != intra_op_threads:
-            import onnxruntime
-
-            try:
-                self._session = onnxruntime.InferenceSession(
-                    str(self.path),
-                    sess_options=session_options(intra_op_threads),
-                    providers=list(PROVIDERS),
-                )
-            except Exception as exc:  # onnxruntime raises its own types, not all exported
-                raise ModelLoadError(
-                    self.name, f"cannot load {self.path}: {exc}", REINSTALL_HINT
-                ) from exc
+            shared = _shared.get((self.path.resolve(), intra_op_threads))
+            self._session = shared or _new_session(self.path, self.name, intra_op_threads)
             self._session_threads = intra_op_threads
         return self._session
 
