@@ -68,12 +68,15 @@ from benchmarks.devset import MANIFEST, Clip, load_manifest  # noqa: E402
 CONFIGS: dict[str, dict[str, str]] = {
     "musicnn-only": {"genre": "musicnn-msd", "instruments": "musicnn-mtt"},
     "yamnet-only": {"genre": NONE, "instruments": "yamnet"},
-    "default": {"genre": "musicnn-msd", "instruments": "yamnet"},
-    # EfficientAT mn04_as (issue 22): as the tagger in YAMNet's place; its learned genre head
-    # as the genre model with either tagger; the tagger alone (its AudioSet genre classes).
+    # The embedded default since issue 22: EfficientAT mn04_as's learned genre head (the genre
+    # model) and YAMNet (the instruments).
+    "default": {"genre": "efficientat-genre", "instruments": "yamnet"},
+    # The embedded default before it.
+    "musicnn-msd+yamnet": {"genre": "musicnn-msd", "instruments": "yamnet"},
+    # mn04 as the tagger in YAMNet's place; the tagger alone (its AudioSet genre classes);
+    # mn04 in both roles.
     "efficientat-tagger": {"genre": "musicnn-msd", "instruments": "efficientat"},
     "efficientat-only": {"genre": NONE, "instruments": "efficientat"},
-    "efficientat-head+yamnet": {"genre": "efficientat-genre", "instruments": "yamnet"},
     "efficientat": {"genre": "efficientat-genre", "instruments": "efficientat"},
 }
 #: The genre model whose raw outputs ``--genre-oof`` replaces by held-out ones.

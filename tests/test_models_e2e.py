@@ -93,9 +93,11 @@ class TestHybrid(GenrescoreTestHelper):
         fallback = [w for w in warnings if "someone/genre-model" in w]
         assert len(fallback) == 1
         assert "beet genrescore --fetch-models" in fallback[0]
-        assert "using musicnn-msd instead" in fallback[0]
+        assert "using efficientat-genre instead" in fallback[0]
         for item in self.lib.items():
-            assert item.genrescore_method.startswith("mixed_hybrid_ml_instrument:musicnn-msd+")
+            assert item.genrescore_method.startswith(
+                "mixed_hybrid_ml_instrument:efficientat-genre+"
+            )
 
     def test_no_model_at_all_means_heuristics_and_the_method_says_so(self, audio_dir: Path) -> None:
         self.add(audio_dir, ["reel.flac"])

@@ -183,7 +183,7 @@ def test_a_bare_install_has_no_extra_and_runs_the_demo(bare: Path, tmp_path: Pat
         [*beet, "ls", "-f", "$genrescore_method"], capture_output=True, text=True, check=True,
         env={**os.environ, "BEETSDIR": str(tmp_path / "demo"), "HOME": str(tmp_path)},
     ).stdout.split()  # fmt: skip
-    assert method == ["embedded_hybrid_ml_instrument:musicnn-msd+yamnet"] * 5
+    assert method == ["embedded_hybrid_ml_instrument:efficientat-genre+yamnet"] * 5
 
 
 @pytest.mark.slow

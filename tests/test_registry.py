@@ -45,7 +45,7 @@ def test_the_tables_the_rest_reads_come_from_the_entries() -> None:
     assert list(EMBEDDED) == [model.name for model in EMBEDDED_MODELS]
     assert len(EMBEDDED_BY_NAME) == len(EMBEDDED_MODELS)  # no name twice
     assert {"musicnn", "yamnet", "efficientat"} == EMBEDDED_FAMILIES
-    assert EMBEDDED_DEFAULTS == {Role.GENRE: "musicnn-msd", Role.INSTRUMENTS: "yamnet"}
+    assert EMBEDDED_DEFAULTS == {Role.GENRE: "efficientat-genre", Role.INSTRUMENTS: "yamnet"}
     for role, name in EMBEDDED_DEFAULTS.items():
         assert role in EMBEDDED_BY_NAME[name].roles
     # The backends' own paths are the entries'.

@@ -247,7 +247,7 @@ def test_a_run_with_nothing_to_analyse_loads_no_checkpoint(
     _beet(beet, env, "import", "-q", str(track))
     first, _ = _beet(beet, env, "genrescore")
     assert "analysed 1, skipped 0, failed 0" in first
-    assert ("using musicnn-msd instead" in first) is (checkpoint == "broken")
+    assert ("using efficientat-genre instead" in first) is (checkpoint == "broken")
 
     again, heavy = _beet(beet, env, "genrescore")
 

@@ -381,7 +381,6 @@ EMBEDDED_MODELS: tuple[EmbeddedModel, ...] = (
         _MUSICNN,
         {"weights": "msd_musicnn.safetensors", "onnx": "msd_musicnn.onnx"},
         _BOTH,
-        default_for=(Role.GENRE,),
     ),
     EmbeddedModel(
         "musicnn-mtt",
@@ -399,12 +398,16 @@ EMBEDDED_MODELS: tuple[EmbeddedModel, ...] = (
         default_for=(Role.INSTRUMENTS,),
     ),
     EmbeddedModel("efficientat", "efficientat", _EFFICIENTAT, {"onnx": "mn04_as.onnx"}, _BOTH),
+    # The genre role's fallback since issue 22: on the dev set's real recordings it names
+    # more genres right than musicnn-msd, its voice classes give the vocals, and it is
+    # cheaper (docs/accuracy.md).
     EmbeddedModel(
         "efficientat-genre",
         "efficientat",
         _EFFICIENTAT,
         {"onnx": "mn04_as.onnx", "head": "genre_head.npz"},
         (Role.GENRE,),
+        default_for=(Role.GENRE,),
     ),
 )
 

@@ -94,8 +94,11 @@ MAX_WINDOWS: Final = 16
 # Chosen by recall minus half the false instruments per clip, as YAMNet's; the choice made on
 # four fifths of the artists and measured on the rest (5 folds): 56.9 % / 0.46. YAMNet on the
 # same clips: 80.4 % / 0.86. Its recall never reaches YAMNet's at any threshold (72.5 % at
-# most): most solo clips are sequenced sample-library phrases decoded at 22.05 kHz, above which
-# mn04's 15 kHz front end hears nothing. So it is not the default instrument tagger.
+# most). The dev set was then decoded at 22.05 kHz, above which mn04's 15 kHz front end heard
+# nothing; re-cut at full band (2026-12-07) it is no better: 56.9 % / 0.47 (YAMNet 78.4 % /
+# 0.86). Most solo clips are sequenced sample-library phrases. So YAMNet keeps the instrument
+# role, and mn04 serves the default as the genre model (its learned head, below) and for the
+# vocals (its voice classes).
 #: Shown in ``genrescore_instruments`` from this score on.
 DISPLAY_THRESHOLD: Final = 0.1
 #: The rule of an instrument boosts its genres from this score on (YAMNet's ratio of floor to
