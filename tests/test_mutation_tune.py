@@ -344,3 +344,30 @@ def test_unless_heard_multiplies_its_gates_and_a_limit_of_zero_gates_nothing() -
     assert country(off) == pytest.approx(0.25)
     genre_off = InstrumentRule("violin", {"country": 1.0}, unless={"rock": 0.0})
     assert country(genre_off) == pytest.approx(0.25)
+
+
+def test_the_search_tries_scales_above_the_current_one() -> None:
+    # Weights 1, prior 2: a rule firing fully with scale s adds used = s / (s + 2).
+    # Country needs used > 0.4 on the violin track (model: rock 0.7, country 0.3): s > 4/3,
+    # so 1.5, past the current 1.0. Rock needs used < 0.38 on the banjo track (rock 0.69,
+    # country 0.31): 1/3 now. The model's weight at 0.8 or the prior at 1 would fix the first
+    # by breaking the second; only the violin's own scale fixes it alone.
+    config = EnsembleConfig(
+        weights=Weights(ml=1.0, instruments=1.0, heuristic=0.0, tagger_genres=0.0),
+        rules=(
+            InstrumentRule("violin", {"country": 1.0}),
+            InstrumentRule("banjo", {"country": 1.0}),
+        ),
+    )
+    evidence = [
+        heard({"rock": 0.7, "country": 0.3}, "violin"),
+        heard({"rock": 0.69, "country": 0.31}, "banjo"),
+    ]
+    found = tune.Agreement(
+        tune.EvidenceMatrix(evidence, config), [frozenset({"country"}), frozenset({"rock"})]
+    )
+    start = tune.Knobs.of(config)
+    assert found.hits(start).tolist() == [0, 1]
+    fitted = tune.search(found, start, np.arange(2))
+    assert fitted == start.scaled("violin", 1.5)
+    assert found.hits(fitted).tolist() == [1, 1]
