@@ -663,6 +663,9 @@ def write_markdown(
         lines += ["", f"Skipped: {line}"]
     if calibration:
         lines += ["", "## Confidence as a probability", ""]
+        # Written by hand (what the figures below mean for min_confidence), kept like the rest.
+        note = kept.get("calibration", "_(no commentary yet on the calibration)_\n")
+        lines += ["<!-- commentary:calibration -->", note.rstrip("\n"), "<!-- /commentary -->", ""]
         for name, calibrated in calibration.items():
             lines += [f"### {name}", "", *calibrated, ""]
     lines += ["", "## Where it is weak", ""]
