@@ -371,3 +371,25 @@ def test_the_search_tries_scales_above_the_current_one() -> None:
     fitted = tune.search(found, start, np.arange(2))
     assert fitted == start.scaled("violin", 1.5)
     assert found.hits(fitted).tolist() == [1, 1]
+
+
+def test_a_rules_own_threshold_decides_what_unless_heard_hears() -> None:
+    # The tagger shows a cello from 0.5; the cello rule's own threshold (0.2) shows it at 0.3.
+    # So the violin rule's unless_heard sees it: gate 1 - (0.3 / 0.8) / 0.5 = 0.25, B = 0.25,
+    # country B / (2B + 2) = 0.1 (weights 1, prior 2; the model says rock alone).
+    tagger = InstrumentEvidence.from_thresholds(
+        "tagger", {"violin": 0.8, "cello": 0.3}, {"violin": 0.5, "cello": 0.5}
+    )
+    config = EnsembleConfig(
+        weights=Weights(ml=1.0, instruments=1.0, heuristic=0.0, tagger_genres=0.0),
+        rules=(
+            InstrumentRule("violin", {"country": 1.0}, unless_heard={"cello": 0.5}),
+            InstrumentRule("cello", {}, threshold=0.2),
+        ),
+    )
+    evidence = Evidence(
+        votes=(GenreVote(Component.ML, "model", {"rock": 1.0}),), instruments=tagger
+    )
+    matrix = tune.EvidenceMatrix([evidence], config)
+    scores = matrix.scores(tune.Knobs.of(config))
+    assert scores[0, matrix.genres.index("country")] == pytest.approx(0.1)
