@@ -12,7 +12,7 @@ source, so a second place that starts making it again fails here.
 * An item's new values (from a result, from its stored evidence, an album's from its
   tracks), the policies set on it and its tag write are decided in ``changes.py`` only; the
   run orchestrates.
-* The cluster's address is read once, by the run, where its plan puts the models there.
+* The cluster's address is read once, by ``workers.plan``; the plan carries it.
 """
 
 from __future__ import annotations
@@ -138,8 +138,9 @@ def test_an_items_new_values_are_decided_in_changes_only() -> None:
 
 
 def test_the_cluster_address_is_read_once() -> None:
-    # The plan says where the models run; the run reads the address once, where the plan
-    # puts them on a cluster, and hands it to cluster.build.
+    # The plan says where the models run, and carries the cluster's address when that is
+    # a cluster (WorkerPlan.cluster): read once, by workers.plan; the run hands the plan's
+    # address to cluster.build.
     reads = {}
     for path in sorted(PACKAGE.rglob("*.py")):
         if path.name == "settings.py":  # where it is declared and validated
@@ -155,5 +156,5 @@ def test_the_cluster_address_is_read_once() -> None:
         ]
         if found:
             reads[str(path.relative_to(PACKAGE))] = found
-    assert reads == {"run.py": ["settings.cluster"], "workers.py": ["settings.cluster"]}
+    assert reads == {"workers.py": ["settings.cluster"]}
     assert callers("build", module="cluster") == {"run.py": ["Run._new_engine"]}

@@ -39,7 +39,7 @@ from .analyzer import Analyzer, ModelOutputs, Prepared
 from .engine import track_error
 from .errors import AnalysisError, GenreScoreError, TrackError
 from .settings import Settings
-from .workers import host_models
+from .workers import WorkerPlan, host_models
 
 #: What to install when Ray is missing.
 RAY_EXTRA = "pip install 'beets-genrescore[ray]'"
@@ -497,11 +497,12 @@ def _settle(future: Future[Any], *, value: Any = None, error: BaseException | No
         pass
 
 
-def build(analyzer: Analyzer, address: str) -> RayInference:
-    """The engine's remote inference on the Ray cluster at ``address`` (the ``cluster``
-    setting, read once by the run whose plan puts the models there:
-    ``run.Run.cluster_address``)."""
-    return RayInference(analyzer, address, batch_tracks=BATCH_TRACKS)
+def build(analyzer: Analyzer, plan: WorkerPlan) -> RayInference:
+    """The engine's remote inference on the Ray cluster the run's plan puts the models on
+    (:attr:`.workers.WorkerPlan.cluster`: the ``cluster`` setting, read once)."""
+    if plan.cluster is None:
+        raise ValueError("the plan runs no model on a cluster")
+    return RayInference(analyzer, plan.cluster, batch_tracks=BATCH_TRACKS)
 
 
 __all__ = ["ClusterError", "ModelActor", "RayInference", "build", "connect", "import_ray"]

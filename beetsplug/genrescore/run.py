@@ -114,12 +114,7 @@ class Run:
         #: planned once; the engine adapts it to each batch's tracks
         #: (:meth:`.workers.WorkerPlan.for_tracks`).
         self.plan = workers.plan(settings, tracks)
-        #: The Ray cluster's address where the plan puts the models on one (read once:
-        #: :func:`.cluster.build` connects to it), else ``None``.
-        self.cluster_address: str | None = None
-        if self.on_cluster:
-            self.cluster_address = settings.cluster
-        else:
+        if not self.on_cluster:
             check_device(settings.backend.device)  # with a cluster, the device is the actors'
         self.settings = settings
         self.log = log
@@ -188,10 +183,10 @@ class Run:
                 self.plan.cores,
                 self.plan.cores,
             )
-        if self.cluster_address is not None and self._remote is None:
+        if self.on_cluster and self._remote is None:
             from . import cluster  # Ray loads only when a cluster is configured
 
-            self._remote = cluster.build(self.analyzer, self.cluster_address)
+            self._remote = cluster.build(self.analyzer, self.plan)
             self.log.info(
                 "models on the Ray cluster at {}: {} actors", self._remote.address,
                 len(self._remote.actors),

@@ -93,6 +93,9 @@ class WorkerPlan:
     #: (:func:`.backends.onnx.share`): the embedded models the workers run, where each worker
     #: has one thread. The workers then run the server's sessions, in memory they share.
     shared_sessions: tuple[str, ...] = ()
+    #: The Ray cluster's address where the models run on one (:attr:`models` is
+    #: ``Where.CLUSTER``): the ``cluster`` setting, read once, by :func:`plan`.
+    cluster: str | None = None
 
     @property
     def models_in_workers(self) -> bool:
@@ -158,8 +161,11 @@ def plan(
     else:
         any_model = bool(loaded)
         gpu = any(backend.accelerated for backend in loaded)
+    address: str | None = settings.cluster
+    if address == "none":
+        address = None
     if remote is None:
-        remote = settings.cluster != "none"
+        remote = address is not None
     where = _where(
         remote=remote,
         jobs=jobs,
@@ -182,6 +188,7 @@ def plan(
         threads=threads,
         cores=cores,
         shared_sessions=shared,
+        cluster=address if where is Where.CLUSTER else None,
     )
 
 
