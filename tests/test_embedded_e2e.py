@@ -14,8 +14,8 @@ tuned on (benchmarks/yamnet_calibrate.py), and one passes by a small margin (a c
 of 0.2374 against 0.2324); the tests that use them are named ``test_calibration_*``. A
 failure says a change moved the tuned behaviour, not that accuracy dropped: docs/accuracy.md
 (benchmarks/accuracy.py) reports accuracy, and benchmarks/accuracy_guard.py guards it with a
-floor on cross-validated figures (folds split by artist, the clips of each fold held out of
-the tuning; tests/MUTATION.md).
+floor on cross-validated figures (folds split by artist, each fold held out of the blend's
+tuning and the genre head's training; tests/MUTATION.md).
 
 Known misses, marked ``xfail(strict=True)`` so that they fail the day they pass: since the dev
 set was re-cut at full band and the default became mn04's head (issue 22), two of the three
