@@ -293,6 +293,7 @@ def clip_record(clip: Clip, result: Any) -> dict[str, Any]:
         "group": clip.group or clip.source.split("@")[0],
         "top": top,
         "share": round(decision.ranking[0][1], 6) if decision.ranking else 0.0,
+        "runner_up": round(decision.ranking[1][1], 6) if len(decision.ranking) > 1 else 0.0,
         "confidence": round(decision.confidence, 6),
         "ranking": {g: round(s, 4) for g, s in decision.ranking},
         "instruments": {n: round(s, 4) for n, s in decision.instruments},
@@ -481,30 +482,42 @@ def group_folds(groups: Sequence[str], folds: int) -> list[list[int]]:
     return [[i for i, g in enumerate(groups) if fold_of[g] == f] for f in range(folds)]
 
 
-def fit_platt(shares: Sequence[float], right: Sequence[bool]) -> tuple[float, float]:
+def fit_platt(
+    shares: Sequence[float], right: Sequence[bool], runner_ups: Sequence[float] | None = None
+) -> tuple[float, ...]:
     """Slope and intercept of ``sigmoid(a * logit(share) + b)`` by Newton's method on the
-    log-loss (a small ridge keeps it finite when one side is empty)."""
+    log-loss (a small ridge keeps it finite when one side is empty); with ``runner_ups`` (the
+    second genre's shares) also the margin weight ``m`` of ``+ m * log(share / runner_up)``:
+    ``(a, b, m)``, :class:`ConfidenceMap`'s fields."""
     import numpy as np
 
+    from beetsplug.genrescore.scoring.ensemble import margin_feature
+
     p = np.clip(np.asarray(shares, dtype=float), 1e-6, 1 - 1e-6)
-    x = np.stack([np.log(p / (1 - p)), np.ones_like(p)], axis=1)
+    columns = [np.log(p / (1 - p)), np.ones_like(p)]
+    if runner_ups is not None:
+        columns.append(np.array([margin_feature(a, b) for a, b in zip(p, runner_ups, strict=True)]))
+    x = np.stack(columns, axis=1)
     y = np.asarray(right, dtype=float)
-    theta = np.array([1.0, 0.0])
+    theta = np.zeros(x.shape[1])
+    theta[0] = 1.0
     for _ in range(50):
         q = 1 / (1 + np.exp(-(x @ theta)))
         grad = x.T @ (q - y) + 1e-3 * theta
-        hess = (x * (q * (1 - q))[:, None]).T @ x + 1e-3 * np.eye(2)
+        hess = (x * (q * (1 - q))[:, None]).T @ x + 1e-3 * np.eye(len(theta))
         step = np.linalg.solve(hess, grad)
         theta -= step
         if np.abs(step).max() < 1e-9:
             break
-    return float(theta[0]), float(theta[1])
+    return tuple(float(t) for t in theta)
 
 
-def platt(share: float, slope: float, intercept: float) -> float:
+def platt(
+    share: float, slope: float, intercept: float, margin: float = 0.0, second: float = 0.0
+) -> float:
     from beetsplug.genrescore.scoring.ensemble import ConfidenceMap
 
-    return ConfidenceMap(slope, intercept)(share)
+    return ConfidenceMap(slope, intercept, margin)(share, second)
 
 
 def reliability(
@@ -529,29 +542,41 @@ def reliability(
     return evaluate.calibration_error(bins) or 0.0, rows
 
 
-def calibration_report(summary: Summary) -> tuple[tuple[float, float], list[str]]:
-    """Platt map of the top share, fitted on all clips with a genre; its expected calibration
-    error in-sample and held out (folds by group), and the held-out reliability diagram."""
+def calibration_report(summary: Summary) -> tuple[tuple[float, ...], list[str]]:
+    """The confidence map of the top share and the runner-up's (:class:`ConfidenceMap`),
+    fitted on all clips with a genre; its expected calibration error in-sample and held out
+    (folds by group), next to plain Platt scaling's, and the held-out reliability diagram."""
     records = summary.genre_records()
     shares = [r["share"] for r in records]
+    seconds = [r.get("runner_up", 0.0) for r in records]
     right = [bool(r["top1_ok"]) for r in records]
     groups = [r["group"] for r in records]
     held = [0.0] * len(records)
+    held_plain = [0.0] * len(records)
     for test in group_folds(groups, CALIBRATION_FOLDS):
         train = [i for i in range(len(records)) if i not in set(test)]
-        a, b = fit_platt([shares[i] for i in train], [right[i] for i in train])
+        a, b, m = fit_platt(
+            [shares[i] for i in train], [right[i] for i in train], [seconds[i] for i in train]
+        )
+        a0, b0 = fit_platt([shares[i] for i in train], [right[i] for i in train])
         for i in test:
-            held[i] = platt(shares[i], a, b)
-    a, b = fit_platt(shares, right)
-    fitted = [platt(x, a, b) for x in shares]
+            held[i] = platt(shares[i], a, b, m, seconds[i])
+            held_plain[i] = platt(shares[i], a0, b0)
+    a, b, m = fit_platt(shares, right, seconds)
+    a0, b0 = fit_platt(shares, right)
+    fitted = [platt(x, a, b, m, y) for x, y in zip(shares, seconds, strict=True)]
     raw_ece, _ = reliability(shares, right)
     in_ece, _ = reliability(fitted, right)
+    plain_in, _ = reliability([platt(x, a0, b0) for x in shares], right)
+    plain_held, _ = reliability(held_plain, right)
     held_ece, rows = reliability(held, right)
     lines = [
         f"Calibration of {summary.name} ({len(records)} clips with a genre): confidence = "
-        f"sigmoid({a:.3f} x logit(share) + {b:.3f}). Expected calibration error "
-        f"({CALIBRATION_BINS} bins): raw share {raw_ece:.3f}; mapped, in-sample {in_ece:.3f}, "
-        f"held out ({CALIBRATION_FOLDS} folds by artist/source) {held_ece:.3f}.",
+        f"sigmoid({a:.3f} x logit(share) + {m:.3f} x log(share / runner-up) + {b:.3f}). "
+        f"Expected calibration error ({CALIBRATION_BINS} bins): raw share {raw_ece:.3f}; "
+        f"mapped, in-sample {in_ece:.3f}, held out ({CALIBRATION_FOLDS} folds by "
+        f"artist/source) {held_ece:.3f} (the share alone, sigmoid({a0:.3f} x logit(share) + "
+        f"{b0:.3f}): {plain_in:.3f} and {plain_held:.3f}).",
         "",
         "Reliability diagram (held out): among the clips shown with a confidence in the bin,",
         "the share whose top genre is right.",

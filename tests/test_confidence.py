@@ -18,6 +18,7 @@ from beetsplug.genrescore.scoring.ensemble import (
     InstrumentEvidence,
     Weights,
     blend,
+    margin_feature,
 )
 from benchmarks.accuracy import fit_platt, group_folds, reliability
 
@@ -78,7 +79,7 @@ def test_the_map_fitted_for_the_models_that_voted(
 ) -> None:
     result = blend(_evidence(genre_model, tagger), EnsembleConfig())
     if fitted:
-        want = FITTED_CONFIDENCE[(genre_model, tagger)](result.share)
+        want = FITTED_CONFIDENCE[(genre_model, tagger)](result.share, result.ranking[1][1])
         assert result.confidence == pytest.approx(want)
         assert result.confidence > result.share  # the share understates these blends
     else:
@@ -86,6 +87,33 @@ def test_the_map_fitted_for_the_models_that_voted(
     # Other weights than the map was fitted with: the share, whatever the models.
     other = blend(_evidence(genre_model, tagger), EnsembleConfig(Weights(ml=0.5)))
     assert other.confidence == other.share
+
+
+def test_the_runner_up_term() -> None:
+    # sigmoid(2 logit(0.4) - 1 x log(0.4 / 0.2) + 1), written out.
+    z = 2.0 * math.log(0.4 / 0.6) - math.log(2.0) + 1.0
+    assert ConfidenceMap(2.0, 1.0, -1.0)(0.4, 0.2) == pytest.approx(1 / (1 + math.exp(-z)))
+    # The log-ratio is capped at log(10), also without a runner-up: no extrapolation.
+    assert margin_feature(0.5, 0.0) == margin_feature(0.5, 0.01) == pytest.approx(math.log(10))
+    assert margin_feature(0.3, 0.3) == 0.0
+    # A blend hands the runner-up's share to the map.
+    votes = (GenreVote(Component.ML, "m", {"rock": 0.5, "pop": 0.3, "jazz": 0.2}),)
+    mapped = blend(Evidence(votes), EnsembleConfig(confidence=ConfidenceMap(2.0, 1.0, -1.0)))
+    assert mapped.confidence == pytest.approx(ConfidenceMap(2.0, 1.0, -1.0)(0.5, 0.3))
+    assert mapped.confidence != pytest.approx(ConfidenceMap(2.0, 1.0, -1.0)(0.5))
+
+
+def test_fit_recovers_a_known_map_with_the_runner_up() -> None:
+    rng = np.random.default_rng(11)
+    shares = rng.uniform(0.15, 0.7, size=6000)
+    runner_ups = shares * rng.uniform(0.15, 1.0, size=shares.size)
+    truth = ConfidenceMap(3.0, 2.0, -1.5)
+    odds = [truth(s, r) for s, r in zip(shares, runner_ups, strict=True)]
+    right = rng.uniform(size=shares.size) < np.array(odds)
+    slope, intercept, margin = fit_platt(shares.tolist(), right.tolist(), runner_ups.tolist())
+    assert slope == pytest.approx(3.0, abs=0.4)
+    assert intercept == pytest.approx(2.0, abs=0.5)
+    assert margin == pytest.approx(-1.5, abs=0.4)
 
 
 def test_fit_recovers_a_known_map() -> None:

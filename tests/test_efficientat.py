@@ -287,7 +287,9 @@ def test_analysis_with_the_head_and_yamnet(tmp_path: Path) -> None:
     assert sum(vote.genres.values()) == pytest.approx(1.0)
     assert {label for label, _ in vote.raw} <= set(GENRES)  # no voice class among the genres
     decision = result.decision
-    want = FITTED_CONFIDENCE[("efficientat-genre", "yamnet")](decision.share)
+    want = FITTED_CONFIDENCE[("efficientat-genre", "yamnet")](
+        decision.share, decision.ranking[1][1]
+    )
     assert decision.confidence == pytest.approx(want)
     assert result.genre in GENRES
     # The vocals come from mn04's voice classes under mn04's rule, not from YAMNet's.
