@@ -1,9 +1,12 @@
 """One analysis run over library items: the engine behind the import stage and the command.
 
+The run orchestrates: which items need analysing (the fingerprint), the engine and its
+batches, progress, stopping, and the run's output (``--explain``, ``--report``, the summary).
 Paths are resolved here, on the calling thread (beets >= 2.10 expands library-relative paths
-through a context variable); decoding happens in worker processes (:mod:`.engine`); each
-item is stored as soon as its result is in, in its own transaction, with Ctrl-C held back
-while it is written, so an interrupted run loses at most what was in flight.
+through a context variable); decoding happens in worker processes (:mod:`.engine`). What
+each item gets is :mod:`.changes`' to decide and do: it is stored as soon as its result is
+in, in its own transaction, with Ctrl-C held back while it is written, so an interrupted run
+loses at most what was in flight.
 """
 
 from __future__ import annotations
@@ -101,7 +104,8 @@ def check_importable(path: str) -> None:
 
 
 class Run:
-    """Analyse items, store their fields, write their tags, aggregate albums."""
+    """Analyse the items that need it and hand every item (and album) to :attr:`updates`,
+    which stores its fields, writes its tags and aggregates albums."""
 
     def __init__(
         self, settings: Settings, log: Any, options: RunOptions, *, tracks: int | None = None
