@@ -318,6 +318,31 @@ def warm_up() -> None:
     release_free_memory()
 
 
+#: glibc's mallopt parameters, and what a worker sets them to (:func:`keep_freed_memory`).
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+_KEEP_TRIM, _KEEP_MMAP = 256 << 20, 32 << 20
+
+
+def keep_freed_memory() -> None:
+    """Make glibc's heap keep what a track frees for the next track (glibc only).
+
+    By default every allocation over a threshold is a fresh mapping, returned at its free,
+    and the threshold moves with what is freed; a track's arrays and ONNX Runtime's
+    activations (no arena) are a few MB each, so each track faulted its pages in again, and
+    page faults are dear here. With allocations up to 32 MB from the heap and no trimming
+    below 256 MB, a worker reuses its own pages: on 16 tracks in one process, peak RSS 139-142
+    MB against 144-158 MB, CPU 0.219-0.221 s a track against 0.224-0.238 s (2-core AMD EPYC;
+    a fixed 256 kB threshold instead, every array mapped and unmapped, took 0.41 s a track).
+    """
+    import contextlib
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):  # not glibc
+        libc = ctypes.CDLL(None)
+        libc.mallopt(_M_MMAP_THRESHOLD, _KEEP_MMAP)
+        libc.mallopt(_M_TRIM_THRESHOLD, _KEEP_TRIM)
+
+
 def release_free_memory() -> None:
     """Hand the C heap's free pages back to the OS (glibc's ``malloc_trim``; elsewhere
     nothing). Making a session and the features' first window free most of what they
@@ -378,8 +403,10 @@ def worker_init(
     fingerprint: str,
     threads: int,
 ) -> None:
-    """Set a worker up: its share of the cores, and its models when it runs them."""
+    """Set a worker up: its share of the cores, its heap, and its models when it runs them."""
     import threadpoolctl
+
+    keep_freed_memory()
 
     # The fork server loaded numpy before this runs, so its BLAS pool already exists and
     # environment variables are too late: threadpoolctl resizes it, to one thread whatever
