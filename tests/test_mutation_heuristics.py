@@ -154,3 +154,61 @@ def test_the_distribution_is_the_squared_scores_normalised() -> None:
     assert result.distribution == pytest.approx({g: s / total for g, s in squares.items()})
     # Without a tempo choice, the descriptors' tempo is taken as measured.
     assert result.tempo == TempoChoice(120.0, 120.0, 1.0, "as given")
+
+
+def reading(tempo: float, onset_rate: float, beat: float = 0.9, kit: float = 0.25) -> TempoChoice:
+    return choose_tempo(
+        dataclasses.replace(
+            FEATURES, tempo=tempo, onset_rate=onset_rate, beat_strength=beat, percussive_ratio=kit
+        )
+    )
+
+
+# (tempo read, onsets per second, beat strength, percussive ratio) -> what --explain shows.
+# Onsets per beat = onsets per second x 60 / tempo; pulse = (beat - 0.1) / 0.8; the kit's
+# percussiveness = (ratio - 0.05) / 0.4.
+OCTAVES = [
+    # Pulse 0.375: too unclear to argue.
+    (
+        (120.0, 4.0, 0.4, 0.25),
+        (120.0, 1.0, "read 120 BPM, 2.0 onsets per beat; beat too unclear to halve"),
+    ),
+    # Pulse exactly 0.5 is clear enough: 2 onsets per beat, kept.
+    ((120.0, 4.0, 0.5, 0.25), (120.0, 1.0, "read 120 BPM, 2.0 onsets per beat: kept")),
+    # 1.3 onsets per beat (the limit) at 150: the notes, halved; at 110 (the limit) too.
+    (
+        (150.0, 3.25, 0.9, 0.25),
+        (75.0, 0.5, "read 150 BPM, 1.3 onsets per beat: the notes, not the beat; halved"),
+    ),
+    (
+        (110.0, 2.2, 0.9, 0.25),
+        (55.0, 0.5, "read 110 BPM, 1.2 onsets per beat: the notes, not the beat; halved"),
+    ),
+    # 1.5 onsets per beat: at 200 kept, above 200 too fast for a beat.
+    ((200.0, 5.0, 0.9, 0.25), (200.0, 1.0, "read 200 BPM, 1.5 onsets per beat: kept")),
+    (
+        (210.0, 5.25, 0.9, 0.25),
+        (105.0, 0.5, "read 210 BPM, 1.5 onsets per beat: too fast for a beat; halved"),
+    ),
+    # 3.5 onsets per beat (the limit) on a kit of percussiveness 0.5 (the limit): doubled;
+    # 3.6 at 100 doubles to 200, the limit.
+    (
+        (90.0, 5.25, 0.9, 0.25),
+        (180.0, 2.0, "read 90 BPM, 3.5 onsets per beat on a driving kit: half time; doubled"),
+    ),
+    (
+        (100.0, 6.0, 0.9, 0.25),
+        (200.0, 2.0, "read 100 BPM, 3.6 onsets per beat on a driving kit: half time; doubled"),
+    ),
+    # The same on a light kit (0.45 percussive): its onsets are subdivisions, kept.
+    ((90.0, 5.25, 0.9, 0.23), (90.0, 1.0, "read 90 BPM, 3.5 onsets per beat: kept")),
+]
+
+
+@pytest.mark.parametrize(("read", "expected"), OCTAVES)
+def test_the_octave_and_what_explain_says_of_it(
+    read: tuple[float, float, float, float], expected: tuple[float, float, str]
+) -> None:
+    tempo, onsets, beat, kit = read
+    bpm, factor, why = expected
+    assert reading(tempo, onsets, beat, kit) == TempoChoice(bpm, tempo, factor, why)
