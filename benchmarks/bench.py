@@ -21,6 +21,12 @@ revision (``vs @REV``: the revision's median over this tree's):
 
     .venv/bin/python benchmarks/bench.py --tracks 20 --modes embedded --against 05a235d --rounds 3
 
+``--against-models JSON`` runs the revisions with these models instead of the mode's: a
+default that is a model an older revision does not know, against that revision's default:
+
+    .venv/bin/python benchmarks/bench.py --modes embedded-head --against 05a235d \
+        --against-models '{"genre": "musicnn-msd", "instruments": "yamnet"}'
+
 ``--startup`` measures what a new user waits for instead: the whole ``beet`` process, from
 start to exit, for one track with the default config (the HF models not downloaded, so the
 embedded ones run), as ``beet genrescore -f id:1`` and as a one-track ``beet import`` next to
@@ -381,6 +387,9 @@ def main() -> None:
         "--rounds", type=int, default=1, help="runs of each beet row (medians are printed)"
     )
     parser.add_argument(
+        "--against-models", default="", help="JSON: the models the --against revisions run"
+    )
+    parser.add_argument(
         "--no-tree", action="store_true", help="start-up rows for the --against revisions only"
     )
     parser.add_argument(
@@ -419,6 +428,13 @@ def main() -> None:
             paths = json.dumps([str(p) for p in tracks])
             # This tree and each --against revision, run alternately on the same library.
             trees = {"": env, **_checkouts(Path(tmp), revisions, env)}
+            beet_against = beet
+            if args.against_models:
+                # The same library, with the revisions' models in a config of their own.
+                config = json.loads(Path(beet[-1]).read_text())
+                config["genrescore"]["models"] = json.loads(args.against_models)
+                (Path(tmp) / "against.yaml").write_text(json.dumps(config))
+                beet_against = [*beet[:-1], str(Path(tmp) / "against.yaml")]
             rows: dict[str, list[dict[str, float]]] = {}
             for device in devices if mode != "heuristic" else ["cpu"]:  # no model, no GPU
                 loop_config = json.dumps({"models": models, "device": device})
@@ -427,10 +443,11 @@ def main() -> None:
                 rows[f"sequential loop{suffix}"] = [_measure(loop, env, cwd=Path(tmp))]
                 for _ in range(rounds):
                     for job in jobs:
-                        command = [*beet, "genrescore", "-f", "-j", str(job), "--device", device]
+                        analyse = ["genrescore", "-f", "-j", str(job), "--device", device]
                         for tree, tree_env in trees.items():
                             name = f"beet -j {job}{suffix}" + (f" @{tree}" if tree else "")
-                            row = _measure(command, tree_env, cwd=Path(tmp))
+                            runner = beet_against if tree else beet
+                            row = _measure([*runner, *analyse], tree_env, cwd=Path(tmp))
                             rows.setdefault(name, []).append(row)
             walls = {
                 name: statistics.median(r["wall"] for r in runs) for name, runs in rows.items()
