@@ -77,8 +77,11 @@ N_CLASSES: Final = 527
 #: 10 s window costs a few ms in ONNX Runtime (README of the reference folder; measured in
 #: ``benchmarks/accuracy.py --timing``), so there is no reason to hear less.
 WINDOW_SECONDS: Final = 10.0
-#: Most windows per ONNX pass (a 10 s window's largest activation is 0.5 MB).
-MAX_WINDOWS: Final = 16
+#: Most windows per ONNX pass: one. ONNX Runtime runs here without a memory arena, so a
+#: pass allocates its activations anew; a track's three 10 s windows in one pass added
+#: 85 MB to a decoder worker's peak, one at a time 28 MB, at the same CPU time and with
+#: the same logits to the bit (each window is pooled on its own).
+MAX_WINDOWS: Final = 1
 
 # How the track scores read as instruments (the mean over windows of each window's sigmoid
 # score): a display threshold and a share of the strongest instrument, as YAMNet's. Grid on
