@@ -5,9 +5,17 @@ the click track's own tempo, written by hand; the estimator reads clicks within 
 
 from __future__ import annotations
 
+import numpy as np
+import numpy.typing as npt
 import pytest
 
-from beetsplug.genrescore.scoring.features import extract_features
+from beetsplug.genrescore.scoring.features import (
+    MAX_BPM,
+    MIN_BPM,
+    _refined_peak,
+    extract_features,
+    tempo_and_pulse,
+)
 
 from . import signals
 
@@ -22,3 +30,107 @@ def test_a_metronome_reads_at_its_tempo_with_a_clear_pulse(bpm: float) -> None:
 def test_noise_has_no_clear_pulse() -> None:
     features = extract_features(y=signals.white_noise(20.0), sr=signals.SR)
     assert features.beat_strength < 0.1
+
+
+# --- tempo_and_pulse on hand-made onset envelopes ------------------------------------------
+# The oracle is the envelope's own spacing: clicks every ``period`` frames at hop 512 and
+# 22.05 kHz are 60 * 22050 / 512 / period BPM, computed here by hand.
+
+SR = 22050
+FRAME_RATE = SR / 512  # 43.07 frames a second
+
+
+def _clicks(frames: int, period: int, amplitude: float = 1.0) -> npt.NDArray[np.float64]:
+    envelope = np.zeros(frames)
+    envelope[::period] = amplitude
+    return envelope
+
+
+def test_a_flat_or_too_short_envelope_has_no_tempo_and_no_pulse() -> None:
+    assert tempo_and_pulse(onset_envelope=np.zeros(1000), sr=SR) == (0.0, 0.0)
+    assert tempo_and_pulse(onset_envelope=np.ones(5), sr=SR) == (0.0, 0.0)
+
+
+def test_the_shortest_envelope_that_holds_two_fastest_beats_reads_a_tempo() -> None:
+    # The fastest beat (240 BPM) is 10.8 frames, so a lag of 11 frames; a period is only
+    # seen if it fits twice: 23 frames hold it (lags 0-22), 22 do not.
+    for frames in (23, 24):
+        tempo, _ = tempo_and_pulse(onset_envelope=_clicks(frames, 11), sr=SR)
+        assert tempo == pytest.approx(60.0 * FRAME_RATE / 11, rel=0.01)  # 234.9 BPM
+    assert tempo_and_pulse(onset_envelope=_clicks(22, 11), sr=SR) == (0.0, 0.0)
+
+
+def test_clicks_every_20_frames_read_at_the_default_hop_of_512() -> None:
+    tempo, _ = tempo_and_pulse(onset_envelope=_clicks(400, 20), sr=SR)
+    assert tempo == pytest.approx(60.0 * FRAME_RATE / 20, rel=0.001)  # 129.2 BPM
+
+
+def test_a_faint_pulse_still_reads_its_tempo() -> None:
+    # Onsets 0.01 dB strong: far under the floor, so hardly any pulse, but the tempo is there.
+    tempo, pulse = tempo_and_pulse(onset_envelope=_clicks(400, 20, 0.01), sr=SR)
+    assert tempo == pytest.approx(60.0 * FRAME_RATE / 20, rel=0.001)
+    assert 0.0 < pulse < 0.01
+
+
+def test_tempi_outside_the_range_read_at_its_bounds() -> None:
+    # Every 65 frames is 39.75 BPM: read as the 40 BPM floor.
+    tempo, _ = tempo_and_pulse(onset_envelope=_clicks(400, 65), sr=SR)
+    assert tempo == MIN_BPM
+    # Every 10 frames is 258 BPM, in 30 frames (too short for the 129 BPM octave): 240.
+    tempo, _ = tempo_and_pulse(onset_envelope=_clicks(30, 10), sr=SR)
+    assert tempo == MAX_BPM
+
+
+def test_the_pulse_stays_between_0_and_1() -> None:
+    # Loud clicks on a short envelope: the overlap correction would take it past 1.
+    _, pulse = tempo_and_pulse(onset_envelope=_clicks(41, 20, 1000.0), sr=SR)
+    assert pulse == 1.0
+    # One click: nothing repeats, the autocorrelation past the click is negative.
+    single = np.zeros(400)
+    single[200] = 1.0
+    _, pulse = tempo_and_pulse(onset_envelope=single, sr=SR)
+    assert pulse == 0.0
+
+
+# --- _refined_peak: the vertex of a parabola through three samples --------------------------
+# The oracle: samples of -(x - c)^2 (a parabola whose vertex c is known), or a vertex
+# computed by hand from three values.
+
+
+def _parabola(vertex: float, length: int) -> npt.NDArray[np.float64]:
+    return -((np.arange(length) - vertex) ** 2)
+
+
+@pytest.mark.parametrize(
+    ("vertex", "start"),
+    [(1.2, 1), (1.2, 2), (2.3, 2), (2.3, 3), (3.2, 2), (3.2, 3)],
+)
+def test_a_parabola_peak_is_found_between_samples(vertex: float, start: int) -> None:
+    # Five samples; the peaks next to the ends (1 and 3 = len - 2) included, and a start on
+    # the flank steps onto the highest sample first.
+    assert _refined_peak(_parabola(vertex, 5), start) == pytest.approx(vertex, abs=1e-12)
+
+
+def test_a_peak_at_an_end_has_no_neighbour_to_refine_with() -> None:
+    values = np.array([0.0, 0.0, 1.0, 0.5])
+    assert _refined_peak(values, 0) == 0.0
+    assert _refined_peak(values, 3) == 3.0
+    # Stepping onto the first or last sample stops there too.
+    assert _refined_peak(np.array([1.0, 0.5, 0.2, 0.0]), 1) == 0.0
+    assert _refined_peak(np.array([0.0, 0.2, 0.5, 1.0]), 2) == 3.0
+
+
+def test_only_the_next_neighbours_are_stepped_onto() -> None:
+    # A higher peak two samples away is not this one's: vertex of (0, 1, 0.5) is 1 + 1/6.
+    values = np.array([0.0, 1.0, 0.5, 2.0, 0.0])
+    assert _refined_peak(values, 1) == pytest.approx(1.0 + 1.0 / 6.0)
+
+
+def test_a_plateau_reads_at_its_first_sample() -> None:
+    assert _refined_peak(np.ones(5), 2) == 1.0
+
+
+def test_the_refinement_moves_half_a_sample_at_most() -> None:
+    # Through (0, 2, 3) the parabola's vertex is 1.5 samples on: clipped to 0.5.
+    assert _refined_peak(np.array([0.0, -1.0, 0.0, 2.0, 3.0]), 2) == 3.5
+    assert _refined_peak(np.array([3.0, 2.0, 0.0, -1.0, 0.0]), 2) == 0.5
