@@ -134,3 +134,20 @@ def test_the_refinement_moves_half_a_sample_at_most() -> None:
     # Through (0, 2, 3) the parabola's vertex is 1.5 samples on: clipped to 0.5.
     assert _refined_peak(np.array([0.0, -1.0, 0.0, 2.0, 3.0]), 2) == 3.5
     assert _refined_peak(np.array([3.0, 2.0, 0.0, -1.0, 0.0]), 2) == 0.5
+
+
+def test_a_pulse_faster_than_the_range_reads_at_a_multiple_of_its_period() -> None:
+    # Clicks every 3 frames (861 BPM) also repeat every 21 frames: 123.0 BPM, the multiple
+    # nearest the 120 BPM prior. (Smoothed, they anti-correlate at a lag of one frame.)
+    tempo, _ = tempo_and_pulse(onset_envelope=_clicks(400, 3), sr=SR)
+    assert tempo == pytest.approx(60.0 * FRAME_RATE / 21, rel=0.001)
+
+
+@pytest.mark.parametrize("period", [20, 30])
+def test_onsets_at_the_floor_count_half(period: int) -> None:
+    # The docstring's "onset fluctuations near ONSET_FLOOR_DB count half": clicks whose energy
+    # per frame, once smoothed by the 3-tap Hann (0.25, 0.5, 0.25: 0.375 of a click's
+    # square), equals the floor's 0.1 dB squared give a pulse of about 0.5.
+    amplitude = np.sqrt(0.1**2 * period / 0.375)
+    _, pulse = tempo_and_pulse(onset_envelope=_clicks(400, period, amplitude), sr=SR)
+    assert pulse == pytest.approx(0.5, abs=0.05)
