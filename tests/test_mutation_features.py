@@ -151,3 +151,10 @@ def test_onsets_at_the_floor_count_half(period: int) -> None:
     amplitude = np.sqrt(0.1**2 * period / 0.375)
     _, pulse = tempo_and_pulse(onset_envelope=_clicks(400, period, amplitude), sr=SR)
     assert pulse == pytest.approx(0.5, abs=0.05)
+
+
+def test_at_16_frames_a_second_240_bpm_is_a_lag_of_exactly_4_frames() -> None:
+    # 8 kHz, hop 500: 240 BPM is 4.0 frames, the shortest lag searched (not 5): clicks every
+    # 4 frames in 9 frames (lags up to 4) read at 240 BPM.
+    tempo, _ = tempo_and_pulse(onset_envelope=_clicks(9, 4), sr=8000, hop_length=500)
+    assert tempo == pytest.approx(240.0, rel=0.01)
