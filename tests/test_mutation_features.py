@@ -12,7 +12,10 @@ import pytest
 from beetsplug.genrescore.scoring.features import (
     MAX_BPM,
     MIN_BPM,
+    _level_range,
     _refined_peak,
+    _weighted_mean,
+    _weighted_median,
     extract_features,
     tempo_and_pulse,
 )
@@ -158,3 +161,56 @@ def test_at_16_frames_a_second_240_bpm_is_a_lag_of_exactly_4_frames() -> None:
     # 4 frames in 9 frames (lags up to 4) read at 240 BPM.
     tempo, _ = tempo_and_pulse(onset_envelope=_clicks(9, 4), sr=8000, hop_length=500)
     assert tempo == pytest.approx(240.0, rel=0.01)
+
+
+# --- the summaries of several windows, and the dynamic range, by hand -------------------------
+
+
+def test_weighted_mean_and_median_by_hand() -> None:
+    values = np.array([1.0, 3.0])
+    assert _weighted_mean(values, np.array([0.1, 0.3])) == pytest.approx(2.5)  # 1.0 / 0.4
+    assert _weighted_mean(values, np.array([0.0, 0.0])) == 2.0  # no weight: the plain mean
+    three = np.array([10.0, 1.0, 2.0])
+    assert _weighted_median(three, np.array([1.0, 0.0, 0.0])) == 10.0  # all the weight
+    assert _weighted_median(three, np.array([0.0, 0.0, 0.0])) == 2.0  # the plain median
+
+
+def _levels(*db: float, frames: int = 10) -> npt.NDArray[np.float64]:
+    """Frame RMS for ``frames`` frames at each level, in dB of power."""
+    return np.repeat(10.0 ** (np.array(db) / 20.0), frames)
+
+
+def test_the_dynamic_range_is_read_on_blocks_of_one_second() -> None:
+    # One frame a second: each frame is a block. Alternating 0 and -20 dB: 20 dB of range
+    # (a two-frame block would average them to one level).
+    rms = np.tile(10.0 ** (np.array([0.0, -20.0]) / 20.0), 10)
+    assert _level_range(rms, 1.0) == pytest.approx(20.0)
+
+
+def test_passages_40_db_under_the_mean_do_not_count() -> None:
+    # Half at 0 dB, half quieter: the mean power is 0.5 (-3.0 dB), the gate -43.0 dB.
+    assert _level_range(_levels(0.0, -42.0), 1.0) == pytest.approx(42.0)
+    assert _level_range(_levels(0.0, -44.0), 1.0) == 0.0
+    assert _level_range(_levels(0.0, -60.0), 1.0) == 0.0
+
+
+def test_a_track_under_100_db_has_no_dynamic_range() -> None:
+    # -100.5 and -102.2 dB (blocks of two frames at two frames a second): silence, not
+    # dynamics, whatever the difference.
+    assert _level_range(np.sqrt(np.repeat([0.9e-10, 0.6e-10], 10)), 2.0) == 0.0
+
+
+def test_bad_audio_is_refused_with_a_message_that_says_why() -> None:
+    y = signals.sine(440.0, 1.0).astype(np.float64)
+    y[100] = np.nan
+    with pytest.raises(ValueError, match=r"^audio has non-finite samples$"):
+        extract_features(y=y, sr=signals.SR)
+    with pytest.raises(ValueError, match=r"^audio is silent$"):
+        extract_features(y=np.zeros(signals.SR), sr=signals.SR)
+
+
+def test_one_least_significant_bit_of_16_bit_audio_is_not_silence() -> None:
+    # A square wave of +-1/32768: the quietest sound a 16-bit file holds.
+    y = np.where(np.arange(signals.SR) % 100 < 50, 1.0, -1.0) / 32768
+    features = extract_features(y=y, sr=signals.SR)
+    assert np.isfinite(features.tempo)
