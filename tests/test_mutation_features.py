@@ -12,10 +12,12 @@ import pytest
 from beetsplug.genrescore.scoring.features import (
     MAX_BPM,
     MIN_BPM,
+    AudioFeatures,
     _level_range,
     _refined_peak,
     _weighted_mean,
     _weighted_median,
+    combine,
     extract_features,
     tempo_and_pulse,
 )
@@ -214,3 +216,42 @@ def test_one_least_significant_bit_of_16_bit_audio_is_not_silence() -> None:
     y = np.where(np.arange(signals.SR) % 100 < 50, 1.0, -1.0) / 32768
     features = extract_features(y=y, sr=signals.SR)
     assert np.isfinite(features.tempo)
+
+
+def _window(tempo: float, level: float, duration: float) -> AudioFeatures:
+    """A window's features, made by hand: ``level`` in every mean-like field."""
+    return AudioFeatures(
+        tempo=tempo,
+        beat_strength=level,
+        onset_rate=level,
+        rms_mean=0.1,
+        rms_db_range=0.0,
+        spectral_centroid=level,
+        spectral_rolloff=level,
+        spectral_flatness=level,
+        zero_crossing_rate=level,
+        percussive_ratio=level,
+        bass_share=level,
+        chroma_mean=(level,) * 12,
+        chroma_entropy=level,
+        duration=duration,
+    )
+
+
+def test_windows_are_weighted_by_their_duration_however_short() -> None:
+    # 0.25 s at 0.2 and 0.75 s at 0.6: (0.05 + 0.45) / 1.0 = 0.5; the plain mean is 0.4.
+    track = combine([_window(100.0, 0.2, 0.25), _window(120.0, 0.6, 0.75)])
+    assert track.spectral_centroid == pytest.approx(0.5)
+    assert track.chroma_mean == pytest.approx((0.5,) * 12)
+    assert track.duration == pytest.approx(1.0)
+
+
+def test_windows_without_a_duration_count_alike() -> None:
+    track = combine([_window(100.0, 0.2, 0.0), _window(120.0, 0.6, 0.0)])
+    assert track.spectral_centroid == pytest.approx(0.4)
+    assert track.chroma_mean == pytest.approx((0.4,) * 12)
+
+
+def test_no_windows_is_refused_with_a_message_that_says_so() -> None:
+    with pytest.raises(ValueError, match=r"^no windows to combine$"):
+        combine([])
