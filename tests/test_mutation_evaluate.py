@@ -97,7 +97,15 @@ def test_nothing_to_compare_names_what_was_skipped(tree: ev.GenreTree) -> None:
         "Genres of yours outside the vocabulary, not compared: 1 names on 1 labels; most "
         "frequent: comedy (1)",
     ]
-    # Both kinds skipped: both named.
+    # Both kinds skipped: both named, and the first line claims neither alone.
+    lines = ev.format_evaluation(
+        ev.evaluate([item("x", ["Jazz"], []), item("y", ["Comedy"], ["rock"])], tree)
+    )
+    assert lines[0] == (
+        "nothing to compare: none of the 2 labelled items is both analysed and labelled with "
+        "genres in genrescore's vocabulary (1 not analysed yet, 1 with genres outside the "
+        "vocabulary)"
+    )
     lines = ev.format_evaluation(
         ev.evaluate([item("x", ["Jazz"], []), item("y", ["Comedy"], ["rock"])], tree)
     )

@@ -505,6 +505,11 @@ def nothing_to_compare(evaluation: Evaluation) -> str | None:
             f"nothing to compare: none of the {evaluation.labelled} items with genres of their "
             "own has been analysed yet (run beet genrescore first)"
         )
+    if evaluation.not_analysed:
+        return (
+            f"nothing to compare: none of the {evaluation.labelled} labelled items is both "
+            "analysed and labelled with genres in genrescore's vocabulary"
+        )
     return (
         f"nothing to compare: the genres of the {evaluation.labelled} labelled items are "
         "outside genrescore's vocabulary"
