@@ -14,6 +14,8 @@ from beetsplug.genrescore.scoring.features import (
     MIN_BPM,
     AudioFeatures,
     _level_range,
+    _percussive_ratio,
+    _pitch_class_profile,
     _refined_peak,
     _weighted_mean,
     _weighted_median,
@@ -255,3 +257,27 @@ def test_windows_without_a_duration_count_alike() -> None:
 def test_no_windows_is_refused_with_a_message_that_says_so() -> None:
     with pytest.raises(ValueError, match=r"^no windows to combine$"):
         combine([])
+
+
+def test_the_percussive_share_of_a_click_a_silence_and_a_held_note() -> None:
+    # Mel power, 128 bands x 100 frames. A quiet click (one frame, every band; total energy
+    # 0.00128, under 1) is all percussive; a held note (one band, every frame) none; silence
+    # has no share.
+    click = np.zeros((128, 100))
+    click[:, 50] = 1e-5
+    assert _percussive_ratio(click) == 1.0
+    note = np.zeros((128, 100))
+    note[40, :] = 1e-5
+    assert _percussive_ratio(note) == 0.0
+    assert _percussive_ratio(np.zeros((128, 100))) == 0.0
+
+
+def test_the_pitch_class_profile_of_one_quiet_note_and_of_silence() -> None:
+    # One pitch class (A) with 0.5 of energy over 10 frames: all its share, no entropy.
+    chroma = np.zeros((12, 10))
+    chroma[9, :] = 0.05
+    profile, entropy = _pitch_class_profile(chroma)
+    assert profile == pytest.approx((0.0,) * 9 + (1.0, 0.0, 0.0))
+    assert entropy == pytest.approx(0.0)
+    # Silence: every class alike, the highest entropy.
+    assert _pitch_class_profile(np.zeros((12, 10))) == ((1.0 / 12,) * 12, 1.0)
