@@ -281,3 +281,16 @@ def test_the_pitch_class_profile_of_one_quiet_note_and_of_silence() -> None:
     assert entropy == pytest.approx(0.0)
     # Silence: every class alike, the highest entropy.
     assert _pitch_class_profile(np.zeros((12, 10))) == ((1.0 / 12,) * 12, 1.0)
+
+
+def test_a_finer_hop_reads_the_same_tempo() -> None:
+    features = extract_features(y=signals.click_track(120.0, 10.0), sr=signals.SR, hop_length=256)
+    assert features.tempo == pytest.approx(120.0, rel=0.005)
+
+
+def test_the_shortest_audio_analysed_is_one_fft_and_one_hop() -> None:
+    # 2048 + 512 = 2560 samples (0.116 s at 22.05 kHz); one fewer is refused, saying why.
+    y = signals.sine(440.0, 1.0)
+    assert extract_features(y=y[:2560], sr=signals.SR).duration == pytest.approx(2560 / 22050)
+    with pytest.raises(ValueError, match="too short to analyse: 2559 samples, need 2560"):
+        extract_features(y=y[:2559], sr=signals.SR)
