@@ -14,6 +14,7 @@ from beetsplug.genrescore.scoring.features import (
     MIN_BPM,
     AudioFeatures,
     _level_range,
+    _onset_peaks,
     _percussive_ratio,
     _pitch_class_profile,
     _refined_peak,
@@ -294,3 +295,12 @@ def test_the_shortest_audio_analysed_is_one_fft_and_one_hop() -> None:
     assert extract_features(y=y[:2560], sr=signals.SR).duration == pytest.approx(2560 / 22050)
     with pytest.raises(ValueError, match="too short to analyse: 2559 samples, need 2560"):
         extract_features(y=y[:2559], sr=signals.SR)
+
+
+def test_an_onset_within_30_ms_of_a_stronger_one_is_not_another_onset() -> None:
+    # Peaks of 10, 8 (two frames on) and 10 dB. At hop 256 (86 frames a second) two frames
+    # are 23 ms, within the 30 ms wait: the weaker peak goes. At hop 512 they are 46 ms apart.
+    envelope = np.zeros(200)
+    envelope[[50, 52, 100]] = [10.0, 8.0, 10.0]
+    assert _onset_peaks(envelope, 22050 / 256).tolist() == [50, 100]
+    assert _onset_peaks(envelope, 22050 / 512).tolist() == [50, 52, 100]
