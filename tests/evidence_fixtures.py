@@ -17,6 +17,17 @@ from beetsplug.genrescore.scoring.ensemble import (
 )
 from beetsplug.genrescore.scoring.taxonomy import GENRES, INSTRUMENTS
 
+
+def clip(ml: dict[str, float], heuristic: dict[str, float]) -> Evidence:
+    """A track's evidence from a genre model's and the heuristics' votes alone."""
+    return Evidence(
+        votes=(
+            GenreVote(Component.ML, "model", ml),
+            GenreVote(Component.HEURISTIC, "features", heuristic),
+        )
+    )
+
+
 #: What the genre model can name (musicnn-msd speaks about this many of the genres).
 ML_VOCABULARY = frozenset(
     {"rock", "pop", "electronic", "jazz", "blues", "country", "folk", "hip hop", "classical"}

@@ -10,23 +10,12 @@ import numpy as np
 import pytest
 
 from beetsplug.genrescore.scoring.ensemble import (
-    Component,
     EnsembleConfig,
-    Evidence,
-    GenreVote,
     Weights,
 )
 from benchmarks import accuracy_guard as guard
 
-
-def clip(ml: dict[str, float], heuristic: dict[str, float]) -> Evidence:
-    return Evidence(
-        votes=(
-            GenreVote(Component.ML, "model", ml),
-            GenreVote(Component.HEURISTIC, "features", heuristic),
-        )
-    )
-
+from .evidence_fixtures import clip
 
 # Shipped knobs that trust the heuristic (1.0) over the model (0.1).
 SHIPPED = EnsembleConfig(weights=Weights(ml=0.1, instruments=0.0, heuristic=1.0, tagger_genres=0.0))

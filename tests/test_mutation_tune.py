@@ -21,17 +21,7 @@ from beetsplug.genrescore.scoring.ensemble import (
     Weights,
 )
 
-from .evidence_fixtures import tracks
-
-
-def clip(ml: dict[str, float], heuristic: dict[str, float]) -> Evidence:
-    return Evidence(
-        votes=(
-            GenreVote(Component.ML, "model", ml),
-            GenreVote(Component.HEURISTIC, "features", heuristic),
-        )
-    )
-
+from .evidence_fixtures import clip, tracks
 
 # The model is right on the first two tracks (jazz 0.9 against the heuristic's reggae 0.8),
 # the heuristic on the other four (blues 0.8 against the model's reggae 0.9).
@@ -43,6 +33,15 @@ ACCEPTED = [frozenset({"jazz"})] * 2 + [frozenset({"blues"})] * 4
 START = EnsembleConfig(weights=Weights(ml=0.1, instruments=0.0, heuristic=1.0, tagger_genres=0.0))
 MODEL_ROWS = np.array([0, 1])
 HEURISTIC_ROWS = np.array([2, 3, 4, 5])
+
+
+#: The model's vote and the instrument boosts weighted alike, nothing else.
+MODEL_AND_INSTRUMENTS = Weights(ml=1.0, instruments=1.0, heuristic=0.0, tagger_genres=0.0)
+#: Two rules the search can scale apart.
+VIOLIN_AND_BANJO_SAY_COUNTRY = (
+    InstrumentRule("violin", {"country": 1.0}),
+    InstrumentRule("banjo", {"country": 1.0}),
+)
 
 
 def agreement() -> tune.Agreement:
@@ -124,11 +123,8 @@ def test_the_search_scales_a_rule_that_costs_agreement_down_to_zero() -> None:
     # rock 0.6 / country 0.4 once used > 0.2 (s > 0.5), and over rock 0.55 / country 0.45
     # once used > 0.1 (s > 0.22).
     config = EnsembleConfig(
-        weights=Weights(ml=1.0, instruments=1.0, heuristic=0.0, tagger_genres=0.0),
-        rules=(
-            InstrumentRule("violin", {"country": 1.0}),
-            InstrumentRule("banjo", {"country": 1.0}),
-        ),
+        weights=MODEL_AND_INSTRUMENTS,
+        rules=VIOLIN_AND_BANJO_SAY_COUNTRY,
     )
     evidence = [
         heard({"rock": 0.6, "country": 0.4}, "violin"),  # country: needs the violin's boost
@@ -203,7 +199,7 @@ def test_only_the_prior_can_tell_a_faint_instrument_from_a_clear_one() -> None:
         return Evidence(votes=(GenreVote(Component.ML, "model", ml),), instruments=tagger)
 
     config = EnsembleConfig(
-        weights=Weights(ml=1.0, instruments=1.0, heuristic=0.0, tagger_genres=0.0),
+        weights=MODEL_AND_INSTRUMENTS,
         rules=(InstrumentRule("violin", {"country": 8.0}),),
     )
     evidence = [
@@ -283,7 +279,7 @@ def test_unless_counts_only_the_votes_that_can_name_the_genre() -> None:
 def test_small_and_zero_priors_by_hand() -> None:
     # Boost B = 1 (violin, fully heard) adds used = B / (B + prior) to country and the total.
     config = EnsembleConfig(
-        weights=Weights(ml=1.0, instruments=1.0, heuristic=0.0, tagger_genres=0.0),
+        weights=MODEL_AND_INSTRUMENTS,
         rules=(InstrumentRule("violin", {"country": 1.0}),),
     )
     evidence = [
@@ -328,7 +324,7 @@ def test_unless_heard_multiplies_its_gates_and_a_limit_of_zero_gates_nothing() -
     evidence = Evidence(
         votes=(GenreVote(Component.ML, "model", {"rock": 1.0}),), instruments=tagger
     )
-    weights = Weights(ml=1.0, instruments=1.0, heuristic=0.0, tagger_genres=0.0)
+    weights = MODEL_AND_INSTRUMENTS
 
     def country(rule: InstrumentRule) -> float:
         config = EnsembleConfig(weights=weights, rules=(rule,))
@@ -353,11 +349,8 @@ def test_the_search_tries_scales_above_the_current_one() -> None:
     # country 0.31): 1/3 now. The model's weight at 0.8 or the prior at 1 would fix the first
     # by breaking the second; only the violin's own scale fixes it alone.
     config = EnsembleConfig(
-        weights=Weights(ml=1.0, instruments=1.0, heuristic=0.0, tagger_genres=0.0),
-        rules=(
-            InstrumentRule("violin", {"country": 1.0}),
-            InstrumentRule("banjo", {"country": 1.0}),
-        ),
+        weights=MODEL_AND_INSTRUMENTS,
+        rules=VIOLIN_AND_BANJO_SAY_COUNTRY,
     )
     evidence = [
         heard({"rock": 0.7, "country": 0.3}, "violin"),
@@ -381,7 +374,7 @@ def test_a_rules_own_threshold_decides_what_unless_heard_hears() -> None:
         "tagger", {"violin": 0.8, "cello": 0.3}, {"violin": 0.5, "cello": 0.5}
     )
     config = EnsembleConfig(
-        weights=Weights(ml=1.0, instruments=1.0, heuristic=0.0, tagger_genres=0.0),
+        weights=MODEL_AND_INSTRUMENTS,
         rules=(
             InstrumentRule("violin", {"country": 1.0}, unless_heard={"cello": 0.5}),
             InstrumentRule("cello", {}, threshold=0.2),
