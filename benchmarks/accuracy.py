@@ -265,6 +265,14 @@ def genre_matches(predicted: str, labelled: str) -> bool:
     )
 
 
+def right(top: Sequence[str], label: str) -> tuple[bool, bool]:
+    """(top-1 right, top-3 right) for a clip labelled ``label``, ``top`` best first."""
+    return (
+        bool(top) and genre_matches(top[0], label),
+        any(genre_matches(g, label) for g in top[:3]),
+    )
+
+
 def instrument_found(labelled: str, detected: set[str]) -> bool:
     return labelled in detected or bool(FAMILIES.get(labelled, frozenset()) & detected)
 
@@ -305,8 +313,7 @@ def clip_record(clip: Clip, result: Any) -> dict[str, Any]:
         },
     }
     if clip.genre is not None:
-        record["top1_ok"] = bool(top) and genre_matches(top[0], clip.genre)
-        record["top3_ok"] = any(genre_matches(g, clip.genre) for g in top[:3])
+        record["top1_ok"], record["top3_ok"] = right(top, clip.genre)
     record["found"] = [n for n in clip.instruments if instrument_found(n, detected)]
     record["missed"] = [n for n in clip.instruments if not instrument_found(n, detected)]
     # Missed, but the generic name of its family was detected (MTT's "guitar" on an electric

@@ -59,6 +59,7 @@ from benchmarks.accuracy import (  # noqa: E402
     genre_matches,
     group_folds,
     make_settings,
+    right,
 )
 from benchmarks.devset import MANIFEST, Clip, load_manifest  # noqa: E402
 
@@ -89,14 +90,6 @@ def ranked(scores: np.ndarray[Any, Any], genres: Sequence[str], count: int) -> l
     genres' (alphabetical) order, as the blend ranks them; none scored above 0: none."""
     order = sorted(range(len(genres)), key=lambda g: (-scores[g], g))
     return [genres[g] for g in order[:count] if scores[g] > 0.0]
-
-
-def right(top: Sequence[str], label: str) -> tuple[bool, bool]:
-    """(top-1 right, top-3 right) for a clip labelled ``label``."""
-    return (
-        bool(top) and genre_matches(top[0], label),
-        any(genre_matches(g, label) for g in top[:3]),
-    )
 
 
 def cross_validate(

@@ -69,13 +69,7 @@ def outcomes(
         except UnusableAudio:  # no component said anything: wrong
             out.append((False, False))
             continue
-        top = list(result.decision.top)
-        out.append(
-            (
-                bool(top) and accuracy.genre_matches(top[0], clip.genre),
-                any(accuracy.genre_matches(g, clip.genre) for g in top[:3]),
-            )
-        )
+        out.append(accuracy.right(list(result.decision.top), clip.genre))
     return out
 
 
