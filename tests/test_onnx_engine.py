@@ -29,7 +29,7 @@ from beetsplug.genrescore.backends.base import (
 )
 from beetsplug.genrescore.backends.kit import sigmoid
 from beetsplug.genrescore.backends.musicnn import MusicnnBackend
-from beetsplug.genrescore.backends.placement import Placement, default_engine
+from beetsplug.genrescore.backends.placement import Placement, default_engine, planned_engine
 from beetsplug.genrescore.backends.yamnet import YamnetBackend
 from beetsplug.genrescore.errors import ModelLoadError
 
@@ -128,6 +128,22 @@ def test_yamnet_front_end_matches_the_torch_one(clips: dict[str, np.ndarray]) ->
 )
 def test_the_engine_follows_the_placement(placement: Placement, engine: str) -> None:
     assert default_engine(placement) == engine
+
+
+@pytest.mark.parametrize(
+    ("device", "precision", "engine"),
+    [
+        ("auto", "auto", "onnx"),  # auto is the CPU until a model is loaded
+        ("cpu", "fp32", "onnx"),
+        ("cpu", "bf16", "torch"),
+        ("cuda", "auto", "torch"),
+        ("cuda:1", "fp32", "torch"),
+    ],
+)
+def test_a_plan_made_before_loading_expects_the_same_engine(
+    device: str, precision: str, engine: str
+) -> None:
+    assert planned_engine(device, precision) == engine
 
 
 def test_onnx_is_refused_where_it_cannot_honour_the_precision() -> None:

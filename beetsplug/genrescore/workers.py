@@ -45,7 +45,7 @@ from multiprocessing.context import BaseContext
 from typing import TYPE_CHECKING, Any
 
 from .backends.base import EMBEDDED, EMBEDDED_BY_NAME, EMBEDDED_DEFAULTS, NONE, is_embedded
-from .backends.placement import names_gpu
+from .backends.placement import names_gpu, planned_engine
 from .errors import AnalysisError, GenreScoreError, TrackError
 from .settings import Settings, default_jobs
 
@@ -217,12 +217,7 @@ def model_modules(settings: Settings) -> tuple[str, ...]:
     A checkpoint counts as its role's embedded fallback: loading it needs torch, which the
     fallback's module imports, and a checkpoint that is not downloaded is replaced by it.
     """
-    names = {
-        value if is_embedded(value) else EMBEDDED_DEFAULTS[role]
-        for role, value in settings.models.items()
-        if value != NONE
-    }
-    return tuple(sorted({EMBEDDED[name].partition(":")[0] for name in names}))
+    return tuple(sorted({EMBEDDED[name].partition(":")[0] for name in _embedded_names(settings)}))
 
 
 def onnx_files(settings: Settings) -> tuple[str, ...]:
@@ -235,15 +230,20 @@ def onnx_files(settings: Settings) -> tuple[str, ...]:
     not per worker), because finding out here would import huggingface_hub.
     """
     backend = settings.backend
-    if backend.precision == "bf16" or names_gpu(backend.device):
+    if planned_engine(backend.device, backend.precision) != "onnx":
         return ()
-    names = {
+    models = [EMBEDDED_BY_NAME[name] for name in _embedded_names(settings)]
+    return tuple(sorted({str(model.path("onnx")) for model in models if "onnx" in model.files}))
+
+
+def _embedded_names(settings: Settings) -> set[str]:
+    """The embedded models of the configured roles, a checkpoint counted as its role's
+    embedded fallback."""
+    return {
         value if is_embedded(value) else EMBEDDED_DEFAULTS[role]
         for role, value in settings.models.items()
         if value != NONE
     }
-    models = [EMBEDDED_BY_NAME[name] for name in names]
-    return tuple(sorted({str(model.path("onnx")) for model in models if "onnx" in model.files}))
 
 
 # -- the fork server ------------------------------------------------------------------------

@@ -140,6 +140,13 @@ def default_engine(placement: Placement) -> str:
     return "onnx" if placement.device == "cpu" and not placement.bf16 else "torch"
 
 
+def planned_engine(device: str, precision: str) -> str:
+    """:func:`default_engine` as a plan made before any model is loaded sees it, from the
+    ``device`` and ``precision`` settings: ``auto`` taken for the CPU (:func:`names_gpu`),
+    so ONNX Runtime unless the settings name a GPU or bf16 outright."""
+    return "torch" if names_gpu(device) or precision == "bf16" else "onnx"
+
+
 #: Device nodes that a GPU driver torch can use creates on Linux: NVIDIA's, AMD's (ROCm, which
 #: torch also reaches as ``cuda``) and WSL's. With none of them torch sees no GPU, so
 #: ``auto`` is the CPU without importing torch (2.5-3 s of a one-track run on two cores).
