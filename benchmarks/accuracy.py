@@ -60,6 +60,7 @@ from beetsplug.genrescore.backends.base import (  # noqa: E402
 )
 from beetsplug.genrescore.errors import BackendUnavailable, ConfigError  # noqa: E402
 from beetsplug.genrescore.scoring import evaluate  # noqa: E402
+from beetsplug.genrescore.scoring.calibration import fit_platt  # noqa: E402
 from beetsplug.genrescore.scoring.taxonomy import ancestors  # noqa: E402
 from beetsplug.genrescore.settings import DEFAULTS, Settings, read_settings  # noqa: E402
 from benchmarks.devset import MANIFEST, Clip, load_manifest  # noqa: E402
@@ -487,36 +488,6 @@ def group_folds(groups: Sequence[str], folds: int) -> list[list[int]]:
         fold_of[group] = fold
         load[fold] += size
     return [[i for i, g in enumerate(groups) if fold_of[g] == f] for f in range(folds)]
-
-
-def fit_platt(
-    shares: Sequence[float], right: Sequence[bool], runner_ups: Sequence[float] | None = None
-) -> tuple[float, ...]:
-    """Slope and intercept of ``sigmoid(a * logit(share) + b)`` by Newton's method on the
-    log-loss (a small ridge keeps it finite when one side is empty); with ``runner_ups`` (the
-    second genre's shares) also the margin weight ``m`` of ``+ m * log(share / runner_up)``:
-    ``(a, b, m)``, :class:`ConfidenceMap`'s fields."""
-    import numpy as np
-
-    from beetsplug.genrescore.scoring.ensemble import margin_feature
-
-    p = np.clip(np.asarray(shares, dtype=float), 1e-6, 1 - 1e-6)
-    columns = [np.log(p / (1 - p)), np.ones_like(p)]
-    if runner_ups is not None:
-        columns.append(np.array([margin_feature(a, b) for a, b in zip(p, runner_ups, strict=True)]))
-    x = np.stack(columns, axis=1)
-    y = np.asarray(right, dtype=float)
-    theta = np.zeros(x.shape[1])
-    theta[0] = 1.0
-    for _ in range(50):
-        q = 1 / (1 + np.exp(-(x @ theta)))
-        grad = x.T @ (q - y) + 1e-3 * theta
-        hess = (x * (q * (1 - q))[:, None]).T @ x + 1e-3 * np.eye(len(theta))
-        step = np.linalg.solve(hess, grad)
-        theta -= step
-        if np.abs(step).max() < 1e-9:
-            break
-    return tuple(float(t) for t in theta)
 
 
 def platt(

@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 
+from beetsplug.genrescore.scoring.calibration import fit_platt
 from beetsplug.genrescore.scoring.ensemble import (
     EMBEDDED_DEFAULT_CONFIDENCE,
     FITTED_CONFIDENCE,
@@ -20,7 +21,7 @@ from beetsplug.genrescore.scoring.ensemble import (
     blend,
     margin_feature,
 )
-from benchmarks.accuracy import fit_platt, group_folds, reliability
+from benchmarks.accuracy import group_folds, reliability
 
 
 @pytest.mark.parametrize("share", [0.05, 0.2, 0.5, 0.8, 0.99])
