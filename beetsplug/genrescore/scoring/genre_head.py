@@ -1,0 +1,313 @@
+"""A user's genre head: the genre model's stored vote re-read to agree with the user's genres.
+
+``beet genrescore --tune`` learns it from the tracks that carry the user's own genres and
+their stored evidence (``scoring/evidence.py``); the blend applies it to the genre model's
+vote (:func:`.ensemble.blend`) when the ``genre_head`` setting names its file.
+
+What it is: an affine map over the log of the stored vote, ``z = A @ log(max(p, FLOOR)) +
+c`` over the canonical genres (:data:`.taxonomy.GENRES`, in that order), then a softmax: the
+new vote. ``A = I, c = 0`` gives the vote back (renormalised over the floor), so it starts
+there and is pulled back there (an L2 penalty on ``A - I`` and ``c``): an adapter over what
+any genre model said, not a new model. It needs no audio and no model weights, so it works
+for the embedded efficientat-genre head, musicnn, a downloaded HuBERT, and for libraries
+analysed before it existed; a head fitted on one model's votes only means something for
+that model (the user refits it after changing models).
+
+How it is fitted (:func:`fit`): the loss of a track is ``-log`` of the probability mass the
+head puts on the genres its user's labels accept (``evaluate.accepted``: a label's
+ancestors and children count), averaged, plus ``l2 x (|A - I|^2 + |c|^2)``; the L2 strength
+is the one of :data:`L2_GRID` with the least held-out loss in an inner cross-validation by
+group. Only the rows (output genres) of genres some labelled track accepts are fitted:
+a genre no labelled track has keeps its identity row, so what the user never labelled is
+left as the model said it (up to the softmax's normalisation).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from .taxonomy import GENRES
+
+FloatArray = npt.NDArray[np.float64]
+
+#: Shares below this read as this before the log (the evidence keeps shares from 1e-5 on:
+#: ``evidence.MIN_SHARE``), so a genre the model cannot name is a finite input.
+FLOOR = 1e-5
+#: L2 strengths tried by the inner cross-validation (per track's mean loss): from a head
+#: that may move far (1e-3) to one that stays near the identity (1).
+L2_GRID = (1e-3, 1e-2, 1e-1, 1.0)
+#: Folds of the inner cross-validation that picks the L2 strength.
+INNER_FOLDS = 3
+#: The file format's version (``to_data``/``from_data``).
+VERSION = 1
+#: The key that says a JSON file is a genre head.
+KIND = "genrescore_genre_head"
+
+
+class HeadFormatError(ValueError):
+    """A head file's data that cannot be read, or whose classes are not :data:`GENRES`."""
+
+
+@dataclass(frozen=True)
+class GenreHead:
+    """The fitted map (see the module docstring). ``matrix[i][j]``: how much input genre
+    ``GENRES[j]``'s log share adds to output genre ``GENRES[i]``'s logit."""
+
+    matrix: tuple[tuple[float, ...], ...]
+    bias: tuple[float, ...]
+    #: The genres labelled tracks accepted in its fit (the rows it changed): the genre model's
+    #: vote can name these once it went through the head.
+    taught: frozenset[str]
+    #: The L2 strength the inner cross-validation chose, and how many tracks it learned from.
+    l2: float = 0.0
+    trained_on: int = 0
+
+    @classmethod
+    def identity(cls) -> GenreHead:
+        n = len(GENRES)
+        return cls(
+            tuple(tuple(1.0 if i == j else 0.0 for j in range(n)) for i in range(n)),
+            (0.0,) * n,
+            frozenset(),
+        )
+
+    @cached_property
+    def _arrays(self) -> tuple[FloatArray, FloatArray]:
+        return np.array(self.matrix, dtype=float), np.array(self.bias, dtype=float)
+
+    def logits(self, inputs: FloatArray) -> FloatArray:
+        """``inputs`` (N, G) log shares -> the head's logits (N, G)."""
+        a, c = self._arrays
+        out: FloatArray = inputs @ a.T + c
+        return out
+
+    def apply(self, distribution: Mapping[str, float]) -> dict[str, float]:
+        """A genre model's vote (canonical genre -> share) through the head: a new vote."""
+        x = log_shares([distribution])
+        p = _softmax(self.logits(x))[0]
+        return {genre: float(share) for genre, share in zip(GENRES, p, strict=True)}
+
+    @cached_property
+    def digest(self) -> str:
+        """A short hash of the head's content: its file's name and part of the blend
+        fingerprint."""
+        return hashlib.sha256(encode(self).encode()).hexdigest()[:16]
+
+
+def log_shares(distributions: Sequence[Mapping[str, float]]) -> FloatArray:
+    """Votes -> ``log(max(share, FLOOR))`` per genre of :data:`GENRES`, (N, G)."""
+    x = np.full((len(distributions), len(GENRES)), FLOOR)
+    index = {g: i for i, g in enumerate(GENRES)}
+    for row, distribution in enumerate(distributions):
+        for genre, share in distribution.items():
+            if genre in index:
+                x[row, index[genre]] = max(float(share), FLOOR)
+    out: FloatArray = np.log(x)
+    return out
+
+
+def _softmax(z: FloatArray) -> FloatArray:
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    out: FloatArray = e / e.sum(axis=1, keepdims=True)
+    return out
+
+
+def accepted_mask(accepted: Sequence[frozenset[str]]) -> npt.NDArray[np.bool_]:
+    """(N, G): ``True`` where track n's labels accept genre g."""
+    return np.array([[g in genres for g in GENRES] for genres in accepted], dtype=bool).reshape(
+        len(accepted), len(GENRES)
+    )
+
+
+def _loss_terms(z: FloatArray, ok: npt.NDArray[np.bool_]) -> tuple[FloatArray, FloatArray]:
+    """Each track's ``-log`` mass on its accepted genres (N,), and d loss / d z (N, G)."""
+    p = _softmax(z)
+    masked = np.where(ok, z, -np.inf)
+    top = masked.max(axis=1, keepdims=True)
+    e = np.where(ok, np.exp(masked - top), 0.0)
+    q = e / e.sum(axis=1, keepdims=True)
+    zmax = z.max(axis=1, keepdims=True)
+    lse_all = np.log(np.exp(z - zmax).sum(axis=1)) + zmax[:, 0]
+    lse_ok = np.log(e.sum(axis=1)) + top[:, 0]
+    return lse_all - lse_ok, p - q
+
+
+def held_out_loss(head: GenreHead, x: FloatArray, ok: npt.NDArray[np.bool_]) -> float:
+    """The mean ``-log`` accepted mass of tracks ``x`` (log shares) labelled ``ok``."""
+    losses, _ = _loss_terms(head.logits(x), ok)
+    return float(losses.mean()) if losses.size else 0.0
+
+
+def fit_fixed(x: FloatArray, ok: npt.NDArray[np.bool_], l2: float) -> GenreHead:
+    """The head minimising the mean loss of ``x`` (N, G log shares) labelled ``ok`` (N, G)
+    plus ``l2`` x the squared distance to the identity; only taught genres' rows move."""
+    from scipy.optimize import minimize  # only --tune fits; a blend never imports scipy
+
+    n, g = x.shape
+    taught = np.flatnonzero(ok.any(axis=0))
+    t = taught.size
+    eye = np.eye(g)[taught]  # (T, G): the identity's taught rows
+    if n == 0 or t == 0:
+        return GenreHead.identity()
+
+    def unpack(theta: FloatArray) -> tuple[FloatArray, FloatArray]:
+        return theta[: t * g].reshape(t, g), theta[t * g :]
+
+    def objective(theta: FloatArray) -> tuple[float, FloatArray]:
+        rows, bias = unpack(theta)
+        z = x.copy()  # untaught rows: the identity, z = x
+        z[:, taught] = x @ rows.T + bias
+        losses, dz = _loss_terms(z, ok)
+        dz_t = dz[:, taught] / n
+        grad_rows = dz_t.T @ x + 2.0 * l2 * (rows - eye)
+        grad_bias = dz_t.sum(axis=0) + 2.0 * l2 * bias
+        value = float(losses.mean()) + l2 * float(((rows - eye) ** 2).sum() + (bias**2).sum())
+        return value, np.concatenate([grad_rows.ravel(), grad_bias])
+
+    start = np.concatenate([eye.ravel(), np.zeros(t)])
+    found = minimize(objective, start, jac=True, method="L-BFGS-B", options={"maxiter": 500})
+    rows, bias = unpack(np.asarray(found.x, dtype=float))
+    matrix = np.eye(g)
+    matrix[taught] = rows
+    full_bias = np.zeros(g)
+    full_bias[taught] = bias
+    return GenreHead(
+        tuple(tuple(float(v) for v in row) for row in matrix),
+        tuple(float(v) for v in full_bias),
+        frozenset(GENRES[i] for i in taught),
+        l2=l2,
+        trained_on=n,
+    )
+
+
+def group_folds(groups: Sequence[str], folds: int) -> list[npt.NDArray[np.intp]]:
+    """Row indices per fold, whole groups (an album, an artist) dealt largest first to the
+    smallest fold, so that no group is on both sides of a split; fewer folds when there are
+    fewer groups. Deterministic (ties by the group's name)."""
+    sizes: dict[str, int] = {}
+    for group in groups:
+        sizes[group] = sizes.get(group, 0) + 1
+    k = max(1, min(folds, len(sizes)))
+    load = [0] * k
+    fold_of: dict[str, int] = {}
+    for group, size in sorted(sizes.items(), key=lambda item: (-item[1], item[0])):
+        fold = load.index(min(load))
+        fold_of[group] = fold
+        load[fold] += size
+    where = np.array([fold_of[g] for g in groups], dtype=np.intp)
+    return [np.flatnonzero(where == f) for f in range(k)]
+
+
+def fit(
+    votes: Sequence[Mapping[str, float]],
+    accepted: Sequence[frozenset[str]],
+    groups: Sequence[str],
+    *,
+    grid: Sequence[float] = L2_GRID,
+    folds: int = INNER_FOLDS,
+) -> GenreHead:
+    """A head for genre-model ``votes`` whose users accept ``accepted`` (one set per vote,
+    none empty), its L2 strength chosen by cross-validation over ``groups`` (see the module
+    docstring)."""
+    if not len(votes) == len(accepted) == len(groups):
+        raise ValueError("one set of accepted genres and one group per vote")
+    x = log_shares(votes)
+    ok = accepted_mask(accepted)
+    if len(grid) == 1:
+        return fit_fixed(x, ok, grid[0])
+    splits = group_folds(groups, folds)
+    best, best_loss = grid[-1], math.inf
+    if len(splits) >= 2:
+        everything = np.arange(len(votes))
+        for l2 in grid:
+            losses = []
+            for held in splits:
+                train = np.setdiff1d(everything, held)
+                head = fit_fixed(x[train], ok[train], l2)
+                losses.append(held_out_loss(head, x[held], ok[held]) * held.size)
+            loss = sum(losses) / len(votes)
+            if loss < best_loss - 1e-12:
+                best, best_loss = l2, loss
+    return fit_fixed(x, ok, best)
+
+
+def to_data(head: GenreHead) -> dict[str, Any]:
+    """The head's JSON-ready form (its file)."""
+    return {
+        KIND: VERSION,
+        "classes": list(GENRES),
+        "matrix": [list(row) for row in head.matrix],
+        "bias": list(head.bias),
+        "taught": sorted(head.taught),
+        "l2": head.l2,
+        "trained_on": head.trained_on,
+    }
+
+
+def encode(head: GenreHead) -> str:
+    """The head file's text (stable: the same head gives the same text)."""
+    return json.dumps(to_data(head), indent=1, sort_keys=True) + "\n"
+
+
+def _finite(values: Any, size: int, what: str) -> tuple[float, ...]:
+    if not isinstance(values, list) or len(values) != size:
+        raise HeadFormatError(f"{what} is not a list of {size} numbers")
+    out = []
+    for value in values:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise HeadFormatError(f"{what} holds {value!r}, not a number")
+        if not math.isfinite(value):
+            raise HeadFormatError(f"{what} holds {value!r}")
+        out.append(float(value))
+    return tuple(out)
+
+
+def from_data(data: Any) -> GenreHead:
+    """A head from its JSON-ready form.
+
+    Raises
+    ------
+    HeadFormatError
+        Not a genre head, another version, classes other than :data:`GENRES` (in order),
+        or numbers of the wrong shape.
+    """
+    if not isinstance(data, dict) or KIND not in data:
+        raise HeadFormatError("not a genrescore genre head")
+    if data[KIND] != VERSION:
+        raise HeadFormatError(f"genre head version {data[KIND]!r}, expected {VERSION}")
+    classes = data.get("classes")
+    if classes != list(GENRES):
+        raise HeadFormatError(
+            f"its classes {classes!r} are not genrescore's genres ({', '.join(GENRES)})"
+        )
+    n = len(GENRES)
+    rows = data.get("matrix")
+    if not isinstance(rows, list) or len(rows) != n:
+        raise HeadFormatError(f"matrix is not {n} rows")
+    matrix = tuple(_finite(row, n, f"matrix row {i}") for i, row in enumerate(rows))
+    bias = _finite(data.get("bias"), n, "bias")
+    taught = data.get("taught", [])
+    if not isinstance(taught, list) or any(name not in GENRES for name in taught):
+        raise HeadFormatError(f"taught {taught!r} names no genre genrescore knows")
+    l2, trained_on = data.get("l2", 0.0), data.get("trained_on", 0)
+    if not isinstance(l2, (int, float)) or not isinstance(trained_on, int):
+        raise HeadFormatError("l2 or trained_on is not a number")
+    return GenreHead(matrix, bias, frozenset(taught), float(l2), trained_on)
+
+
+def decode(text: str) -> GenreHead:
+    """A head from its file's text (:class:`HeadFormatError` as :func:`from_data`)."""
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise HeadFormatError(f"not JSON: {exc}") from exc
+    return from_data(data)
