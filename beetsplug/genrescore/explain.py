@@ -38,6 +38,10 @@ def explain(result: TrackResult) -> list[str]:
                 lines.append(f"  {_NAMES[Component.TAGGER_GENRES]}: {_top(report.genres)}")
             continue
         lines.append(f"  {name} ({report.source}): {_top(report.genres)}")
+        if report.component is Component.ML and decision.headed is not None:
+            lines.append(
+                f"    through your genre head (genre_head {decision.head}): {_top(decision.headed)}"
+            )
         if report.component is Component.HEURISTIC:
             why = "; ".join(f"{hit.rule}: {hit.why}" for hit in result.heuristics.hits[:3])
             if why:

@@ -20,10 +20,12 @@ from typing import Any
 
 from .backends.base import NONE, BackendOptions, Role, validate_model_value
 from .backends.placement import DEVICES, PRECISIONS
-from .errors import ConfigError
+from .errors import ConfigError, display_path
+from .scoring import genre_head
 from .scoring.ensemble import (
     CONFIDENCE_VERSION,
     Component,
+    ConfidenceMap,
     EnsembleConfig,
     InstrumentRule,
     Weights,
@@ -73,6 +75,12 @@ DEFAULTS: dict[str, Any] = {
     "weights": dataclasses.asdict(Weights()),
     "instrument_prior": 2.0,
     "instrument_rules": DEFAULT_RULES,
+    # A genre head file that `beet genrescore --tune` wrote (scoring/genre_head.py): the genre
+    # model's vote goes through it before the blend. Empty: the vote as the model gave it.
+    "genre_head": "",
+    # The user's confidence map {slope, intercept, margin} (ensemble.ConfidenceMap, one that
+    # `--tune` fitted); nothing: the dev set's map for the models (FITTED_CONFIDENCE).
+    "confidence": None,
     "models": {
         "genre": "danilotpnta/HuBERT-Genre-Clf",
         "instruments": "MIT/ast-finetuned-audioset-10-10-0.4593",
@@ -116,6 +124,10 @@ class Settings:
     jobs: int
     #: ``none``, ``auto`` or a ``ray://host:port`` address: where the models run.
     cluster: str = "none"
+    #: The genre head file's path (``genre_head``; empty: none) and its content's hash (the
+    #: head itself is :attr:`EnsembleConfig.genre_head`).
+    genre_head: str = ""
+    genre_head_hash: str = ""
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some values overlaid (CLI flags)."""
@@ -160,6 +172,12 @@ class Settings:
                 for r in self.ensemble.rules
             ],
         }
+        # Only when set, so that a library blended before these settings existed stays current.
+        if self.genre_head_hash:
+            payload["genre_head"] = self.genre_head_hash
+        user_map = self.ensemble.confidence
+        if user_map is not None:
+            payload["confidence_map"] = [user_map.slope, user_map.intercept, user_map.margin]
         return _digest(payload)
 
 
@@ -364,6 +382,59 @@ def check_cluster(value: object, option: str = "cluster") -> str:
     raise _fail(option, value, "none, auto or ray://host:port")
 
 
+def _genre_head(view: Any) -> tuple[str, genre_head.GenreHead | None, str]:
+    """The ``genre_head`` file: its absolute path, the head, and its content's hash; a file
+    that is missing, unreadable or no genre head of these genres is a :class:`ConfigError`
+    naming it."""
+    raw = view["genre_head"].get()
+    if raw is None or raw == "":
+        return "", None, ""
+    if not isinstance(raw, str):
+        raise _fail("genre_head", raw, "the path of a genre head file (written by --tune)")
+    path = os.path.abspath(os.path.expanduser(raw))
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except OSError as exc:
+        raise ConfigError(
+            f"genrescore.genre_head: cannot read {display_path(path)}: {exc.strerror or exc}"
+        ) from exc
+    try:
+        head = genre_head.decode(data.decode("utf-8"))
+    except (UnicodeDecodeError, genre_head.HeadFormatError) as exc:
+        raise ConfigError(
+            f"genrescore.genre_head: {display_path(path)} is not a usable genre head: {exc}"
+        ) from exc
+    return path, head, hashlib.sha256(data).hexdigest()[:16]
+
+
+CONFIDENCE_KEYS = ("slope", "intercept", "margin")
+
+
+def _confidence(view: Any) -> ConfidenceMap | None:
+    """The user's ``confidence`` map, or ``None`` (the dev set's, by models)."""
+    raw = view["confidence"].get()
+    if raw is None:
+        return None
+    valid = "a mapping of slope (> 0), intercept and optional margin"
+    if not isinstance(raw, Mapping) or not {"slope", "intercept"} <= set(raw):
+        raise _fail("confidence", raw, valid)
+    unknown = unknown_names(raw, CONFIDENCE_KEYS)
+    if unknown:
+        raise _fail(
+            f"confidence.{unknown[0]}", raw[unknown[0]], "keys " + ", ".join(CONFIDENCE_KEYS)
+        )
+    values = {}
+    for key in CONFIDENCE_KEYS:
+        value = raw.get(key, 0.0)
+        if not _is_number(value) or (key == "slope" and value <= 0):
+            raise _fail(
+                f"confidence.{key}", value, "a number > 0" if key == "slope" else "a number"
+            )
+        values[key] = float(value)
+    return ConfidenceMap(**values)
+
+
 def read_settings(view: Any) -> Settings:
     """Validate the plugin's config view and freeze it.
 
@@ -394,6 +465,7 @@ def read_settings(view: Any) -> Settings:
         validate_model_value(value, role)
         models[role] = value
     weights = _weights(view)
+    head_path, head, head_hash = _genre_head(view)
     cache_dir = str(view["cache_dir"].get() or "")
     return Settings(
         auto=_flag(view, "auto"),
@@ -408,6 +480,8 @@ def read_settings(view: Any) -> Settings:
             rules=_rules(_mapping(view, "instrument_rules")),
             instrument_prior=float(_number(view, "instrument_prior", minimum=0.0)),
             count=int(_number(view, "count", minimum=1, integer=True)),
+            confidence=_confidence(view),
+            genre_head=head,
         ),
         models=models,
         windows=int(_number(view, "windows", minimum=1, integer=True)),
@@ -421,4 +495,6 @@ def read_settings(view: Any) -> Settings:
         ),
         jobs=_jobs(view),
         cluster=check_cluster(view["cluster"].get()),
+        genre_head=head_path,
+        genre_head_hash=head_hash,
     )

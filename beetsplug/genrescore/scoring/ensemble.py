@@ -36,6 +36,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from .genre_head import GenreHead
 from .taxonomy import COFIRING, normalize
 
 
@@ -267,6 +268,9 @@ class EnsembleConfig:
     #: the map fitted for the evidence's models (:data:`FITTED_CONFIDENCE`) when the weights
     #: are the defaults it was fitted with, else the share itself.
     confidence: ConfidenceMap | None = None
+    #: The user's genre head (``genre_head``, ``scoring/genre_head.py``): the genre model's
+    #: vote goes through it before the blend (:func:`reheaded`); ``None``: as stored.
+    genre_head: GenreHead | None = None
 
 
 @dataclass(frozen=True)
@@ -316,6 +320,10 @@ class EnsembleResult(Ranked):
     #: The probability that ``genre`` is right (the config's :class:`ConfidenceMap` of
     #: :attr:`share`); ``None``: the share itself.
     probability: float | None = None
+    #: The genre model's vote as the user's genre head re-read it, and the head's digest
+    #: (``None``: no head, the vote as stored).
+    headed: Mapping[str, float] | None = None
+    head: str = ""
 
     @property
     def share(self) -> float:
@@ -457,14 +465,36 @@ def instrument_boosts(
     return tuple(boosts)
 
 
+def reheaded(evidence: Evidence, head: GenreHead | None) -> Evidence:
+    """``evidence`` with the genre model's vote through ``head`` (``None``: as it is). The
+    new vote can name what the model could and what the head was taught."""
+    if head is None:
+        return evidence
+    votes = tuple(
+        GenreVote(
+            vote.component,
+            vote.source,
+            head.apply(vote.distribution),
+            None if vote.vocabulary is None else vote.vocabulary | head.taught,
+        )
+        if vote.component is Component.ML and vote.distribution
+        else vote
+        for vote in evidence.votes
+    )
+    return Evidence(votes, evidence.instruments)
+
+
 def blend(evidence: Evidence, config: EnsembleConfig) -> EnsembleResult:
-    """Blend the components into a ranked decision (see the module docstring).
+    """Blend the components into a ranked decision (see the module docstring); the genre
+    model's vote goes through the user's genre head first when the config has one.
 
     Raises
     ------
     NoEvidence
         Nothing voted and no instrument rule fired.
     """
+    stored = evidence
+    evidence = reheaded(evidence, config.genre_head)
     instruments = evidence.instruments
     active = [
         (weight, vote)
@@ -503,17 +533,23 @@ def blend(evidence: Evidence, config: EnsembleConfig) -> EnsembleResult:
         instruments=detected,
         boosts=boosts,
         effective_weights=effective,
-        probability=confidence_map(evidence, config)(
+        probability=confidence_map(stored, config)(
             ranking[0][1], ranking[1][1] if len(ranking) > 1 else 0.0
         ),
+        headed=next((v.distribution for v in evidence.votes if v.component is Component.ML), None)
+        if config.genre_head is not None
+        else None,
+        head="" if config.genre_head is None else config.genre_head.digest,
     )
 
 
 def confidence_map(evidence: Evidence, config: EnsembleConfig) -> ConfidenceMap:
-    """How this blend's top share reads as a probability (:attr:`EnsembleConfig.confidence`)."""
+    """How this blend's top share reads as a probability (:attr:`EnsembleConfig.confidence`):
+    the user's map, else the dev set's for these models, valid only for the default weights
+    and the genre model's own vote (no genre head)."""
     if config.confidence is not None:
         return config.confidence
-    if config.weights != Weights():
+    if config.weights != Weights() or config.genre_head is not None:
         return IDENTITY_CONFIDENCE
     genre_model = next((v.source for v in evidence.votes if v.component is Component.ML), "")
     tagger = evidence.instruments.source if evidence.instruments is not None else ""
