@@ -106,10 +106,15 @@ def test_the_printed_yaml_word_for_word() -> None:
         }
     }
     # No rule scaled: no instrument_rules section.
-    unchanged = tune.TuneResult(
-        10, 2, 0.5, 0.6, 0.5, 0.6, tune.Knobs.of(config), tune.Knobs.of(config)
-    )
-    assert tune.as_yaml(unchanged, config)[-1] == "  instrument_prior: 2"
+    prior_only = dataclasses.replace(tune.Knobs.of(config), prior=3.0)
+    unscaled = tune.TuneResult(10, 2, 0.5, 0.6, 0.5, 0.6, prior_only, tune.Knobs.of(config))
+    assert tune.as_yaml(unscaled, config)[-1] == "  instrument_prior: 3"
+    # The adoption gate: knobs no better held out, or the current ones, print nothing.
+    for gated in (
+        dataclasses.replace(result, held_out_after=0.5),
+        dataclasses.replace(result, knobs=result.start),
+    ):
+        assert tune.as_yaml(gated, config) == ["genrescore:"]
 
 
 def heard(ml: dict[str, float], instrument: str) -> Evidence:

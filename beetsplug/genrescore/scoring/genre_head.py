@@ -27,7 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -147,11 +147,13 @@ def held_out_loss(head: GenreHead, x: FloatArray, ok: npt.NDArray[np.bool_]) -> 
     return float(losses.mean()) if losses.size else 0.0
 
 
-def fit_fixed(x: FloatArray, ok: npt.NDArray[np.bool_], l2: float) -> GenreHead:
+def fit_fixed(
+    x: FloatArray, ok: npt.NDArray[np.bool_], l2: float, start: GenreHead | None = None
+) -> GenreHead:
     """The head minimising the mean loss of ``x`` (N, G log shares) labelled ``ok`` (N, G)
-    plus ``l2`` x the squared distance to the identity; only taught genres' rows move."""
-    from scipy.optimize import minimize  # only --tune fits; a blend never imports scipy
-
+    plus ``l2`` x the squared distance to the identity; only taught genres' rows move. The
+    search starts from ``start`` (default: the identity): a head fitted with a larger L2
+    on the same tracks is a close start."""
     n, g = x.shape
     taught = np.flatnonzero(ok.any(axis=0))
     t = taught.size
@@ -173,9 +175,12 @@ def fit_fixed(x: FloatArray, ok: npt.NDArray[np.bool_], l2: float) -> GenreHead:
         value = float(losses.mean()) + l2 * float(((rows - eye) ** 2).sum() + (bias**2).sum())
         return value, np.concatenate([grad_rows.ravel(), grad_bias])
 
-    start = np.concatenate([eye.ravel(), np.zeros(t)])
-    found = minimize(objective, start, jac=True, method="L-BFGS-B", options={"maxiter": 500})
-    rows, bias = unpack(np.asarray(found.x, dtype=float))
+    if start is None:
+        theta = np.concatenate([eye.ravel(), np.zeros(t)])
+    else:
+        a, c = start._arrays
+        theta = np.concatenate([a[taught].ravel(), c[taught]])
+    rows, bias = unpack(lbfgs(objective, theta))
     matrix = np.eye(g)
     matrix[taught] = rows
     full_bias = np.zeros(g)
@@ -189,20 +194,83 @@ def fit_fixed(x: FloatArray, ok: npt.NDArray[np.bool_], l2: float) -> GenreHead:
     )
 
 
-def group_folds(groups: Sequence[str], folds: int) -> list[npt.NDArray[np.intp]]:
-    """Row indices per fold, whole groups (an album, an artist) dealt largest first to the
-    smallest fold, so that no group is on both sides of a split; fewer folds when there are
-    fewer groups. Deterministic (ties by the group's name)."""
+#: L-BFGS: the curvature pairs kept, most steps, and when the gradient is small enough.
+MEMORY = 10
+MAX_STEPS = 500
+GRADIENT_TOLERANCE = 1e-6
+
+
+def lbfgs(
+    objective: Callable[[FloatArray], tuple[float, FloatArray]], theta: FloatArray
+) -> FloatArray:
+    """Minimise a smooth convex ``objective`` (value, gradient) from ``theta``: L-BFGS with
+    a backtracking (Armijo) line search. Written out because the fits are small (a few
+    hundred parameters) and many (``--tune`` makes dozens): scipy's L-BFGS-B and BFGS spent
+    1-4 ms a step in their own bookkeeping here."""
+    value, grad = objective(theta)
+    pairs: list[tuple[FloatArray, FloatArray, float]] = []
+    for _ in range(MAX_STEPS):
+        if float(np.abs(grad).max()) < GRADIENT_TOLERANCE:
+            break
+        # The two-loop recursion: direction = -H grad from the kept pairs.
+        q = grad.copy()
+        alphas = []
+        for s, y, rho in reversed(pairs):
+            alpha = rho * float(s @ q)
+            q -= alpha * y
+            alphas.append(alpha)
+        if pairs:
+            s, y, _ = pairs[-1]
+            q *= float(s @ y) / float(y @ y)
+        for (s, y, rho), alpha in zip(pairs, reversed(alphas), strict=True):
+            q += s * (alpha - rho * float(y @ q))
+        direction = -q
+        slope = float(grad @ direction)
+        if slope >= 0.0:  # not a descent direction: start again from the gradient
+            pairs.clear()
+            direction, slope = -grad, -float(grad @ grad)
+        step = 1.0
+        while True:
+            candidate = theta + step * direction
+            new_value, new_grad = objective(candidate)
+            if new_value <= value + 1e-4 * step * slope or step < 1e-10:
+                break
+            step *= 0.5
+        s, y = candidate - theta, new_grad - grad
+        sy = float(s @ y)
+        if sy > 1e-12:
+            pairs.append((s, y, 1.0 / sy))
+            if len(pairs) > MEMORY:
+                pairs.pop(0)
+        done = abs(value - new_value) <= 1e-12 * max(1.0, abs(value))
+        theta, value, grad = candidate, new_value, new_grad
+        if done:
+            break
+    return theta
+
+
+def group_folds(
+    groups: Sequence[str], folds: int, seed: int | None = None
+) -> list[npt.NDArray[np.intp]]:
+    """Row indices per fold (``folds`` of them, some empty when there are fewer groups),
+    whole groups (an album, an artist) dealt largest first to the smallest fold, so that no
+    group is on both sides of a split. Groups of one size are dealt in name order, or in an
+    order drawn from ``seed``: deterministic either way."""
     sizes: dict[str, int] = {}
     for group in groups:
         sizes[group] = sizes.get(group, 0) + 1
-    k = max(1, min(folds, len(sizes)))
+    names = sorted(sizes)
+    rank = {name: i for i, name in enumerate(names)}
+    if seed is not None:
+        drawn = np.random.default_rng(seed).permutation(len(names))
+        rank = {name: int(drawn[i]) for i, name in enumerate(names)}
+    k = max(1, folds)
     load = [0] * k
     fold_of: dict[str, int] = {}
-    for group, size in sorted(sizes.items(), key=lambda item: (-item[1], item[0])):
+    for name in sorted(names, key=lambda g: (-sizes[g], rank[g])):
         fold = load.index(min(load))
-        fold_of[group] = fold
-        load[fold] += size
+        fold_of[name] = fold
+        load[fold] += sizes[name]
     where = np.array([fold_of[g] for g in groups], dtype=np.intp)
     return [np.flatnonzero(where == f) for f in range(k)]
 
@@ -224,19 +292,21 @@ def fit(
     ok = accepted_mask(accepted)
     if len(grid) == 1:
         return fit_fixed(x, ok, grid[0])
-    splits = group_folds(groups, folds)
-    best, best_loss = grid[-1], math.inf
+    splits = group_folds(groups, min(folds, len(set(groups))))
+    strengths = sorted(grid, reverse=True)  # each fit starts from the stronger one's
+    best, best_loss = strengths[0], math.inf
     if len(splits) >= 2:
         everything = np.arange(len(votes))
-        for l2 in grid:
-            losses = []
-            for held in splits:
-                train = np.setdiff1d(everything, held)
-                head = fit_fixed(x[train], ok[train], l2)
-                losses.append(held_out_loss(head, x[held], ok[held]) * held.size)
-            loss = sum(losses) / len(votes)
-            if loss < best_loss - 1e-12:
-                best, best_loss = l2, loss
+        losses = dict.fromkeys(strengths, 0.0)
+        for held in splits:
+            train = np.setdiff1d(everything, held)
+            head: GenreHead | None = None
+            for l2 in strengths:
+                head = fit_fixed(x[train], ok[train], l2, head)
+                losses[l2] += held_out_loss(head, x[held], ok[held]) * held.size
+        for l2 in strengths:
+            if losses[l2] < best_loss - 1e-12:
+                best, best_loss = l2, losses[l2]
     return fit_fixed(x, ok, best)
 
 

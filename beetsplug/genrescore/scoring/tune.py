@@ -26,15 +26,22 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from . import genre_head
+from .calibration import fit_map
 from .ensemble import (
     Component,
+    ConfidenceMap,
     EnsembleConfig,
     Evidence,
     InstrumentRule,
     Weights,
+    confidence_map,
     detect_instruments,
+    reheaded,
     strengths,
 )
+from .evaluate import calibration_error, reliability
+from .genre_head import GenreHead
 from .taxonomy import GENRES
 
 FloatArray = npt.NDArray[np.float64]
@@ -90,6 +97,8 @@ class EvidenceMatrix:
     """Many tracks' evidence as arrays, blended for any :class:`Knobs` in one pass."""
 
     def __init__(self, evidence: Sequence[Evidence], config: EnsembleConfig) -> None:
+        # The genre model's votes as the blend reads them: through the user's genre head.
+        evidence = [reheaded(e, config.genre_head) for e in evidence]
         self.size = len(evidence)
         names = {g for e in evidence for v in e.votes for g in v.distribution}
         names |= {g for r in config.rules for g in (*r.boost, *r.unless)}
@@ -342,8 +351,50 @@ def _axes() -> list[tuple[tuple[float, ...], Move]]:
 
 
 @dataclass(frozen=True)
+class HeadResult:
+    """What a user genre head (``scoring/genre_head.py``) does to top-1 agreement, with the
+    current weights: held out (fitted on the other folds) and on every labelled track
+    (fitted on them all, optimistic)."""
+
+    head: GenreHead
+    held_out_before: float
+    held_out_after: float
+    before: float
+    after: float
+
+    @property
+    def helps(self) -> bool:
+        """The adoption gate: only a gain held out counts."""
+        return self.held_out_after > self.held_out_before
+
+
+@dataclass(frozen=True)
+class CalibrationResult:
+    """The confidence map refitted on the chosen settings' held-out blends: expected
+    calibration error (``evaluate.calibration_error``) of the map the chosen settings would
+    use now, and of the refitted one, held out (fitted on the other folds) and on every
+    labelled track (fitted on them all)."""
+
+    confidence: ConfidenceMap
+    tracks: int
+    held_out_before: float
+    held_out_after: float
+    before: float
+    after: float
+
+    @property
+    def helps(self) -> bool:
+        """The adoption gate: only a lower error held out counts."""
+        return self.held_out_after < self.held_out_before
+
+
+@dataclass(frozen=True)
 class TuneResult:
-    """What ``--tune`` found."""
+    """What ``--tune`` found.
+
+    The agreement figures are the weight search's, on the evidence as the chosen genre head
+    reads it (:attr:`head` when it helps, else the current settings').
+    """
 
     labelled: int
     folds: int
@@ -355,6 +406,49 @@ class TuneResult:
     after: float
     knobs: Knobs
     start: Knobs
+    #: The genre head step (``None``: not tried, no genre-model vote to learn from).
+    head: HeadResult | None = None
+    #: The calibration step (``None``: not tried).
+    calibration: CalibrationResult | None = None
+
+    @property
+    def weights_help(self) -> bool:
+        """The weight search's adoption gate: held out better, and something changed."""
+        return self.held_out_after > self.held_out_before and self.knobs != self.start
+
+
+#: Fewest labelled tracks with a genre-model vote a head is fitted on (as ``--tune``'s own).
+MIN_HEAD_TRACKS = 20
+
+
+def ml_vote(evidence: Evidence) -> Mapping[str, float] | None:
+    """The stored genre model's vote (``None``: no genre model ran)."""
+    return next(
+        (v.distribution for v in evidence.votes if v.component is Component.ML and v.distribution),
+        None,
+    )
+
+
+def _fit_head(
+    evidence: Sequence[Evidence],
+    accepted: Sequence[frozenset[str]],
+    groups: Sequence[str],
+    rows: npt.NDArray[np.intp],
+) -> GenreHead:
+    """A head fitted on the tracks ``rows`` that have a genre-model vote."""
+    use = [int(i) for i in rows if ml_vote(evidence[i]) is not None]
+    votes = [ml_vote(evidence[i]) or {} for i in use]
+    return genre_head.fit(votes, [accepted[i] for i in use], [groups[i] for i in use])
+
+
+def _top_two(scores: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """Each row's top score and runner-up's."""
+    ordered = np.sort(scores, axis=1)
+    return ordered[:, -1], ordered[:, -2]
+
+
+def _ece(confidence: Sequence[float], right: Sequence[bool]) -> float:
+    return calibration_error(reliability(confidence, right)) or 0.0
 
 
 def tune(
@@ -362,32 +456,92 @@ def tune(
     accepted: Sequence[frozenset[str]],
     config: EnsembleConfig,
     *,
+    groups: Sequence[str] | None = None,
     folds: int = 5,
     seed: int = 0,
+    head: bool = False,
+    calibrate: bool = False,
 ) -> TuneResult:
-    """Cross-validate the search, then search on every labelled track.
+    """Cross-validate each step, then fit it on every labelled track.
 
-    ``evidence[i]`` is a labelled track's stored evidence and ``accepted[i]`` the canonical
-    genres its user's labels accept (``evaluate.accepted``).
+    ``evidence[i]`` is a labelled track's stored evidence, ``accepted[i]`` the canonical
+    genres its user's labels accept (``evaluate.accepted``) and ``groups[i]`` what must stay
+    on one side of a split (its album; default: every track its own). The folds deal whole
+    groups (:func:`.genre_head.group_folds`, ties in an order drawn from ``seed``).
+
+    1. ``head``: a genre head fitted inside each training fold; held-out agreement without
+       and with it (the current weights). Adopted when held out it agrees more.
+    2. The weight search (:func:`search`) in each training fold, on the evidence as the
+       adopted head reads it (each fold's own head, so the held-out figure holds for a head
+       and weights neither of which saw the track).
+    3. ``calibrate``: the confidence map refitted on the held-out blends of the chosen
+       settings (fold by fold, the settings fitted without the track); held-out expected
+       calibration error of the map those settings use now against the refitted one.
     """
     if len(evidence) != len(accepted):
         raise ValueError("one set of accepted genres per track")
-    matrix = EvidenceMatrix(evidence, config)
-    agreement = Agreement(matrix, accepted)
+    size = len(evidence)
+    names = list(groups) if groups is not None else [str(i) for i in range(size)]
+    if len(names) != size:
+        raise ValueError("one group per track")
+    k = max(2, min(folds, len(set(names))))
+    splits = genre_head.group_folds(names, k, seed)
+    everything = np.arange(size)
     start = Knobs.of(config)
-    everything = np.arange(matrix.size)
-    k = max(2, min(folds, matrix.size))
-    order = np.random.default_rng(seed).permutation(matrix.size)
+    current = Agreement(EvidenceMatrix(evidence, config), accepted)
+
+    # 1. The genre head.
+    fold_configs = [config] * k
+    chosen = config
+    head_result = None
+    with_ml = sum(ml_vote(e) is not None for e in evidence)
+    if head and with_ml >= MIN_HEAD_TRACKS:
+        heads = [
+            _fit_head(evidence, accepted, names, np.setdiff1d(everything, held)) for held in splits
+        ]
+        before_hits, after_hits = [], []
+        for held, fold_head in zip(splits, heads, strict=True):
+            headed = Agreement(
+                EvidenceMatrix(evidence, dataclasses.replace(config, genre_head=fold_head)),
+                accepted,
+            )
+            before_hits.append(current.hits(start, held))
+            after_hits.append(headed.hits(start, held))
+        final_head = _fit_head(evidence, accepted, names, everything)
+        with_head = dataclasses.replace(config, genre_head=final_head)
+        head_result = HeadResult(
+            final_head,
+            held_out_before=float(np.concatenate(before_hits).mean()),
+            held_out_after=float(np.concatenate(after_hits).mean()),
+            before=current.rate(start, everything),
+            after=Agreement(EvidenceMatrix(evidence, with_head), accepted).rate(start, everything),
+        )
+        if head_result.helps:
+            chosen = with_head
+            fold_configs = [dataclasses.replace(config, genre_head=h) for h in heads]
+
+    # 2. The weight search, on the chosen head's reading.
+    agreement = (
+        current if chosen is config else Agreement(EvidenceMatrix(evidence, chosen), accepted)
+    )
     before_hits, after_hits = [], []
-    for fold in range(k):
-        held = order[fold::k]
-        train = np.setdiff1d(everything, held)
-        fitted = search(agreement, start, train)
-        before_hits.append(agreement.hits(start, held))
-        after_hits.append(agreement.hits(fitted, held))
+    genres = agreement.matrix.genres
+    start_scores = np.zeros((size, len(genres)))
+    tuned_scores = np.zeros((size, len(genres)))
+    for held, fold_config in zip(splits, fold_configs, strict=True):
+        fold = (
+            agreement
+            if fold_config is chosen
+            else Agreement(EvidenceMatrix(evidence, fold_config), accepted)
+        )
+        fitted = search(fold, start, np.setdiff1d(everything, held))
+        before_hits.append(fold.hits(start, held))
+        after_hits.append(fold.hits(fitted, held))
+        start_scores[held] = fold.matrix.scores(start)[held]
+        tuned_scores[held] = fold.matrix.scores(fitted)[held]
     final = search(agreement, start, everything)
-    return TuneResult(
-        labelled=matrix.size,
+    result = TuneResult(
+        labelled=size,
         folds=k,
         held_out_before=float(np.concatenate(before_hits).mean()),
         held_out_after=float(np.concatenate(after_hits).mean()),
@@ -395,18 +549,82 @@ def tune(
         after=agreement.rate(final, everything),
         knobs=final,
         start=start,
+        head=head_result,
+    )
+    if not calibrate:
+        return result
+
+    # 3. The confidence map, on the held-out blends of what is chosen.
+    scores = tuned_scores if result.weights_help else start_scores
+    settings = (final if result.weights_help else start).config(chosen)
+    calibration = _calibrate(scores, evidence, agreement, settings, splits)
+    return dataclasses.replace(result, calibration=calibration)
+
+
+def _calibrate(
+    scores: FloatArray,
+    evidence: Sequence[Evidence],
+    agreement: Agreement,
+    settings: EnsembleConfig,
+    splits: Sequence[npt.NDArray[np.intp]],
+) -> CalibrationResult | None:
+    """The calibration step of :func:`tune` over held-out ``scores`` (rows: tracks)."""
+    top = _top(scores)
+    named = top >= 0
+    if named.sum() < 2:
+        return None
+    share, runner_up = _top_two(scores)
+    right = agreement.hits_of(top).astype(bool)
+    now = np.array(
+        [
+            confidence_map(e, settings)(float(s), float(r))
+            for e, s, r in zip(evidence, share, runner_up, strict=True)
+        ]
+    )
+    held = np.zeros(len(evidence))
+    for rows in splits:
+        train = np.setdiff1d(np.flatnonzero(named), rows)
+        fitted = fit_map(share[train].tolist(), right[train].tolist(), runner_up[train].tolist())
+        for i in rows:
+            held[i] = fitted(float(share[i]), float(runner_up[i]))
+    idx = np.flatnonzero(named)
+    refitted = fit_map(share[idx].tolist(), right[idx].tolist(), runner_up[idx].tolist())
+    in_sample = [refitted(float(share[i]), float(runner_up[i])) for i in idx]
+    truth = right[idx].tolist()
+    before = _ece(now[idx].tolist(), truth)
+    return CalibrationResult(
+        confidence=refitted,
+        tracks=int(idx.size),
+        held_out_before=before,
+        held_out_after=_ece(held[idx].tolist(), truth),
+        before=before,
+        after=_ece(in_sample, truth),
     )
 
 
-def as_yaml(result: TuneResult, config: EnsembleConfig) -> list[str]:
-    """The config lines that set the tuned knobs (only rules whose scale changed)."""
-    knobs = result.knobs
+def as_yaml(
+    result: TuneResult, config: EnsembleConfig, *, head_path: str | None = None
+) -> list[str]:
+    """The config lines that set what helps held out: the genre head (``head_path``, its
+    file), the tuned knobs (only rules whose scale changed), the confidence map."""
+    lines = ["genrescore:"]
+    if head_path is not None and result.head is not None and result.head.helps:
+        lines.append(f"  genre_head: {head_path}")
+    if result.weights_help:
+        lines += _knob_lines(result.knobs, config)
+    calibration = result.calibration
+    if calibration is not None and calibration.helps:
+        c = calibration.confidence
+        lines.append(
+            f"  confidence: {{slope: {_number(c.slope)}, intercept: {_number(c.intercept)}, "
+            f"margin: {_number(c.margin)}}}"
+        )
+    return lines
+
+
+def _knob_lines(knobs: Knobs, config: EnsembleConfig) -> list[str]:
     weights = ", ".join(f"{c.value}: {_number(knobs.weights.of(c))}" for c in Component)
-    lines = [
-        "genrescore:",
-        f"  weights: {{{weights}}}",
-        f"  instrument_prior: {_number(knobs.prior)}",
-    ]
+    lines = [f"  weights: {{{weights}}}", f"  instrument_prior: {_number(knobs.prior)}"]
     scale = dict(knobs.scales)
     changed = [rule for rule in config.rules if scale.get(rule.instrument, 1.0) != 1.0]
     if changed:
