@@ -361,6 +361,10 @@ def _librosa_features(y: np.ndarray, sr: int, hop_length: int = HOP) -> AudioFea
         chroma_mean=chroma_mean,
         chroma_entropy=chroma_entropy,
         duration=len(y) / sr,
+        # librosa has no beat-synchronous swing: the fold, on librosa's onset envelope.
+        swing=features.swing_ratio(
+            onset_envelope=onset_env, sr=sr, hop_length=hop_length, tempo=tempo
+        ),
     )
 
 

@@ -1,0 +1,318 @@
+"""The beat-synchronous heuristic cues (issue 22, must-have 4), cross-validated by artist.
+
+Each candidate is one rule change of ``scoring/heuristics.py`` (a beat-pattern term added to
+a genre's rule, at a weight the others make room for). For each, the weight is chosen from
+:data:`GRID` on four of five folds split by the manifest's ``group`` (one artist never on
+both sides) and measured on the fifth: in-sample (the best weight on all clips) and held-out
+figures side by side, per genre, recorded and sequenced clips apart, for the heuristics
+alone and for the embedded default's blend (the genre head's held-out outputs).
+
+The clips' features are recomputed from the decoded windows benchmarks/accuracy.py cached
+(``.bench-cache/accuracy/prepared``; run it once first), with today's ``features.py``, and
+cached by that file's hash under ``.bench-cache/beat``.
+
+    .venv/bin/python benchmarks/beat_rules_cv.py --stats        # the features per genre
+    .venv/bin/python benchmarks/beat_rules_cv.py                # every candidate
+    .venv/bin/python benchmarks/beat_rules_cv.py --baseline     # the shipped rules only
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import itertools
+import json
+import pickle
+import sys
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+
+from beetsplug.genrescore.analyzer import HEURISTIC_RATE, Analyzer  # noqa: E402
+from beetsplug.genrescore.errors import UnusableAudio  # noqa: E402
+from beetsplug.genrescore.scoring import features as feature_mod  # noqa: E402
+from beetsplug.genrescore.scoring import heuristics  # noqa: E402
+from beetsplug.genrescore.scoring.heuristics import Rule, Term  # noqa: E402
+from benchmarks import accuracy  # noqa: E402
+from benchmarks.devset import MANIFEST, Clip, load_manifest  # noqa: E402
+
+CACHE = ROOT / ".bench-cache" / "beat"
+OOF = ROOT / ".bench-cache" / "genre-head" / "oof.json"
+FOLDS = 5
+#: Weights a new term is tried at (0: the rule as shipped).
+GRID = (0.0, 0.1, 0.2, 0.3)
+HEURISTICS_ALONE = {"ml": 0.0, "instruments": 0.0, "heuristic": 1.0, "tagger_genres": 0.0}
+STAT_FIELDS = ("tempo", "beat_strength", "swing")
+
+
+def features_of(clip: Clip, runner: accuracy.Runner) -> feature_mod.AudioFeatures:
+    """The clip's features by today's features.py, from its cached decoded windows."""
+    digest = hashlib.sha256((ROOT / "beetsplug/genrescore/scoring/features.py").read_bytes())
+    path = CACHE / f"{clip.id}-{runner._prepared_key(clip)}-{digest.hexdigest()[:12]}.pkl"
+    if path.exists():
+        cached: feature_mod.AudioFeatures = pickle.loads(path.read_bytes())
+        return cached
+    track = runner.prepared(clip, full=True)
+    windows = []
+    for y in track.audio[HEURISTIC_RATE]:
+        try:
+            windows.append(feature_mod.extract_features(y=y, sr=HEURISTIC_RATE))
+        except ValueError:
+            continue
+    combined = feature_mod.combine(windows)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(pickle.dumps(combined))
+    return combined
+
+
+def with_term(rules: Sequence[Rule], genre: str, term: Term) -> tuple[Rule, ...]:
+    """``rules`` with ``term`` added to ``genre``'s rule, the others scaled to make room."""
+    out = []
+    for rule in rules:
+        if rule.genre == genre and term.weight > 0.0:
+            keep = 1.0 - term.weight
+            terms = tuple(dataclasses.replace(t, weight=t.weight * keep) for t in rule.terms)
+            tempo = (
+                dataclasses.replace(rule.tempo, weight=rule.tempo.weight * keep)
+                if rule.tempo
+                else None
+            )
+            rule = dataclasses.replace(rule, terms=(*terms, term), tempo=tempo)
+        out.append(rule)
+    return tuple(out)
+
+
+#: Candidate -> (genre, weight -> the term added to its rule). Measured and rejected before
+#: (docs/accuracy.md, "Beat-synchronous cues"): a kick on every beat (disco, electronic, not
+#: hip hop), off-beat hi-hats (disco), a mid-band chop and no four on the floor (reggae).
+CANDIDATES: Mapping[str, tuple[str, Callable[[float], Term]]] = {
+    "jazz: swing": ("jazz", lambda w: Term("swing", w, "swing")),
+    "hip hop: straight": ("hip hop", lambda w: Term("straight, not swung", w, "swing", 0.0)),
+    "blues: shuffle": ("blues", lambda w: Term("shuffle", w, "swing")),
+    "disco: straight": ("disco", lambda w: Term("straight, not swung", w, "swing", 0.0)),
+}
+
+
+#: Candidates whose weights are also chosen together.
+JOINT = ("jazz: swing", "hip hop: straight")
+
+
+class Bench:
+    def __init__(self, clips: Sequence[Clip]) -> None:
+        self.clips = clips
+        settings = accuracy.make_settings(accuracy.CONFIGS["default"], "cpu", {})
+        self.runner = accuracy.Runner(
+            Analyzer(settings, accuracy.build_models(settings)),
+            accuracy.CACHE,
+            reblend_only=True,
+            genre_oof=json.loads(OOF.read_text()) if OOF.exists() else None,
+        )
+        self.features = {c.id: features_of(c, self.runner) for c in clips}
+        self.models = accuracy.CONFIGS["default"]
+        runner = self.runner
+        genre_out = runner.raw(runner.analyzer.models.genre, clips)
+        if runner.genre_oof:
+            genre_out = [
+                {**g, **runner.genre_oof.get(c.id, {})}
+                for c, g in zip(clips, genre_out, strict=True)
+            ]
+        self.genre_out = genre_out
+        self.tagger_out = runner.raw(runner.analyzer.models.instruments, clips)
+
+    def tops(self, rules: Sequence[Rule], weights: Mapping[str, float] | None) -> list[list[str]]:
+        """Each clip's top genres with ``rules`` as the heuristics' rules."""
+        override = {"weights": dict(weights)} if weights else {}
+        self.runner.analyzer.settings = accuracy.make_settings(self.models, "cpu", override)
+        saved = heuristics.RULES
+        heuristics.RULES = tuple(rules)  # type: ignore[misc]
+        try:
+            out: list[list[str]] = []
+            for clip, g, t in zip(self.clips, self.genre_out, self.tagger_out, strict=True):
+                track = self.runner.prepared(clip, full=False)
+                track = dataclasses.replace(track, features=self.features[clip.id])
+                try:
+                    result = self.runner.analyzer._decide(track, g, t)
+                except UnusableAudio:
+                    out.append([])
+                    continue
+                out.append(list(result.decision.top))
+            return out
+        finally:
+            heuristics.RULES = saved  # type: ignore[misc]
+
+
+def rights(bench: Bench, tops: Sequence[Sequence[str]]) -> list[tuple[bool, bool]]:
+    return [
+        accuracy.right(top, clip.genre or "") for clip, top in zip(bench.clips, tops, strict=True)
+    ]
+
+
+def share(rows: Sequence[tuple[bool, bool]], mask: Sequence[bool], k: int = 0) -> float:
+    chosen = [r[k] for r, m in zip(rows, mask, strict=True) if m]
+    return sum(chosen) / len(chosen) if chosen else 0.0
+
+
+def objective(rows: Sequence[tuple[bool, bool]], recorded: Sequence[bool]) -> float:
+    """As benchmarks/blend_cv.py: recorded top-1 + half its top-3 + a quarter sequenced top-1."""
+    sequenced = [not r for r in recorded]
+    return share(rows, recorded) + 0.5 * share(rows, recorded, 1) + 0.25 * share(rows, sequenced)
+
+
+def line(name: str, rows: Sequence[tuple[bool, bool]], recorded: Sequence[bool]) -> str:
+    sequenced = [not r for r in recorded]
+    return (
+        f"{name:34s} recorded {100 * share(rows, recorded):5.1f} / "
+        f"{100 * share(rows, recorded, 1):5.1f}   sequenced {100 * share(rows, sequenced):5.1f} / "
+        f"{100 * share(rows, sequenced, 1):5.1f}"
+    )
+
+
+def per_genre(bench: Bench, rows: Sequence[tuple[bool, bool]], origin: str) -> dict[str, str]:
+    hits: dict[str, list[bool]] = defaultdict(list)
+    for clip, (top1, _) in zip(bench.clips, rows, strict=True):
+        if clip.origin == origin:
+            hits[clip.genre or ""].append(top1)
+    return {g: f"{sum(h)}/{len(h)}" for g, h in sorted(hits.items())}
+
+
+def without_swing(rules: Sequence[Rule]) -> tuple[Rule, ...]:
+    """``rules`` before this benchmark's cues: swing terms removed, the others scaled back."""
+    out = []
+    for rule in rules:
+        added = sum(t.weight for t in rule.terms if t.descriptor == "swing")
+        if added:
+            scale = 1.0 / (1.0 - added)
+            terms = tuple(
+                dataclasses.replace(t, weight=t.weight * scale)
+                for t in rule.terms
+                if t.descriptor != "swing"
+            )
+            tempo = (
+                dataclasses.replace(rule.tempo, weight=rule.tempo.weight * scale)
+                if rule.tempo
+                else None
+            )
+            rule = dataclasses.replace(rule, terms=terms, tempo=tempo)
+        out.append(rule)
+    return tuple(out)
+
+
+def cross_validate(
+    bench: Bench, before: Sequence[Rule], changes: Sequence[tuple[str, Callable[[float], Term]]]
+) -> dict[str, Any]:
+    """The terms' weights (a grid point per term) chosen per fold by the objective of the
+    default blend plus that of the heuristics alone on the other folds; both outcomes at the
+    best point in-sample, and held out."""
+    recorded = [c.origin == "recorded" for c in bench.clips]
+    groups = [c.group or c.source.split("@")[0] for c in bench.clips]
+    points = list(itertools.product(GRID, repeat=len(changes)))
+
+    def rules_at(point: Sequence[float]) -> tuple[Rule, ...]:
+        rules = tuple(before)
+        for (genre, make), w in zip(changes, point, strict=True):
+            rules = with_term(rules, genre, make(w))
+        return rules
+
+    tables = {
+        label: {p: rights(bench, bench.tops(rules_at(p), weights)) for p in points}
+        for label, weights in (("blend", None), ("alone", HEURISTICS_ALONE))
+    }
+    blend, alone = tables["blend"], tables["alone"]
+
+    def total(p: tuple[float, ...], rec: Sequence[bool], seq: Sequence[bool]) -> float:
+        # The shipped product is the blend, and the heuristics alone its fallback: both count.
+        return sum(
+            share(rows, rec) + 0.5 * share(rows, rec, 1) + 0.25 * share(rows, seq)
+            for rows in (blend[p], alone[p])
+        )
+
+    sequenced = [not r for r in recorded]
+    best = max(points, key=lambda p: (total(p, recorded, sequenced), -sum(p)))
+    held: dict[str, list[tuple[bool, bool]]] = {
+        k: [(False, False)] * len(bench.clips) for k in tables
+    }
+    chosen = []
+    for test in accuracy.group_folds(groups, FOLDS):
+        train = [i not in set(test) for i in range(len(bench.clips))]
+        rec_train = [r and t for r, t in zip(recorded, train, strict=True)]
+        seq_train = [(not r) and t for r, t in zip(recorded, train, strict=True)]
+        pick = max(points, key=lambda p: (total(p, rec_train, seq_train), -sum(p)))
+        chosen.append(pick)
+        for label, table in tables.items():
+            for i in test:
+                held[label][i] = table[pick][i]
+    return {"tables": tables, "best": best, "held": held, "chosen": chosen}
+
+
+def stats(bench: Bench) -> None:
+    by: dict[tuple[str, str], list[feature_mod.AudioFeatures]] = defaultdict(list)
+    for clip in bench.clips:
+        by[(clip.genre or "", clip.origin)].append(bench.features[clip.id])
+    print(f"{'genre':24s}" + "".join(f"{f:>14s}" for f in STAT_FIELDS))
+    for (genre, origin), items in sorted(by.items()):
+        medians = [np.median([getattr(f, name) for f in items]) for name in STAT_FIELDS]
+        print(
+            f"{genre[:12]:12s} {origin[:3]} {len(items):3d}     "
+            + "".join(f"{m:14.3f}" for m in medians)
+        )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--stats", action="store_true", help="the features' medians per genre")
+    parser.add_argument("--baseline", action="store_true", help="the shipped rules only")
+    parser.add_argument("--only", action="append", default=[], help="candidate (repeatable)")
+    parser.add_argument("--manifest", type=Path, default=MANIFEST)
+    args = parser.parse_args()
+    clips = [c for c in load_manifest(args.manifest) if c.genre]
+    bench = Bench(clips)
+    print(f"{len(clips)} clips with a genre; genre head held out: {bench.runner.genre_oof != {}}")
+    if args.stats:
+        stats(bench)
+        return 0
+    recorded = [c.origin == "recorded" for c in clips]
+    before = without_swing(heuristics.RULES)
+    for name, rules in (("shipped rules", heuristics.RULES), ("rules without swing", before)):
+        for label, weights in (("blend", None), ("alone", HEURISTICS_ALONE)):
+            rows = rights(bench, bench.tops(rules, weights))
+            print(line(f"{name}, {label}", rows, recorded))
+            print("   recorded per genre:", per_genre(bench, rows, "recorded"))
+    if args.baseline:
+        return 0
+    base = {
+        "blend": rights(bench, bench.tops(before, None)),
+        "alone": rights(bench, bench.tops(before, HEURISTICS_ALONE)),
+    }
+    runs = [(name, [change]) for name, change in CANDIDATES.items()]
+    runs.append((" + ".join(JOINT), [CANDIDATES[name] for name in JOINT]))
+    for name, changes in runs:
+        if args.only and name not in args.only:
+            continue
+        cv = cross_validate(bench, before, changes)
+        best = cv["best"]
+        print(f"\n== {name}: in-sample w={best}, held-out folds chose {cv['chosen']}")
+        for label in ("blend", "alone"):
+            ins, held = cv["tables"][label][best], cv["held"][label]
+            print(line(f"  {label}, in-sample", ins, recorded))
+            print(line(f"  {label}, held out", held, recorded))
+            base_g = per_genre(bench, base[label], "recorded")
+            ins_g = per_genre(bench, ins, "recorded")
+            held_g = per_genre(bench, held, "recorded")
+            moved = {
+                g: f"{base_g[g]} -> {ins_g[g]} in-sample, {held_g[g]} held out"
+                for g in base_g
+                if ins_g[g] != base_g[g] or held_g[g] != base_g[g]
+            }
+            print(f"    {label}, recorded genres that moved: {moved}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
