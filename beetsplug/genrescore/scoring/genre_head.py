@@ -4,9 +4,14 @@
 their stored evidence (``scoring/evidence.py``); the blend applies it to the genre model's
 vote (:func:`.ensemble.blend`) when the ``genre_head`` setting names its file.
 
-What it is: an affine map over the log of the stored vote, ``z = A @ log(max(p, FLOOR)) +
-c`` over the canonical genres (:data:`.taxonomy.GENRES`, in that order), then a softmax: the
-new vote. ``A = I, c = 0`` gives the vote back (renormalised over the floor), so it starts
+What it is: an affine map over the log of the stored vote, ``z = A @ log(max(p, FLOOR) /
+FLOOR) + c`` over the canonical genres (:data:`.taxonomy.GENRES`, in that order), then a
+softmax: the new vote. The log is taken relative to the floor, so that a genre the model did
+not name reads 0: as ``log(max(p, FLOOR))`` it would read -11.5 on every track, a column
+through which a row could shift its genre's logit at a fraction of the L2 cost of the bias
+``c`` (the fit then learned "more electronic everywhere" instead of "funk here is disco").
+Any affine map of one is an affine map of the other. ``A = I, c = 0`` gives the vote back
+(renormalised over the floor), so it starts
 there and is pulled back there (an L2 penalty on ``A - I`` and ``c``): an adapter over what
 any genre model said, not a new model. It needs no audio and no model weights, so it works
 for the embedded efficientat-genre head, musicnn, a downloaded HuBERT, and for libraries
@@ -16,10 +21,14 @@ that model (the user refits it after changing models).
 How it is fitted (:func:`fit`): the loss of a track is ``-log`` of the probability mass the
 head puts on the genres its user's labels accept (``evaluate.accepted``: a label's
 ancestors and children count), averaged, plus ``l2 x (|A - I|^2 + |c|^2)``; the L2 strength
-is the one of :data:`L2_GRID` with the least held-out loss in an inner cross-validation by
-group. Only the rows (output genres) of genres some labelled track accepts are fitted:
-a genre no labelled track has keeps its identity row, so what the user never labelled is
-left as the model said it (up to the softmax's normalisation).
+is the one of :data:`L2_GRID` whose head agrees best held out in an inner cross-validation
+by group (the least held-out loss breaks ties).
+
+Only the rows (output genres) of genres some labelled track accepts are fitted: a genre no
+labelled track has keeps its identity row, its logit what the model said. It can still lose
+share to the taught genres the head strengthens, and ``--tune``'s held-out figures measure
+only the genres the user labelled: a genre of which the labelled tracks hold one album is
+untaught whenever that album is held out, which the held-out figure then shows.
 """
 
 from __future__ import annotations
@@ -43,8 +52,8 @@ FloatArray = npt.NDArray[np.float64]
 #: ``evidence.MIN_SHARE``), so a genre the model cannot name is a finite input.
 FLOOR = 1e-5
 #: L2 strengths tried by the inner cross-validation (per track's mean loss): from a head
-#: that may move far (1e-3) to one that stays near the identity (1).
-L2_GRID = (1e-3, 1e-2, 1e-1, 1.0)
+#: that may move far (1e-3) to one that stays near the identity (10).
+L2_GRID = (1e-3, 1e-2, 1e-1, 1.0, 10.0)
 #: Folds of the inner cross-validation that picks the L2 strength.
 INNER_FOLDS = 3
 #: The file format's version (``to_data``/``from_data``).
@@ -104,14 +113,15 @@ class GenreHead:
 
 
 def log_shares(distributions: Sequence[Mapping[str, float]]) -> FloatArray:
-    """Votes -> ``log(max(share, FLOOR))`` per genre of :data:`GENRES`, (N, G)."""
+    """Votes -> ``log(max(share, FLOOR) / FLOOR)`` per genre of :data:`GENRES`, (N, G): 0
+    for a genre the vote does not name."""
     x = np.full((len(distributions), len(GENRES)), FLOOR)
     index = {g: i for i, g in enumerate(GENRES)}
     for row, distribution in enumerate(distributions):
         for genre, share in distribution.items():
             if genre in index:
                 x[row, index[genre]] = max(float(share), FLOOR)
-    out: FloatArray = np.log(x)
+    out: FloatArray = np.log(x / FLOOR)
     return out
 
 
@@ -153,41 +163,54 @@ def fit_fixed(
     """The head minimising the mean loss of ``x`` (N, G log shares) labelled ``ok`` (N, G)
     plus ``l2`` x the squared distance to the identity; only taught genres' rows move. The
     search starts from ``start`` (default: the identity): a head fitted with a larger L2
-    on the same tracks is a close start."""
+    on the same tracks is a close start.
+
+    The change to the identity is fitted over standardised inputs, ``z = x + B @ (x - mu) /
+    sigma + d`` (``mu``, ``sigma``: each genre's mean and spread over these tracks), and the
+    L2 pulls ``B`` and ``d`` to 0: every input then costs alike per unit of effect. Over the
+    raw log shares a genre the model names on every track (about 9 above the floor, give or
+    take 1) was a near-constant column that moved a logit on all tracks at 1/80 of a bias's
+    cost, and the fit learned "more of this genre everywhere". The head is stored as the
+    equivalent map over the raw log shares: ``A = I + B / sigma``, ``c = d - B @ mu / sigma``.
+    """
     n, g = x.shape
     taught = np.flatnonzero(ok.any(axis=0))
     t = taught.size
-    eye = np.eye(g)[taught]  # (T, G): the identity's taught rows
     if n == 0 or t == 0:
         return GenreHead.identity()
+    mu = x.mean(axis=0)
+    sigma = x.std(axis=0)
+    sigma = np.where(sigma > 1e-9, sigma, 1.0)  # a constant input: standardised to 0
+    scaled = (x - mu) / sigma
 
     def unpack(theta: FloatArray) -> tuple[FloatArray, FloatArray]:
         return theta[: t * g].reshape(t, g), theta[t * g :]
 
     def objective(theta: FloatArray) -> tuple[float, FloatArray]:
-        rows, bias = unpack(theta)
+        change, shift = unpack(theta)
         z = x.copy()  # untaught rows: the identity, z = x
-        z[:, taught] = x @ rows.T + bias
+        z[:, taught] += scaled @ change.T + shift
         losses, dz = _loss_terms(z, ok)
         dz_t = dz[:, taught] / n
-        grad_rows = dz_t.T @ x + 2.0 * l2 * (rows - eye)
-        grad_bias = dz_t.sum(axis=0) + 2.0 * l2 * bias
-        value = float(losses.mean()) + l2 * float(((rows - eye) ** 2).sum() + (bias**2).sum())
-        return value, np.concatenate([grad_rows.ravel(), grad_bias])
+        grad_change = dz_t.T @ scaled + 2.0 * l2 * change
+        grad_shift = dz_t.sum(axis=0) + 2.0 * l2 * shift
+        value = float(losses.mean()) + l2 * float((change**2).sum() + (shift**2).sum())
+        return value, np.concatenate([grad_change.ravel(), grad_shift])
 
     if start is None:
-        theta = np.concatenate([eye.ravel(), np.zeros(t)])
-    else:
+        theta = np.zeros(t * g + t)
+    else:  # the start's map, in these tracks' standardised terms
         a, c = start._arrays
-        theta = np.concatenate([a[taught].ravel(), c[taught]])
-    rows, bias = unpack(lbfgs(objective, theta))
+        change = (a[taught] - np.eye(g)[taught]) * sigma
+        theta = np.concatenate([change.ravel(), c[taught] + change @ (mu / sigma)])
+    change, shift = unpack(lbfgs(objective, theta))
     matrix = np.eye(g)
-    matrix[taught] = rows
-    full_bias = np.zeros(g)
-    full_bias[taught] = bias
+    matrix[taught] += change / sigma
+    bias = np.zeros(g)
+    bias[taught] = shift - change @ (mu / sigma)
     return GenreHead(
         tuple(tuple(float(v) for v in row) for row in matrix),
-        tuple(float(v) for v in full_bias),
+        tuple(float(v) for v in bias),
         frozenset(GENRES[i] for i in taught),
         l2=l2,
         trained_on=n,
@@ -294,19 +317,21 @@ def fit(
         return fit_fixed(x, ok, grid[0])
     splits = group_folds(groups, min(folds, len(set(groups))))
     strengths = sorted(grid, reverse=True)  # each fit starts from the stronger one's
-    best, best_loss = strengths[0], math.inf
+    best = strengths[0]
     if len(splits) >= 2:
         everything = np.arange(len(votes))
-        losses = dict.fromkeys(strengths, 0.0)
+        # Per strength: held-out top-1 agreement (what --tune's gate measures), then the
+        # held-out loss to break ties; the strongest pull wins a tie on both.
+        scores = {l2: [0.0, 0.0] for l2 in strengths}
         for held in splits:
             train = np.setdiff1d(everything, held)
             head: GenreHead | None = None
             for l2 in strengths:
                 head = fit_fixed(x[train], ok[train], l2, head)
-                losses[l2] += held_out_loss(head, x[held], ok[held]) * held.size
-        for l2 in strengths:
-            if losses[l2] < best_loss - 1e-12:
-                best, best_loss = l2, losses[l2]
+                top = head.logits(x[held]).argmax(axis=1)
+                scores[l2][0] += float(ok[held, top].sum())
+                scores[l2][1] -= held_out_loss(head, x[held], ok[held]) * held.size
+        best = max(strengths, key=lambda l2: (scores[l2][0], scores[l2][1]))
     return fit_fixed(x, ok, best)
 
 
