@@ -269,11 +269,76 @@ def _probe_duration(path: str) -> float:
         raise AudioLoadError(path, f"not a decodable audio file ({detail})") from None
 
 
+def mp4_duration(path: str) -> float | None:
+    """An MP4 file's duration as ffprobe reports it (its movie header, ``moov/mvhd``, in
+    microseconds rounded as libavformat rescales it, printed to six decimals), read from the
+    header in well under a millisecond instead of an ffprobe process (~85 ms of CPU, a
+    quarter of an m4a track's analysis); ``None`` where ffprobe must say: not an MP4, no
+    header, a fragmented file (``moov/mvex``: its header's duration is not the file's), a
+    zero duration, or a damaged box."""
+    try:
+        with open(path, "rb") as handle:
+            if handle.read(SNIFF_BYTES)[4:8] != b"ftyp":
+                return None
+            size = os.fstat(handle.fileno()).st_size
+            moov = _mp4_box(handle, 0, size, b"moov")
+            if moov is None:
+                return None
+            inside = (moov[0], moov[0] + moov[1])
+            if _mp4_box(handle, *inside, b"mvex") is not None:
+                return None
+            mvhd = _mp4_box(handle, *inside, b"mvhd")
+            if mvhd is None or mvhd[1] < 32:
+                return None
+            handle.seek(mvhd[0])
+            data = handle.read(32)
+    except OSError:
+        return None
+    if len(data) < 32:
+        return None
+    if data[0] == 1:  # version 1: 64-bit times
+        scale = int.from_bytes(data[20:24], "big")
+        length = int.from_bytes(data[24:32], "big")
+    else:
+        scale = int.from_bytes(data[12:16], "big")
+        length = int.from_bytes(data[16:20], "big")
+    if scale <= 0 or length <= 0:
+        return None
+    micro = (length * 1_000_000 + scale // 2) // scale  # av_rescale, rounding to nearest
+    return float(f"{micro * 1e-6:.6f}")
+
+
+def _mp4_box(handle: Any, start: int, end: int, name: bytes) -> tuple[int, int] | None:
+    """The payload (offset, length) of the first box called ``name`` among the boxes
+    between ``start`` and ``end``; ``None`` when there is none or a box's size is damaged."""
+    position = start
+    while position + 8 <= end:
+        handle.seek(position)
+        header = handle.read(16)
+        if len(header) < 8:
+            return None
+        size, kind, skip = int.from_bytes(header[:4], "big"), header[4:8], 8
+        if size == 1:  # a 64-bit size follows the type
+            if len(header) < 16:
+                return None
+            size, skip = int.from_bytes(header[8:16], "big"), 16
+        elif size == 0:  # the box runs to the end
+            size = end - position
+        if size < skip or position + size > end:
+            return None
+        if kind == name:
+            return position + skip, size - skip
+        position += size
+    return None
+
+
 def _read_ffmpeg(
     path: str, windows_for: _WindowPlanner, rate: int
 ) -> tuple[float, tuple[Window, ...], int, list[Waveform]]:
     binary = _ffmpeg(path)
-    duration = _probe_duration(path)
+    duration = mp4_duration(path)
+    if duration is None:
+        duration = _probe_duration(path)
     windows = windows_for(duration)
     chunks: list[Waveform] = []
     for window, raw in zip(windows, _ffmpeg_windows(binary, path, windows, rate), strict=True):
@@ -291,7 +356,8 @@ def _ffmpeg_windows(binary: str, path: str, windows: Sequence[Window], rate: int
     window is an input of its own (``-ss``/``-t`` before ``-i``, so it seeks as a process of
     its own would) mapped to an output on its own pipe, and the samples are those of one
     process per window, to the byte. An ffmpeg start costs about 85 ms of CPU, more than
-    the decoding: an m4a track took four (ffprobe and three windows), now two.
+    the decoding: an m4a track took four (ffprobe and three windows), now one (its duration
+    read from its header: :func:`mp4_duration`).
     """
     head = [binary, "-nostdin", "-v", "error"]
     inputs = [
