@@ -23,6 +23,7 @@ import dataclasses
 import hashlib
 import itertools
 import json
+import math
 import pickle
 import sys
 from collections import defaultdict
@@ -100,6 +101,36 @@ CANDIDATES: Mapping[str, tuple[str, Callable[[float], Term]]] = {
 }
 
 
+#: Rule terms that hear distortion through ``noisiness`` (any noise-like spectrum, cymbals
+#: included): (genre, term label).
+DISTORTION_TERMS = (
+    ("heavy metal", "distorted"),
+    ("punk rock", "crunchy guitars"),
+    ("rock", "guitar grit"),
+    ("hip hop", "clean, not distorted"),
+)
+#: Ramps (log10 of the flatness) the distortion descriptor is tried with.
+DISTORTION_RAMPS = {
+    "0.005-0.2": (math.log10(0.005), math.log10(0.2)),
+    "0.002-0.2": (math.log10(0.002), math.log10(0.2)),
+    "0.005-0.1": (math.log10(0.005), math.log10(0.1)),
+}
+
+
+def hearing_distortion(rules: Sequence[Rule], descriptor: str) -> tuple[Rule, ...]:
+    """``rules`` with the :data:`DISTORTION_TERMS` reading ``descriptor``."""
+    out = []
+    for rule in rules:
+        terms = tuple(
+            dataclasses.replace(t, descriptor=descriptor)
+            if (rule.genre, t.label) in DISTORTION_TERMS
+            else t
+            for t in rule.terms
+        )
+        out.append(dataclasses.replace(rule, terms=terms))
+    return tuple(out)
+
+
 #: Candidates whose weights are also chosen together.
 JOINT = ("jazz: swing", "hip hop: straight")
 
@@ -126,12 +157,20 @@ class Bench:
         self.genre_out = genre_out
         self.tagger_out = runner.raw(runner.analyzer.models.instruments, clips)
 
-    def tops(self, rules: Sequence[Rule], weights: Mapping[str, float] | None) -> list[list[str]]:
-        """Each clip's top genres with ``rules`` as the heuristics' rules."""
+    def tops(
+        self,
+        rules: Sequence[Rule],
+        weights: Mapping[str, float] | None,
+        ramp: tuple[float, float] | None = None,
+    ) -> list[list[str]]:
+        """Each clip's top genres with ``rules`` as the heuristics' rules (and ``ramp`` as
+        the distortion descriptor's)."""
         override = {"weights": dict(weights)} if weights else {}
         self.runner.analyzer.settings = accuracy.make_settings(self.models, "cpu", override)
-        saved = heuristics.RULES
+        saved, saved_ramp = heuristics.RULES, heuristics.DISTORTION_RAMP_LOG10
         heuristics.RULES = tuple(rules)  # type: ignore[misc]
+        if ramp is not None:
+            heuristics.DISTORTION_RAMP_LOG10 = ramp  # type: ignore[misc]
         try:
             out: list[list[str]] = []
             for clip, g, t in zip(self.clips, self.genre_out, self.tagger_out, strict=True):
@@ -146,6 +185,7 @@ class Bench:
             return out
         finally:
             heuristics.RULES = saved  # type: ignore[misc]
+            heuristics.DISTORTION_RAMP_LOG10 = saved_ramp  # type: ignore[misc]
 
 
 def rights(bench: Bench, tops: Sequence[Sequence[str]]) -> list[tuple[bool, bool]]:
@@ -204,37 +244,32 @@ def without_swing(rules: Sequence[Rule]) -> tuple[Rule, ...]:
     return tuple(out)
 
 
-def cross_validate(
-    bench: Bench, before: Sequence[Rule], changes: Sequence[tuple[str, Callable[[float], Term]]]
-) -> dict[str, Any]:
-    """The terms' weights (a grid point per term) chosen per fold by the objective of the
-    default blend plus that of the heuristics alone on the other folds; both outcomes at the
-    best point in-sample, and held out."""
+Option = tuple[Sequence[Rule], tuple[float, float] | None]
+
+
+def cross_validate(bench: Bench, options: Mapping[Any, Option]) -> dict[str, Any]:
+    """One of ``options`` (rules, distortion ramp; the first is "no change") chosen per fold
+    by the objective of the default blend plus that of the heuristics alone on the other
+    folds; both outcomes of the best option in-sample, and held out."""
     recorded = [c.origin == "recorded" for c in bench.clips]
     groups = [c.group or c.source.split("@")[0] for c in bench.clips]
-    points = list(itertools.product(GRID, repeat=len(changes)))
-
-    def rules_at(point: Sequence[float]) -> tuple[Rule, ...]:
-        rules = tuple(before)
-        for (genre, make), w in zip(changes, point, strict=True):
-            rules = with_term(rules, genre, make(w))
-        return rules
-
+    keys = list(options)
     tables = {
-        label: {p: rights(bench, bench.tops(rules_at(p), weights)) for p in points}
+        label: {k: rights(bench, bench.tops(*options[k][:1], weights, options[k][1])) for k in keys}
         for label, weights in (("blend", None), ("alone", HEURISTICS_ALONE))
     }
     blend, alone = tables["blend"], tables["alone"]
 
-    def total(p: tuple[float, ...], rec: Sequence[bool], seq: Sequence[bool]) -> float:
+    def total(k: Any, rec: Sequence[bool], seq: Sequence[bool]) -> float:
         # The shipped product is the blend, and the heuristics alone its fallback: both count.
         return sum(
             share(rows, rec) + 0.5 * share(rows, rec, 1) + 0.25 * share(rows, seq)
-            for rows in (blend[p], alone[p])
+            for rows in (blend[k], alone[k])
         )
 
     sequenced = [not r for r in recorded]
-    best = max(points, key=lambda p: (total(p, recorded, sequenced), -sum(p)))
+    # Ties go to the earlier option: no change first, then the smaller weights.
+    best = max(keys, key=lambda k: (total(k, recorded, sequenced), -keys.index(k)))
     held: dict[str, list[tuple[bool, bool]]] = {
         k: [(False, False)] * len(bench.clips) for k in tables
     }
@@ -243,12 +278,37 @@ def cross_validate(
         train = [i not in set(test) for i in range(len(bench.clips))]
         rec_train = [r and t for r, t in zip(recorded, train, strict=True)]
         seq_train = [(not r) and t for r, t in zip(recorded, train, strict=True)]
-        pick = max(points, key=lambda p: (total(p, rec_train, seq_train), -sum(p)))
+        pick = max(keys, key=lambda k: (total(k, rec_train, seq_train), -keys.index(k)))
         chosen.append(pick)
         for label, table in tables.items():
             for i in test:
                 held[label][i] = table[pick][i]
     return {"tables": tables, "best": best, "held": held, "chosen": chosen}
+
+
+def weight_options(
+    before: Sequence[Rule], changes: Sequence[tuple[str, Callable[[float], Term]]]
+) -> dict[Any, Option]:
+    """Every grid point of the terms' weights, as rules."""
+    options: dict[Any, Option] = {}
+    for point in sorted(itertools.product(GRID, repeat=len(changes)), key=sum):
+        rules = tuple(before)
+        for (genre, make), w in zip(changes, point, strict=True):
+            rules = with_term(rules, genre, make(w))
+        options[point] = (rules, None)
+    return options
+
+
+def distortion_options(rules: Sequence[Rule]) -> dict[Any, Option]:
+    """The rules as they are, and their distortion terms on ``distortion`` at each ramp."""
+    options: dict[Any, Option] = {"noisiness": (before_distortion(rules), None)}
+    for name, ramp in DISTORTION_RAMPS.items():
+        options[f"distortion {name}"] = (hearing_distortion(rules, "distortion"), ramp)
+    return options
+
+
+def before_distortion(rules: Sequence[Rule]) -> tuple[Rule, ...]:
+    return hearing_distortion(rules, "noisiness")
 
 
 def stats(bench: Bench) -> None:
@@ -290,12 +350,13 @@ def main() -> int:
         "blend": rights(bench, bench.tops(before, None)),
         "alone": rights(bench, bench.tops(before, HEURISTICS_ALONE)),
     }
-    runs = [(name, [change]) for name, change in CANDIDATES.items()]
-    runs.append((" + ".join(JOINT), [CANDIDATES[name] for name in JOINT]))
-    for name, changes in runs:
+    runs = {name: weight_options(before, [change]) for name, change in CANDIDATES.items()}
+    runs[" + ".join(JOINT)] = weight_options(before, [CANDIDATES[name] for name in JOINT])
+    runs["distortion for metal, punk, rock, hip hop"] = distortion_options(heuristics.RULES)
+    for name, options in runs.items():
         if args.only and name not in args.only:
             continue
-        cv = cross_validate(bench, before, changes)
+        cv = cross_validate(bench, options)
         best = cv["best"]
         print(f"\n== {name}: in-sample w={best}, held-out folds chose {cv['chosen']}")
         for label in ("blend", "alone"):

@@ -297,6 +297,21 @@ def _percussive_ratio(mel: np.ndarray) -> float:
     return float(percussive.sum()) / total if total > 0.0 else 0.0
 
 
+def _distortion(mel: np.ndarray, sr: int) -> float:
+    """The flatness (``librosa.feature.spectral_flatness`` of the power) of the harmonic part
+    of ``librosa.decompose.hpss`` (soft masks) in the mel bands whose centres lie within the
+    flatness band, weighted median over frames by that part's power."""
+    harmonic, _ = librosa.decompose.hpss(mel, kernel_size=features.HPSS_KERNEL, power=2.0)
+    centres = librosa.mel_frequencies(n_mels=N_MELS + 2, fmax=sr / 2.0)[1:-1]
+    low, high = features.FLATNESS_BAND_HZ
+    band = harmonic[(centres >= low) & (centres <= high)]
+    weight = band.sum(axis=0)
+    if weight.sum() <= 0.0:
+        return 0.0
+    flatness = librosa.feature.spectral_flatness(S=band, power=1.0, amin=features._DB_FLOOR)[0]
+    return _weighted_median(flatness, weight)
+
+
 def _pitch_class_profile(chroma: np.ndarray) -> tuple[tuple[float, ...], float]:
     """Energy share per pitch class, and the frames' entropy (scipy.stats) weighted by their
     energy."""
@@ -361,6 +376,7 @@ def _librosa_features(y: np.ndarray, sr: int, hop_length: int = HOP) -> AudioFea
         chroma_mean=chroma_mean,
         chroma_entropy=chroma_entropy,
         duration=len(y) / sr,
+        distortion=_distortion(mel, sr),
         # librosa has no beat-synchronous swing: the fold, on librosa's onset envelope.
         swing=features.swing_ratio(
             onset_envelope=onset_env, sr=sr, hop_length=hop_length, tempo=tempo

@@ -50,7 +50,7 @@ def top(result: HeuristicResult, n: int) -> list[str]:
 # fmt: off
 FAST_LOUD_DISTORTED = track(
     energy=0.9, acousticness=0.1, brightness=0.85, percussiveness=0.6, tonality=0.15,
-    tempo=170.0, bass=0.5, dynamics=0.05, noisiness=0.9, pulse=0.85,
+    tempo=170.0, bass=0.5, dynamics=0.05, noisiness=0.9, pulse=0.85, distortion=0.9,
 )
 FOUR_ON_THE_FLOOR = track(
     energy=0.6, acousticness=0.15, danceability=0.95, brightness=0.6, percussiveness=0.55,

@@ -46,7 +46,7 @@ from .settings import MIN_SECONDS, Settings
 #: The heuristics' sample rate: librosa's default, which their constants were tuned at.
 HEURISTIC_RATE = 22050
 #: Bumped when the analysis changes in a way that should make stored results stale.
-ANALYSIS_VERSION = "5"  # 3: BPM, mood, vocals; 4: evidence stored; 5: the heuristics hear swing
+ANALYSIS_VERSION = "5"  # 3: BPM, mood, vocals; 4: evidence stored; 5: swing, distortion
 
 
 @dataclass(frozen=True)

@@ -90,6 +90,16 @@ def _mel_to_hz(mels: Float64Array) -> Float64Array:
     return hz
 
 
+def mel_frequencies(*, n_mels: int, fmin: float = 0.0, fmax: float) -> Float64Array:
+    """``n_mels`` frequencies, in Hz, evenly spaced on Slaney's mel scale from ``fmin`` to
+    ``fmax``: ``librosa.mel_frequencies(n_mels=n_mels, fmin=fmin, fmax=fmax)``.
+
+    The centre of band ``i`` of :func:`mel_filters` is ``mel_frequencies(n_mels=n_mels + 2,
+    fmax=sr / 2)[i + 1]``.
+    """
+    return _mel_to_hz(np.linspace(_hz_to_mel(fmin), _hz_to_mel(fmax), n_mels))
+
+
 def mel_filters(*, sr: float, n_fft: int, n_mels: int) -> Float32Array:
     """Triangular mel filters: ``librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels)``.
 
