@@ -561,7 +561,10 @@ def main() -> int:
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--manifest", type=Path, default=MANIFEST)
     parser.add_argument(
-        "--skip", action="append", default=[], choices=("1", "2", "3", "cv", "genre", "check")
+        "--skip",
+        action="append",
+        default=[],
+        choices=("1", "2", "3", "cv", "genre", "window", "check"),
     )
     args = parser.parse_args()
     clips = load_manifest(args.manifest)
