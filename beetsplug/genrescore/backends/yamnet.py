@@ -30,7 +30,10 @@ if TYPE_CHECKING:
 
 NAME: Final = "yamnet"
 #: Bumped whenever the port computes different numbers from the same weights (front end,
-#: padding, averaging); part of the backend's fingerprint.
+#: padding, averaging), and when the reading below changes (display thresholds, share, boost
+#: range): a track's evidence stores the scales it was read with (scoring/evidence.py) and a
+#: re-blend reuses them, so only a new analysis brings new ones to a library. Part of the
+#: backend's fingerprint.
 PORT_VERSION: Final = "2"
 #: The converted weights (``tools/convert_yamnet.py`` writes them).
 WEIGHTS_PATH: Final = EMBEDDED_BY_NAME[NAME].path("weights")
