@@ -17,7 +17,7 @@ strength above it). This script shows where those numbers come from, on the dev 
    thresholds on top of that) cross-validated with folds split by the manifest's ``group``
    (an artist or a sample library is never on both sides): chosen on the other folds,
    measured on the held-out one, beside the same procedure fitted on every clip (in-sample),
-   overall and per instrument;
+   overall and per instrument (``--folds 0``: one fold per group, each group held out alone);
 5. ``genre``: what each in-sample choice does to the default configuration's genres (top-1
    / top-3, recorded and sequenced clips apart), against the shipped reading;
 6. ``window``: the same clips with YAMNet hearing each whole analysis window instead of its
@@ -29,7 +29,7 @@ the tagger's cached track scores as a blend does (``ensemble.detect_instruments`
 scores as the stored evidence keeps them, with the default rules' thresholds); step 5 and
 ``--check`` run the whole blend.
 
-    .venv/bin/python benchmarks/yamnet_calibrate.py [--folds 5] [--skip 3]
+    .venv/bin/python benchmarks/yamnet_calibrate.py [--folds 5 | --folds 0] [--skip 3]
 """
 
 from __future__ import annotations
@@ -318,10 +318,11 @@ def cross_validate(
     fit: Fit, clips: Sequence[Scored], folds: int, rules: Sequence[InstrumentRule] = ()
 ) -> tuple[Tally, list[Reading]]:
     """Held-out figures of a procedure: each fold read with what ``fit`` chose on the other
-    folds; folds are whole groups (``accuracy.group_folds``)."""
+    folds; folds are whole groups (``accuracy.group_folds``; ``folds=0``: one per group)."""
     held = Tally()
     chosen = []
-    for test in group_folds([item.group for item in clips], folds):
+    groups = [item.group for item in clips]
+    for test in group_folds(groups, folds or len(set(groups))):
         rows = set(test)
         reading = fit([c for i, c in enumerate(clips) if i not in rows], rules)
         held.add(tally(reading, [clips[i] for i in test], rules))
@@ -423,8 +424,8 @@ def cv_report(
     """Step 4; returns each procedure's in-sample reading."""
     groups = len({s.group for s in scored})
     print(
-        f"## 4. Cross-validated by group ({folds} folds over {len(scored)} clips of {groups} "
-        "groups; held out: chosen on the other folds)\n"
+        f"## 4. Cross-validated by group ({folds or groups} folds over {len(scored)} clips of "
+        f"{groups} groups; held out: chosen on the other folds)\n"
     )
     fitted: dict[str, Reading] = {}
     rows: list[tuple[str, Tally, Tally | None, str]] = []
@@ -558,7 +559,9 @@ def boost_grid(clips: Sequence[Clip]) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument(
+        "--folds", type=int, default=5, help="0: one fold per group (leave one group out)"
+    )
     parser.add_argument("--manifest", type=Path, default=MANIFEST)
     parser.add_argument(
         "--skip",

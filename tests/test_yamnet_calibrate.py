@@ -89,6 +89,8 @@ def test_each_fold_is_read_with_what_the_other_groups_chose(
     assert chosen == [cal.Reading(0.01, 0.1)] * 3 + [cal.Reading(0.01, 0.0)]
     assert (held.solo, held.false) == ([4, 4], [1, 4])
     assert (held.solo_recall, held.false_per_clip, held.meets_target()) == (1.0, 0.25, True)
+    # folds=0 holds each group out alone: here the same four folds.
+    assert cal.cross_validate(cal.fit_target, clips, folds=0) == (held, chosen)
 
 
 def test_the_target_procedure_keeps_within_the_cap_on_false_instruments(
