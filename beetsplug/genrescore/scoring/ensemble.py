@@ -25,8 +25,11 @@ How it decides (``docs/ensemble.md`` tells the same for users):
    back to the other components.
 4. The final score of a genre is the weighted mean of all components; the best ``count`` are
    the top list. The best one's score (its *share*) is read as the probability that it is
-   right through a calibration map fitted on the dev set (:class:`ConfidenceMap`): the
-   confidence.
+   right through a calibration map fitted on the dev set (:class:`ConfidenceMap`), or the
+   user's (``confidence``, fitted by ``--tune``): the confidence.
+
+Before all this, a user's genre head (``genre_head``, ``scoring/genre_head.py``, learned by
+``--tune`` from the user's own genres) may re-read the genre model's vote (:func:`reheaded`).
 """
 
 from __future__ import annotations
