@@ -34,7 +34,7 @@ from beetsplug.genrescore.scoring.ensemble import (
 )
 from beetsplug.genrescore.scoring.taxonomy import GENRES, display_name
 from beetsplug.genrescore.settings import DEFAULTS, read_settings
-from beetsplug.genrescore.tuning import report
+from beetsplug.genrescore.tuning import group, report
 
 from .evidence_fixtures import HEURISTIC_VOCABULARY, tracks
 from .test_plugin import SHIPPED_RULES, GenrescoreTestHelper
@@ -500,6 +500,18 @@ class TestTuneHead(GenrescoreTestHelper):
         assert "it does not help on held-out items: no head" in out
         assert "genre_head:" not in out
         assert self.heads() == []
+
+    def test_an_items_fold_group_is_its_album_else_its_artist_else_itself(self) -> None:
+        album = self.lib.add_album([Item(title="a1", artist="X"), Item(title="a2", artist="Y")])
+        loose = Item(title="s1", artist="X", albumartist="Z")
+        by_artist = Item(title="s2", artist="X")
+        nobody = Item(title="s3")
+        for item in (loose, by_artist, nobody):
+            item.add(self.lib)
+        assert {group(item) for item in album.items()} == {f"album {album.id}"}
+        assert group(loose) == "artist Z"
+        assert group(by_artist) == "artist X"
+        assert group(nobody) == f"item {nobody.id}"
 
     def test_a_missing_head_file_stops_the_command_naming_it(self) -> None:
         missing = self.temp_path / "nowhere" / "head.json"
