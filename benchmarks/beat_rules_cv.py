@@ -98,6 +98,7 @@ CANDIDATES: Mapping[str, tuple[str, Callable[[float], Term]]] = {
     "hip hop: straight": ("hip hop", lambda w: Term("straight, not swung", w, "swing", 0.0)),
     "blues: shuffle": ("blues", lambda w: Term("shuffle", w, "swing")),
     "disco: straight": ("disco", lambda w: Term("straight, not swung", w, "swing", 0.0)),
+    "reggae: swung": ("reggae", lambda w: Term("swung", w, "swing")),
 }
 
 
@@ -162,10 +163,13 @@ class Bench:
         rules: Sequence[Rule],
         weights: Mapping[str, float] | None,
         ramp: tuple[float, float] | None = None,
+        instrument_rules: Mapping[str, Any] | None = None,
     ) -> list[list[str]]:
-        """Each clip's top genres with ``rules`` as the heuristics' rules (and ``ramp`` as
-        the distortion descriptor's)."""
-        override = {"weights": dict(weights)} if weights else {}
+        """Each clip's top genres with ``rules`` as the heuristics' rules (``ramp`` as the
+        distortion descriptor's, ``instrument_rules`` over the default instrument rules)."""
+        override: dict[str, Any] = {"weights": dict(weights)} if weights else {}
+        if instrument_rules:
+            override["instrument_rules"] = dict(instrument_rules)
         self.runner.analyzer.settings = accuracy.make_settings(self.models, "cpu", override)
         saved, saved_ramp = heuristics.RULES, heuristics.DISTORTION_RAMP_LOG10
         heuristics.RULES = tuple(rules)  # type: ignore[misc]
@@ -244,7 +248,9 @@ def without_swing(rules: Sequence[Rule]) -> tuple[Rule, ...]:
     return tuple(out)
 
 
-Option = tuple[Sequence[Rule], tuple[float, float] | None]
+#: The heuristics' rules, the distortion ramp (None: as shipped) and instrument rules over
+#: the defaults (None: as shipped).
+Option = tuple[Sequence[Rule], tuple[float, float] | None, Mapping[str, Any] | None]
 
 
 def cross_validate(bench: Bench, options: Mapping[Any, Option]) -> dict[str, Any]:
@@ -255,7 +261,10 @@ def cross_validate(bench: Bench, options: Mapping[Any, Option]) -> dict[str, Any
     groups = [c.group or c.source.split("@")[0] for c in bench.clips]
     keys = list(options)
     tables = {
-        label: {k: rights(bench, bench.tops(*options[k][:1], weights, options[k][1])) for k in keys}
+        label: {
+            k: rights(bench, bench.tops(options[k][0], weights, options[k][1], options[k][2]))
+            for k in keys
+        }
         for label, weights in (("blend", None), ("alone", HEURISTICS_ALONE))
     }
     blend, alone = tables["blend"], tables["alone"]
@@ -295,15 +304,15 @@ def weight_options(
         rules = tuple(before)
         for (genre, make), w in zip(changes, point, strict=True):
             rules = with_term(rules, genre, make(w))
-        options[point] = (rules, None)
+        options[point] = (rules, None, None)
     return options
 
 
 def distortion_options(rules: Sequence[Rule]) -> dict[Any, Option]:
     """The rules as they are, and their distortion terms on ``distortion`` at each ramp."""
-    options: dict[Any, Option] = {"noisiness": (before_distortion(rules), None)}
+    options: dict[Any, Option] = {"noisiness": (before_distortion(rules), None, None)}
     for name, ramp in DISTORTION_RAMPS.items():
-        options[f"distortion {name}"] = (hearing_distortion(rules, "distortion"), ramp)
+        options[f"distortion {name}"] = (hearing_distortion(rules, "distortion"), ramp, None)
     return options
 
 
@@ -315,11 +324,30 @@ def joint_options(rules: Sequence[Rule]) -> dict[Any, Option]:
     options: dict[Any, Option] = {}
     for heard in ("noisiness", "distortion"):
         ramp = DISTORTION_RAMPS["0.005-0.2"] if heard == "distortion" else None
-        for point, (weighted, _) in weight_options(original, changes).items():
-            options[(heard, *point)] = (hearing_distortion(weighted, heard), ramp)
+        for point, (weighted, _, _) in weight_options(original, changes).items():
+            options[(heard, *point)] = (hearing_distortion(weighted, heard), ramp, None)
     return dict(
         sorted(options.items(), key=lambda item: (item[0][0] != "noisiness", sum(item[0][1:])))
     )
+
+
+#: Instrument rules tried over the defaults: name -> options (the first, no change).
+INSTRUMENT_CANDIDATES: Mapping[str, Mapping[str, Mapping[str, Any] | None]] = {
+    # A synthesizer under a hip-hop beat is its keys or pads, not electronic music.
+    "synthesizer: unless the votes say hip hop": {
+        "as shipped": None,
+        **{
+            f"unless hip hop {share}": {"synthesizer": {"unless": {"hip hop": share}}}
+            for share in (0.05, 0.1, 0.2, 0.3)
+        },
+    },
+}
+
+
+def instrument_options(
+    rules: Sequence[Rule], overrides: Mapping[str, Mapping[str, Any] | None]
+) -> dict[Any, Option]:
+    return {name: (tuple(rules), None, override) for name, override in overrides.items()}
 
 
 def before_distortion(rules: Sequence[Rule]) -> tuple[Rule, ...]:
@@ -365,6 +393,8 @@ def main() -> int:
     runs[" + ".join(JOINT)] = weight_options(before, [CANDIDATES[name] for name in JOINT])
     runs["distortion for metal, punk, rock, hip hop"] = distortion_options(heuristics.RULES)
     runs["all: distortion x jazz swing x hip hop straight"] = joint_options(heuristics.RULES)
+    for name, overrides in INSTRUMENT_CANDIDATES.items():
+        runs[name] = instrument_options(heuristics.RULES, overrides)
     for name, options in runs.items():
         if args.only and name not in args.only:
             continue
