@@ -331,6 +331,37 @@ def joint_options(rules: Sequence[Rule]) -> dict[Any, Option]:
     )
 
 
+#: A term's target tried at other values: name -> (genre, term label, targets; the first as
+#: shipped).
+TARGET_CANDIDATES: Mapping[str, tuple[str, str, tuple[float, ...]]] = {
+    # Punk's guitars have less gain than metal's: on the distortion descriptor, metal reads
+    # 0.97, punk and rock about 0.75-0.8 (dev-set medians).
+    "punk: crunch below metal's": ("punk rock", "crunchy guitars", (0.7, 0.6, 0.5)),
+    "rock: grit below metal's": ("rock", "guitar grit", (0.7, 0.6, 0.5)),
+}
+
+
+def target_options(
+    rules: Sequence[Rule], genre: str, label: str, targets: Sequence[float]
+) -> dict[Any, Option]:
+    options: dict[Any, Option] = {}
+    for target in targets:
+        changed = tuple(
+            dataclasses.replace(
+                rule,
+                terms=tuple(
+                    dataclasses.replace(t, target=target) if t.label == label else t
+                    for t in rule.terms
+                ),
+            )
+            if rule.genre == genre
+            else rule
+            for rule in rules
+        )
+        options[f"{label} at {target}"] = (changed, None, None)
+    return options
+
+
 #: Instrument rules tried over the defaults: name -> options (the first, no change).
 INSTRUMENT_CANDIDATES: Mapping[str, Mapping[str, Mapping[str, Any] | None]] = {
     # A synthesizer under a hip-hop beat is its keys or pads, not electronic music.
@@ -393,6 +424,8 @@ def main() -> int:
     runs[" + ".join(JOINT)] = weight_options(before, [CANDIDATES[name] for name in JOINT])
     runs["distortion for metal, punk, rock, hip hop"] = distortion_options(heuristics.RULES)
     runs["all: distortion x jazz swing x hip hop straight"] = joint_options(heuristics.RULES)
+    for name, (genre, label, targets) in TARGET_CANDIDATES.items():
+        runs[name] = target_options(heuristics.RULES, genre, label, targets)
     for name, overrides in INSTRUMENT_CANDIDATES.items():
         runs[name] = instrument_options(heuristics.RULES, overrides)
     for name, options in runs.items():
