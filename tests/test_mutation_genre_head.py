@@ -1,0 +1,272 @@
+"""The genre head's fit (``scoring/genre_head.py``) against what its docstrings promise,
+each checked by a means of its own (tests/MUTATION.md, issue 24): the fitted head is the
+minimum of the documented objective (its numerical gradient, computed here, is zero), the
+L2 strength is the one that agrees best held out by album, the folds deal whole albums
+largest first to the lightest fold, and a damaged head file is refused naming what is wrong.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import confuse
+import numpy as np
+import pytest
+from scipy.special import logsumexp
+
+from beetsplug.genrescore.errors import ConfigError
+from beetsplug.genrescore.scoring import genre_head, tune
+from beetsplug.genrescore.scoring.taxonomy import GENRES
+from beetsplug.genrescore.settings import DEFAULTS, read_settings
+
+from .test_genre_head import album_library, swap
+
+#: What the votes below name: a model of six genres, as efficientat-genre names ten.
+NAMED = ("rock", "pop", "jazz", "funk", "country", "folk")
+
+
+def _problem(seed: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Log shares of ``n`` random votes over :data:`NAMED`, and labels a user could give:
+    funk read as disco, rock as rock or heavy metal, the rest as the model said."""
+    rng = np.random.default_rng(seed)
+    votes = []
+    labels = []
+    for _ in range(n):
+        raw = rng.dirichlet(np.full(len(NAMED), 0.5))
+        vote = dict(zip(NAMED, raw.tolist(), strict=True))
+        votes.append(vote)
+        said = max(vote, key=vote.__getitem__)
+        if said == "funk":
+            labels.append(frozenset({"disco"}))
+        elif said == "rock" and rng.random() < 0.5:
+            labels.append(frozenset({"heavy metal", "rock"}))
+        else:  # a fifth of them another genre the model names (never funk: it is disco)
+            other = [g for g in NAMED if g != "funk"][rng.integers(len(NAMED) - 1)]
+            labels.append(frozenset({other if rng.random() < 0.2 else said}))
+    return genre_head.log_shares(votes), genre_head.accepted_mask(labels)
+
+
+def _objective(x: np.ndarray, ok: np.ndarray, l2: float, theta: np.ndarray) -> float:
+    """The documented objective, written out: the mean -log of the softmax mass on the
+    accepted genres, z = x + B (x - mu) / sigma + d on the taught rows, + l2 (|B|^2 + |d|^2)."""
+    taught = np.flatnonzero(ok.any(axis=0))
+    t, g = taught.size, x.shape[1]
+    change, shift = theta[: t * g].reshape(t, g), theta[t * g :]
+    sigma = x.std(axis=0)
+    sigma[sigma == 0] = 1.0
+    z = x.copy()
+    z[:, taught] += ((x - x.mean(axis=0)) / sigma) @ change.T + shift
+    mass = logsumexp(np.where(ok, z, -np.inf), axis=1) - logsumexp(z, axis=1)
+    return float(-mass.mean() + l2 * ((change**2).sum() + (shift**2).sum()))
+
+
+def _parameters(head: genre_head.GenreHead, x: np.ndarray, ok: np.ndarray) -> np.ndarray:
+    """(B, d) of a stored head (A = I + B / sigma, c = d - B mu / sigma on the taught rows)."""
+    taught = np.flatnonzero(ok.any(axis=0))
+    a, c = np.array(head.matrix), np.array(head.bias)
+    sigma = x.std(axis=0)
+    sigma[sigma == 0] = 1.0
+    change = (a - np.eye(len(GENRES)))[taught] * sigma
+    shift = c[taught] + change @ (x.mean(axis=0) / sigma)
+    return np.concatenate([change.ravel(), shift])
+
+
+def _gradient(x: np.ndarray, ok: np.ndarray, l2: float, theta: np.ndarray) -> np.ndarray:
+    step = 1e-6
+    out = np.zeros_like(theta)
+    for i in range(theta.size):
+        up, down = theta.copy(), theta.copy()
+        up[i] += step
+        down[i] -= step
+        out[i] = (_objective(x, ok, l2, up) - _objective(x, ok, l2, down)) / (2 * step)
+    return out
+
+
+@pytest.mark.parametrize("l2", [1e-3, 0.1, 10.0])
+def test_the_head_is_the_minimum_of_the_documented_fit(l2: float) -> None:
+    """What ``--tune`` offers is the head the docs describe, not a step on the way to it:
+    convex, so a zero gradient is its minimum; the untaught rows are the identity's."""
+    x, ok = _problem(4, 80)
+    head = genre_head.fit_fixed(x, ok, l2)
+    taught = {GENRES[i] for i in np.flatnonzero(ok.any(axis=0))}
+    assert (
+        head.taught == taught == {"rock", "heavy metal", "pop", "jazz", "disco", "country", "folk"}
+    )
+    assert head.l2 == l2
+    assert head.trained_on == 80
+    theta = _parameters(head, x, ok)
+    assert np.abs(_gradient(x, ok, l2, theta)).max() < 1e-4
+    # A weaker pull moves the head further from the identity, and helps its fit.
+    if l2 < 10.0:
+        stronger = genre_head.fit_fixed(x, ok, 10 * l2)
+        assert (theta**2).sum() > (_parameters(stronger, x, ok) ** 2).sum()
+        assert _objective(x, ok, 0.0, theta) < _objective(x, ok, 0.0, _parameters(stronger, x, ok))
+    # Starting from another head ends at the same one (the inner CV starts each strength
+    # from the stronger one's head).
+    again = genre_head.fit_fixed(x, ok, l2, swap("funk", "disco"))
+    assert np.allclose(again.matrix, head.matrix, atol=1e-3)
+    assert np.allclose(again.bias, head.bias, atol=1e-3)
+    # The user's genres: with a weak pull, funk's tracks are disco through the head, as the
+    # labels say (a strong one keeps funk, the model's share being far above the floor).
+    funk = x[:, GENRES.index("funk")] == x.max(axis=1)
+    tops = head.logits(x).argmax(axis=1)
+    assert ((tops[funk] == GENRES.index("disco")).mean() > 0.8) == (l2 < 0.1)
+
+
+def test_no_labels_or_no_tracks_give_the_identity() -> None:
+    x, ok = _problem(5, 10)
+    identity = genre_head.GenreHead.identity()
+    assert genre_head.fit_fixed(x, np.zeros_like(ok), 0.1) == identity
+    assert genre_head.fit_fixed(x[:0], ok[:0], 0.1) == identity
+
+
+def _held_out(x: np.ndarray, ok: np.ndarray, groups: list[str], l2: float) -> tuple[int, float]:
+    """Top-1 agreement and loss of fixed-``l2`` heads, each on the albums its fit did not see
+    (three folds by album)."""
+    agreed, loss = 0, 0.0
+    for held in genre_head.group_folds(groups, 3):
+        train = np.setdiff1d(np.arange(len(groups)), held)
+        head = genre_head.fit_fixed(x[train], ok[train], l2)
+        agreed += int(ok[held, head.logits(x[held]).argmax(axis=1)].sum())
+        loss += genre_head.held_out_loss(head, x[held], ok[held]) * held.size
+    return agreed, loss
+
+
+@pytest.mark.parametrize("confused", [True, False])
+def test_the_l2_strength_is_the_one_that_agrees_best_held_out(confused: bool) -> None:
+    data = album_library(confused=confused)
+    votes = [tune.ml_vote(e) or {} for _, _, e in data]
+    labels = [frozenset({truth}) for _, truth, _ in data]
+    groups = [str(album) for album, _, _ in data]
+    x, ok = genre_head.log_shares(votes), genre_head.accepted_mask(labels)
+    scores = {l2: _held_out(x, ok, groups, l2) for l2 in genre_head.L2_GRID}
+    best = max(scores.values(), key=lambda s: (s[0], -s[1]))
+    chosen = [l2 for l2, s in scores.items() if s == best]
+    head = genre_head.fit(votes, labels, groups)
+    assert head.l2 == max(chosen)  # the strongest pull of those that tie
+    assert head == genre_head.fit_fixed(x, ok, head.l2)
+    assert head.trained_on == len(votes)
+    # A confused model needs the head to move (weak pull), a right one does not.
+    assert (head.l2 <= 0.01) == confused
+
+
+def test_one_album_cannot_be_held_out_so_the_pull_is_the_strongest() -> None:
+    data = album_library(confused=True)[:8]
+    votes = [tune.ml_vote(e) or {} for _, _, e in data]
+    head = genre_head.fit(votes, [frozenset({"disco"})] * 8, ["album 0"] * 8)
+    assert head.l2 == max(genre_head.L2_GRID)
+    with pytest.raises(ValueError, match="one set of accepted genres and one group per vote"):
+        genre_head.fit(votes, [frozenset({"disco"})] * 7, ["album 0"] * 8)
+    with pytest.raises(ValueError, match="one set of accepted genres and one group per vote"):
+        genre_head.fit(votes, [frozenset({"disco"})] * 8, ["album 0"] * 9)
+
+
+def test_folds_deal_whole_albums_largest_first_to_the_lightest_fold() -> None:
+    groups = ["a"] * 5 + ["b"] * 3 + ["c"] * 3 + ["d"] * 2 + ["e"]
+    # a (5) to fold 0, b (3) to 1, c (3) to 2, d (2) to the first of the lightest (1),
+    # e (1) to the lightest (2): 5, 5 and 4 tracks.
+    folds = genre_head.group_folds(groups, 3)
+    assert [sorted({groups[i] for i in fold}) for fold in folds] == [["a"], ["b", "d"], ["c", "e"]]
+    assert [fold.tolist() for fold in folds][1] == [5, 6, 7, 11, 12]
+    for seed in range(4):  # a seed orders the albums of one size, never the sizes
+        dealt = genre_head.group_folds(groups, 3, seed)
+        assert [len(fold) for fold in dealt] == [5, 5, 4]
+        assert dealt[0].tolist() == [0, 1, 2, 3, 4]
+        assert {groups[i] for i in dealt[1]} in ({"b", "d"}, {"c", "d"})
+        again = genre_head.group_folds(groups, 3, seed)
+        assert [f.tolist() for f in again] == [f.tolist() for f in dealt]
+    # Twelve albums of one track: the seeds deal them differently, each the same every time.
+    singles = [f"album {i:02d}" for i in range(12)]
+    deals = {
+        tuple(tuple(f.tolist()) for f in genre_head.group_folds(singles, 3, s)) for s in range(4)
+    }
+    assert len(deals) == 4
+    by_name = genre_head.group_folds(singles, 3)
+    assert [f.tolist() for f in by_name] == [[0, 3, 6, 9], [1, 4, 7, 10], [2, 5, 8, 11]]
+    # Fewer albums than folds: the rest are empty; no folds asked for: one fold of all.
+    few = genre_head.group_folds(["x", "x", "y"], 4)
+    assert [f.tolist() for f in few] == [[0, 1], [2], [], []]
+    assert [f.tolist() for f in genre_head.group_folds(["x", "y"], 0)] == [[0, 1]]
+
+
+def test_a_vote_reads_relative_to_the_floor() -> None:
+    """0 for a genre the vote does not name or names below the floor, log(share / floor)
+    above it; a label outside the vocabulary is no genre."""
+    x = genre_head.log_shares([{"rock": 0.5, "pop": 1e-7, "polka": 0.5}, {}])
+    expected = np.zeros((2, len(GENRES)))
+    expected[0, GENRES.index("rock")] = np.log(0.5 / genre_head.FLOOR)
+    assert np.array_equal(x, expected)
+    head = swap("rock", "jazz")
+    applied = head.apply({"rock": 0.9, "pop": 0.1})
+    assert list(applied) == list(GENRES)
+    assert max(applied, key=applied.__getitem__) == "jazz"
+    assert sum(applied.values()) == pytest.approx(1.0)
+    # A head with huge logits still gives shares (the softmax and the loss are stable).
+    loud = genre_head.GenreHead(
+        head.matrix, tuple(1000.0 * (g == "disco") for g in GENRES), frozenset()
+    )
+    assert loud.apply({"rock": 1.0})["disco"] == pytest.approx(1.0)
+    ok = genre_head.accepted_mask([frozenset({"disco"}), frozenset({"rock"})])
+    x = genre_head.log_shares([{"rock": 1.0}, {"rock": 1.0}])
+    assert genre_head.held_out_loss(loud, x, ok) == pytest.approx(500.0, rel=1e-3)
+    assert genre_head.held_out_loss(loud, x[:0], ok[:0]) == 0.0
+
+
+def _view(user: dict[str, Any]) -> confuse.RootView:
+    return confuse.RootView([confuse.ConfigSource.of(user), confuse.ConfigSource.of(DEFAULTS)])
+
+
+def _damaged(change: dict[str, Any]) -> dict[str, Any]:
+    data = genre_head.to_data(swap("funk", "disco"))
+    for key, value in change.items():
+        if value is None:
+            del data[key]
+        else:
+            data[key] = value
+    return data
+
+
+ROWS = [[1.0] * len(GENRES)] * len(GENRES)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            {"matrix": [*ROWS[:-1], [True] + [0.0] * (len(GENRES) - 1)]},
+            "matrix row 19 holds True, not a number",
+        ),
+        ({"matrix": [*ROWS[:-1], [float("nan")] * len(GENRES)]}, "matrix row 19 holds nan"),
+        ({"matrix": [*ROWS[:-1], [0.0]]}, f"matrix row 19 is not a list of {len(GENRES)} numbers"),
+        ({"matrix": "identity"}, f"matrix is not {len(GENRES)} rows"),
+        ({"bias": None}, f"bias is not a list of {len(GENRES)} numbers"),
+        ({"bias": [float("inf")] * len(GENRES)}, "bias holds inf"),
+        ({"taught": ["disco", "polka"]}, "taught \\['disco', 'polka'\\] names no genre"),
+        ({"taught": "disco"}, "taught 'disco' names no genre"),
+        ({"l2": "weak"}, "l2 or trained_on is not a number"),
+        ({"trained_on": 1.5}, "l2 or trained_on is not a number"),
+        ({"classes": None}, "its classes None are not genrescore's genres"),
+        ({genre_head.KIND: None}, "not a genrescore genre head"),
+    ],
+)
+def test_a_damaged_head_file_is_refused_naming_what_is_wrong(
+    tmp_path: Path, change: dict[str, Any], message: str
+) -> None:
+    path = tmp_path / "head.json"
+    path.write_text(json.dumps(_damaged(change)))
+    with pytest.raises(ConfigError, match=message) as raised:
+        read_settings(_view({"genre_head": str(path)}))
+    assert str(path) in str(raised.value)
+
+
+def test_a_head_file_without_its_optional_fields_reads() -> None:
+    data = _damaged({"taught": None, "l2": None, "trained_on": None})
+    head = genre_head.from_data(data)
+    assert (head.taught, head.l2, head.trained_on) == (frozenset(), 0.0, 0)
+    assert head.matrix == swap("funk", "disco").matrix
+    assert isinstance(genre_head.from_data(_damaged({"l2": 1})).l2, float)
+    assert genre_head.decode(genre_head.encode(head)) == head
+    with pytest.raises(genre_head.HeadFormatError, match="not JSON"):
+        genre_head.decode("{")
