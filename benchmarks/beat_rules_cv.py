@@ -381,6 +381,44 @@ def instrument_options(
     return {name: (tuple(rules), None, override) for name, override in overrides.items()}
 
 
+#: What this benchmark adopted, for :func:`adopted_options`: punk's crunch and the
+#: synthesizer's hip-hop gate, each as shipped and as before.
+PUNK_CRUNCH = (0.7, 0.6)
+SYNTHESIZER_GATE = (0.0, 0.1)
+
+
+def adopted_options(rules: Sequence[Rule]) -> dict[Any, Option]:
+    """Every adopted change on or off, from the rules before all of them: distortion,
+    jazz's swing (0.1), hip hop's straight beat (0.2), punk's crunch (0.6), the synthesizer's
+    hip-hop gate (0.1). The first option is none of them; ties go to fewer changes."""
+    original = before_distortion(without_swing(rules))
+    options: dict[Any, Option] = {}
+    for heard, jazz, hip_hop, crunch, gate in itertools.product(
+        ("noisiness", "distortion"), (0.0, 0.1), (0.0, 0.2), PUNK_CRUNCH, SYNTHESIZER_GATE
+    ):
+        changed = with_term(original, "jazz", CANDIDATES["jazz: swing"][1](jazz))
+        changed = with_term(changed, "hip hop", CANDIDATES["hip hop: straight"][1](hip_hop))
+        changed = hearing_distortion(changed, heard)
+        changed = tuple(
+            dataclasses.replace(
+                rule,
+                terms=tuple(
+                    dataclasses.replace(t, target=crunch) if t.label == "crunchy guitars" else t
+                    for t in rule.terms
+                ),
+            )
+            for rule in changed
+        )
+        ramp = DISTORTION_RAMPS["0.005-0.2"] if heard == "distortion" else None
+        override = {"synthesizer": {"unless": {"hip hop": gate}}}
+        options[(heard, jazz, hip_hop, crunch, gate)] = (changed, ramp, override)
+
+    def changes(key: tuple[Any, ...]) -> int:
+        return sum((key[0] == "distortion", key[1] > 0, key[2] > 0, key[3] != 0.7, key[4] > 0))
+
+    return dict(sorted(options.items(), key=lambda item: changes(item[0])))
+
+
 def before_distortion(rules: Sequence[Rule]) -> tuple[Rule, ...]:
     return hearing_distortion(rules, "noisiness")
 
@@ -424,6 +462,7 @@ def main() -> int:
     runs[" + ".join(JOINT)] = weight_options(before, [CANDIDATES[name] for name in JOINT])
     runs["distortion for metal, punk, rock, hip hop"] = distortion_options(heuristics.RULES)
     runs["all: distortion x jazz swing x hip hop straight"] = joint_options(heuristics.RULES)
+    runs["every adopted change, on or off"] = adopted_options(heuristics.RULES)
     for name, (genre, label, targets) in TARGET_CANDIDATES.items():
         runs[name] = target_options(heuristics.RULES, genre, label, targets)
     for name, overrides in INSTRUMENT_CANDIDATES.items():
@@ -436,6 +475,7 @@ def main() -> int:
         print(f"\n== {name}: in-sample {best}, held-out folds chose {cv['chosen']}")
         print("   (genres that moved: against the first option, no change)")
         for label in ("blend", "alone"):
+            print(line(f"  {label}, no change", cv["tables"][label][next(iter(options))], recorded))
             ins, held = cv["tables"][label][best], cv["held"][label]
             print(line(f"  {label}, in-sample", ins, recorded))
             print(line(f"  {label}, held out", held, recorded))
