@@ -35,6 +35,7 @@ import pytest
 
 from beetsplug.genrescore.analyzer import Analyzer, TrackResult, load_models
 from beetsplug.genrescore.demo import synth
+from beetsplug.genrescore.explain import explain
 from beetsplug.genrescore.settings import DEFAULTS, read_settings
 
 from .audio_files import encode
@@ -199,6 +200,11 @@ def test_the_demos_boom_bap_is_hip_hop_not_electronic(results: dict[str, TrackRe
     assert "straight, not swung" in boom_bap.heuristics.hits[0].why
     assert _boost(boom_bap, "synthesizer", "electronic") == 0.0
     assert _boost(boom_bap, "drum machine", "hip hop") > 1.0
+    shown = explain(boom_bap)  # what --explain prints
+    because = next(line for line in shown if line.strip().startswith("because"))
+    assert "heavy_bass_beat:" in because
+    assert "straight, not swung" in because.split("heavy_bass_beat:")[1].split(";")[0]
+    assert "  boost synthesizer -> Electronic +0.00 (gated to 0%), Pop +0.00 (gated to 0%)" in shown
 
 
 def test_a_solo_instrument_shows_few_false_instruments(
