@@ -1,11 +1,14 @@
 """The beat-synchronous heuristic cues (issue 22, must-have 4), cross-validated by artist.
 
-Each candidate is one rule change of ``scoring/heuristics.py`` (a beat-pattern term added to
-a genre's rule, at a weight the others make room for). For each, the weight is chosen from
-:data:`GRID` on four of five folds split by the manifest's ``group`` (one artist never on
-both sides) and measured on the fifth: in-sample (the best weight on all clips) and held-out
-figures side by side, per genre, recorded and sequenced clips apart, for the heuristics
-alone and for the embedded default's blend (the genre head's held-out outputs).
+Each candidate is a set of options, the first "no change": a term added to a heuristic rule
+at a weight from :data:`GRID` (the others make room for it), a descriptor or a term's target
+swapped, a gate on an instrument rule (over the defaults, as a user's config would), or every
+adopted change on or off together. The option is chosen by the default blend's objective plus
+the heuristics-alone one on four of five folds split by the manifest's ``group`` (one artist
+never on both sides) and measured on the fifth: the no-change, in-sample (the best option on
+all clips) and held-out figures side by side, per genre, recorded and sequenced clips apart,
+for the embedded default's blend (the genre head's held-out outputs) and the heuristics
+alone. A change is adopted only where neither held-out top-1 drops.
 
 The clips' features are recomputed from the decoded windows benchmarks/accuracy.py cached
 (``.bench-cache/accuracy/prepared``; run it once first), with today's ``features.py``, and
@@ -90,9 +93,10 @@ def with_term(rules: Sequence[Rule], genre: str, term: Term) -> tuple[Rule, ...]
     return tuple(out)
 
 
-#: Candidate -> (genre, weight -> the term added to its rule). Measured and rejected before
-#: (docs/accuracy.md, "Beat-synchronous cues"): a kick on every beat (disco, electronic, not
-#: hip hop), off-beat hi-hats (disco), a mid-band chop and no four on the floor (reggae).
+#: Candidate -> (genre, weight -> the term added to its rule). Measured and left out with
+#: their code (docs/accuracy.md, "Beat-synchronous cues"): band-wise onset patterns, a kick
+#: on every beat (disco, electronic; its absence for reggae and hip hop), off-beat hi-hats
+#: (disco), a mid-band chop (reggae).
 CANDIDATES: Mapping[str, tuple[str, Callable[[float], Term]]] = {
     "jazz: swing": ("jazz", lambda w: Term("swing", w, "swing")),
     "hip hop: straight": ("hip hop", lambda w: Term("straight, not swung", w, "swing", 0.0)),
