@@ -267,10 +267,12 @@ def swing_ratio(*, onset_envelope: FloatArray, sr: int, hop_length: int, tempo: 
     The onset envelope is folded at the beat period into a beat-synchronous profile: the mean
     onset strength at each of :data:`BEAT_BINS` phases of the beat, over every beat of the
     window (15-25 beats at the usual tempi; a tempo read within 1 % drifts less than a bin
-    over them). The beat is the phase where the onsets are strongest. Straight eighths put
-    the note between two beats half way (bin 6), a swing or a shuffle two thirds of the way
-    (bin 8, the long-short pair of a triplet). Measured from the profile's lowest bin, so a
-    steady wash of onsets adds nothing.
+    over them). The beat is the phase where the onsets are strongest. Bin ``k`` holds the
+    phases from ``k / 12`` to ``(k + 1) / 12`` of a beat after it, so an onset, whose envelope
+    peaks in the frame after the note starts, lands in the bin that begins at its phase:
+    straight eighths put the note between two beats half way (bin 6), a swing or a shuffle
+    two thirds of the way (bin 8, the long-short pair of a triplet). Measured from the
+    profile's lowest bin, so a steady wash of onsets adds nothing.
 
     Parameters
     ----------
