@@ -34,6 +34,14 @@ the same import without the plugin; with ``--against`` the revisions' runs are i
 with this tree's:
 
     .venv/bin/python benchmarks/bench.py --startup --against fd3fb1f --repeats 5
+
+``--marginal K`` also runs each ``beet`` row on the library's first K tracks (``id:1..K``)
+and prints what each further track costs: the whole run less that run, over the other
+tracks, so the fixed start-up (beets, the models, the workers: 3-4 s) is out of the figure
+that a large library's time is made of (the start-up has its own rows, ``--startup``):
+
+    .venv/bin/python benchmarks/bench.py --tracks 24 --marginal 4 --modes embedded-head \
+        --against 05a235d --against-models '{"genre": "musicnn-msd", "instruments": "yamnet"}'
 """
 
 from __future__ import annotations
@@ -390,6 +398,13 @@ def main() -> None:
         "--against-models", default="", help="JSON: the models the --against revisions run"
     )
     parser.add_argument(
+        "--marginal",
+        type=int,
+        default=0,
+        metavar="K",
+        help="also run each beet row on the first K tracks and print the marginal s/track",
+    )
+    parser.add_argument(
         "--no-tree", action="store_true", help="start-up rows for the --against revisions only"
     )
     parser.add_argument(
@@ -436,6 +451,7 @@ def main() -> None:
                 (Path(tmp) / "against.yaml").write_text(json.dumps(config))
                 beet_against = [*beet[:-1], str(Path(tmp) / "against.yaml")]
             rows: dict[str, list[dict[str, float]]] = {}
+            marginal: dict[str, list[float]] = {}
             for device in devices if mode != "heuristic" else ["cpu"]:  # no model, no GPU
                 loop_config = json.dumps({"models": models, "device": device})
                 suffix = "" if device == "cpu" else f" {device}"
@@ -449,6 +465,14 @@ def main() -> None:
                             runner = beet_against if tree else beet
                             row = _measure([*runner, *analyse], tree_env, cwd=Path(tmp))
                             rows.setdefault(name, []).append(row)
+                            if args.marginal:
+                                # The same run on the first K items: what N - K more cost.
+                                first = [*runner, *analyse, f"id:1..{args.marginal}"]
+                                small = _measure(first, tree_env, cwd=Path(tmp))
+                                extra = (row["wall"] - small["wall"]) / (
+                                    len(tracks) - args.marginal
+                                )
+                                marginal.setdefault(name, []).append(extra)
             walls = {
                 name: statistics.median(r["wall"] for r in runs) for name, runs in rows.items()
             }
@@ -467,6 +491,21 @@ def main() -> None:
                     f"{mode:<14}{name:<22}{per_track:>9.3f}{60 / per_track:>12.1f}"
                     f"{rss:>13.0f}{ratio:>8.2f}x{versus}"
                 )
+            if marginal:
+                print(
+                    f"{mode}: marginal s/track (whole run less a run of its first "
+                    f"{args.marginal} tracks, over the other {len(tracks) - args.marginal}; "
+                    "start-up excluded; median over rounds)"
+                )
+                extra = {name: statistics.median(values) for name, values in marginal.items()}
+                for name, value in extra.items():
+                    versus = "".join(
+                        f"{extra[f'{name} @{r}'] / value:>13.2f}x"
+                        if f"{name} @{r}" in extra
+                        else ""
+                        for r in revisions
+                    )
+                    print(f"{'':<14}{name:<22}{value:>9.3f}{versus}")
 
 
 if __name__ == "__main__":
