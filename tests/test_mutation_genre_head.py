@@ -160,7 +160,7 @@ def test_one_album_cannot_be_held_out_so_the_pull_is_the_strongest() -> None:
     head = genre_head.fit(votes, [frozenset({"disco"})] * 8, ["album 0"] * 8)
     assert head.l2 == max(genre_head.L2_GRID)
     for accepted, groups in ((7, 8), (8, 9)):
-        with pytest.raises(ValueError) as raised:
+        with pytest.raises(ValueError, match=r"^one set of accepted genres") as raised:
             genre_head.fit(votes, [frozenset({"disco"})] * accepted, ["album 0"] * groups)
         assert str(raised.value) == "one set of accepted genres and one group per vote"
 
