@@ -282,3 +282,45 @@ def test_a_head_file_without_its_optional_fields_reads() -> None:
     assert genre_head.decode(genre_head.encode(head)) == head
     with pytest.raises(genre_head.HeadFormatError, match="not JSON"):
         genre_head.decode("{")
+
+
+def test_the_loss_of_tracks_far_apart_by_hand() -> None:
+    """``-log`` of the head's mass on the accepted genres, each track on its own scale: a
+    head that reads the votes 100 times louder puts 1151 on a named genre's logit and 0 on
+    every genre of a track without a vote (20 genres alike: log 20 for any one)."""
+    loud = genre_head.GenreHead(
+        tuple(tuple(100.0 * (i == j) for j in range(N)) for i in range(N)),
+        (0.0,) * N,
+        frozenset(),
+    )
+    x = genre_head.log_shares([{"rock": 1.0}, {}, {"rock": 1.0}])
+    ok = genre_head.accepted_mask([frozenset({"rock"}), frozenset({"rock"}), frozenset({"jazz"})])
+    z = 100.0 * np.log(1.0 / genre_head.FLOOR)  # 1151.3
+    losses, gradient = genre_head._loss_terms(loud.logits(x), ok)
+    assert losses.tolist() == pytest.approx([0.0, np.log(N), z], abs=1e-9)
+    # d loss / d z: the head's shares less the accepted genres' renormalised shares
+    rock, jazz = GENRES.index("rock"), GENRES.index("jazz")
+    expected = np.zeros((3, N))
+    expected[1] = 1.0 / N
+    expected[1, rock] = 1.0 / N - 1.0
+    expected[2, rock] = 1.0
+    expected[2, jazz] = -1.0
+    assert np.allclose(gradient, expected, atol=1e-9)
+    assert genre_head.held_out_loss(loud, x, ok) == pytest.approx((np.log(N) + z) / 3, abs=1e-9)
+    assert loud.apply({})["rock"] == pytest.approx(1.0 / N)
+
+
+def test_one_track_or_one_genre_is_enough_to_teach() -> None:
+    x, ok = _problem(6, 40)
+    one = genre_head.fit_fixed(x[:1], ok[:1], 0.1)
+    (label,) = (GENRES[i] for i in np.flatnonzero(ok[0]))
+    assert one.taught == {label}
+    assert one.trained_on == 1
+    assert one.apply({})[label] > 1.0 / N  # the bias moved toward the user's genre
+    disco = np.zeros_like(ok)
+    disco[:, GENRES.index("disco")] = True
+    everything_disco = genre_head.fit_fixed(x, disco, 0.1)
+    assert everything_disco.taught == {"disco"}
+    d = GENRES.index("disco")
+    headed = genre_head._softmax(everything_disco.logits(x))[:, d]
+    assert (headed > 100 * genre_head._softmax(x)[:, d]).all()  # far more disco everywhere
