@@ -7,15 +7,19 @@ the head is tried from the twentieth labelled track with a genre-model vote."""
 
 from __future__ import annotations
 
+import dataclasses
+import random
+
 import numpy as np
 import pytest
 
+from beetsplug.genrescore.scoring import evidence as codec
 from beetsplug.genrescore.scoring import genre_head, tune
 from beetsplug.genrescore.scoring.calibration import fit_map
-from beetsplug.genrescore.scoring.ensemble import EnsembleConfig, Evidence, blend
+from beetsplug.genrescore.scoring.ensemble import ConfidenceMap, EnsembleConfig, Evidence, blend
 from beetsplug.genrescore.scoring.evaluate import calibration_error, reliability
 
-from .test_genre_head import MODEL_LEADS, album_library
+from .test_genre_head import MODEL_LEADS, album_library, track
 from .test_plugin import SHIPPED_RULES
 
 CONFIG = EnsembleConfig(weights=MODEL_LEADS, rules=SHIPPED_RULES)
@@ -47,6 +51,27 @@ def test_the_weight_step_starts_from_what_the_head_step_chose(confused: bool) ->
     assert head.head == genre_head.fit(votes, list(accepted), groups)
     assert head.head.trained_on == len(evidence)
 
+    # Its figures through the real blend: held out, each album read by a head fitted on
+    # the other folds' albums; in-sample, by the head offered.
+    def agree(rows: list[int], fitted: genre_head.GenreHead | None) -> list[bool]:
+        config = dataclasses.replace(CONFIG, genre_head=fitted)
+        return [blend(evidence[i], config).genre in accepted[i] for i in rows]
+
+    held, without = [], []
+    for fold in genre_head.group_folds(groups, 5, 0):
+        rows = [i for i in range(len(evidence)) if i not in fold]
+        fitted = genre_head.fit([votes[i] for i in rows], [accepted[i] for i in rows],
+                                [groups[i] for i in rows])  # fmt: skip
+        held += agree(fold.tolist(), fitted)
+        without += agree(fold.tolist(), None)
+    everything = list(range(len(evidence)))
+    assert head.held_out_after == pytest.approx(np.mean(held), abs=1e-12)
+    assert head.held_out_before == pytest.approx(np.mean(without), abs=1e-12)
+    assert head.after == pytest.approx(np.mean(agree(everything, head.head)), abs=1e-12)
+    assert head.before == pytest.approx(np.mean(agree(everything, None)), abs=1e-12)
+    if confused:  # held out it agrees less than on the tracks it learned from
+        assert head.before < head.held_out_after < head.after
+
 
 def test_the_head_is_tried_from_twenty_tracks_with_a_genre_model_vote() -> None:
     evidence, accepted, groups = _library(confused=True)
@@ -59,7 +84,11 @@ def test_the_head_is_tried_from_twenty_tracks_with_a_genre_model_vote() -> None:
         assert (result.head is not None) == tried
         if result.head is not None:  # fitted on the tracks with a vote only
             assert result.head.head.trained_on == with_model
-    assert tune.tune(evidence, accepted, CONFIG, groups=groups).head is None  # not asked
+    plain = tune.tune(evidence, accepted, CONFIG, groups=groups)  # neither asked for
+    assert plain.head is None
+    assert plain.calibration is None
+    with pytest.raises(ValueError, match=r"^one group per track$"):
+        tune.tune(evidence, accepted, CONFIG, groups=groups[:-1])
 
 
 def _ece(confidence: list[float], right: list[bool]) -> float:
@@ -73,6 +102,12 @@ def test_the_confidence_step_fits_each_map_without_the_tracks_it_scores() -> Non
     rng = np.random.default_rng(6)
     # Right about three tracks in four, however sure: the share over-states it.
     accepted = [a if rng.random() < 0.75 else frozenset({"reggae"}) for a in accepted]
+    # Blues: the first of the genres, index 0 (a genre, not "no genre").
+    blues = random.Random(9)
+    for _ in range(8):
+        evidence.append(codec.stored(track(blues, "blues", confused=False))[1])
+        accepted.append(frozenset({"blues"}) if blues.random() < 0.75 else frozenset({"soul"}))
+        groups.append("album blues")
     evidence += [Evidence(())] * 2
     accepted += [frozenset({"rock"})] * 2
     groups += ["album x", "album y"]
@@ -82,16 +117,25 @@ def test_the_confidence_step_fits_each_map_without_the_tracks_it_scores() -> Non
     assert calibration is not None
     named = np.arange(len(evidence) - 2)
     assert calibration.tracks == named.size
-    shares, runner_ups, right = [], [], []
+    shares, runner_ups, right, tops = [], [], [], []
     for item, labels in zip(evidence[:-2], accepted[:-2], strict=True):
         ranking = blend(item, CONFIG).ranking
+        tops.append(ranking[0][0])
         shares.append(ranking[0][1])
         runner_ups.append(ranking[1][1])
         right.append(ranking[0][0] in labels)
     assert 0.6 < np.mean(right) < 0.9
+    assert sum(ranking_genre == "blues" for ranking_genre in tops) >= 6
     # Now: these weights and the model have no fitted map, so the confidence is the share.
     assert calibration.held_out_before == calibration.before
     assert calibration.before == pytest.approx(_ece(shares, right), abs=1e-12)
+    # A map of the user's own, with a margin term: "now" is what it says of each track.
+    mapped = dataclasses.replace(CONFIG, confidence=ConfidenceMap(2.0, -1.0, 0.5))
+    theirs = tune.tune(evidence, accepted, mapped, groups=groups, calibrate=True).calibration
+    assert theirs is not None
+    now = [ConfidenceMap(2.0, -1.0, 0.5)(s, r) for s, r in zip(shares, runner_ups, strict=True)]
+    assert theirs.before == pytest.approx(_ece(now, right), abs=1e-12)
+    assert theirs.before != pytest.approx(_ece(shares, right), abs=1e-3)
     held = np.zeros(named.size)
     for fold in genre_head.group_folds(groups, result.folds, 0):
         train = [i for i in named if i not in fold]
@@ -125,3 +169,18 @@ def test_no_confidence_step_with_fewer_than_two_tracks_named() -> None:
     two = tune.tune(evidence[:2], accepted[:2], CONFIG, groups=["a", "b"], calibrate=True)
     assert two.calibration is not None
     assert two.calibration.tracks == 2
+
+
+def test_the_printed_settings_name_a_head_only_where_it_helps() -> None:
+    evidence, accepted, groups = _library(confused=False)
+    result = tune.tune(evidence, accepted, CONFIG, groups=groups, head=True)
+    assert result.head is not None
+    assert not result.head.helps
+    assert tune.as_yaml(result, CONFIG, head_path="/heads/h.json") == ["genrescore:"]
+    helping = dataclasses.replace(result.head, held_out_after=1.5)
+    offered = dataclasses.replace(result, head=helping)
+    assert tune.as_yaml(offered, CONFIG, head_path="/heads/h.json") == [
+        "genrescore:",
+        "  genre_head: /heads/h.json",
+    ]
+    assert tune.as_yaml(offered, CONFIG) == ["genrescore:"]  # no file written, no line
