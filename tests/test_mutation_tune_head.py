@@ -16,9 +16,16 @@ import pytest
 from beetsplug.genrescore.scoring import evidence as codec
 from beetsplug.genrescore.scoring import genre_head, tune
 from beetsplug.genrescore.scoring.calibration import fit_map
-from beetsplug.genrescore.scoring.ensemble import ConfidenceMap, EnsembleConfig, Evidence, blend
+from beetsplug.genrescore.scoring.ensemble import (
+    ConfidenceMap,
+    EnsembleConfig,
+    Evidence,
+    Weights,
+    blend,
+)
 from beetsplug.genrescore.scoring.evaluate import calibration_error, reliability
 
+from .evidence_fixtures import tracks
 from .test_genre_head import MODEL_LEADS, album_library, track
 from .test_plugin import SHIPPED_RULES
 
@@ -184,3 +191,33 @@ def test_the_printed_settings_name_a_head_only_where_it_helps() -> None:
         "  genre_head: /heads/h.json",
     ]
     assert tune.as_yaml(offered, CONFIG) == ["genrescore:"]  # no file written, no line
+
+
+def test_the_confidence_step_reads_the_tuned_blends_when_the_weights_help() -> None:
+    """Weights that trust wrong heuristics over a right model: the search repairs them, and
+    the map is fitted on what the repaired weights blend, held out (each fold's own search),
+    not on what the shipped ones did."""
+    data = tracks(120, seed=4, ml_right=0.8, heuristic_right=0.1)
+    evidence = [codec.stored(t.evidence)[1] for t in data]
+    accepted = [frozenset({t.truth}) for t in data]
+    bad = EnsembleConfig(
+        weights=Weights(ml=0.05, instruments=0.1, heuristic=1.0), rules=SHIPPED_RULES
+    )
+    result = tune.tune(evidence, accepted, bad, folds=3, calibrate=True)
+    assert result.weights_help
+    calibration = result.calibration
+    assert calibration is not None
+    start = tune.Knobs.of(bad)
+    matrix = tune.Agreement(tune.EvidenceMatrix(evidence, bad), accepted)
+    everything = np.arange(len(evidence))
+    shares, right, shipped = [0.0] * len(evidence), [False] * len(evidence), []
+    for fold in genre_head.group_folds([str(i) for i in everything], 3, 0):
+        fitted = tune.search(matrix, start, np.setdiff1d(everything, fold)).config(bad)
+        for i in fold:
+            ranking = blend(evidence[i], fitted).ranking
+            shares[i], right[i] = ranking[0][1], ranking[0][0] in accepted[i]
+    for i in everything:
+        shipped.append(blend(evidence[i], bad).ranking[0][1])
+    # These weights have no fitted map: "now" is the share the tuned blend gives.
+    assert calibration.before == pytest.approx(_ece(shares, right), abs=1e-9)
+    assert calibration.before != pytest.approx(_ece(shipped, right), abs=1e-3)
