@@ -17,6 +17,7 @@ from beetsplug.genrescore.scoring import evidence as codec
 from beetsplug.genrescore.scoring import genre_head, tune
 from beetsplug.genrescore.scoring.calibration import fit_map
 from beetsplug.genrescore.scoring.ensemble import (
+    Component,
     ConfidenceMap,
     EnsembleConfig,
     Evidence,
@@ -82,7 +83,8 @@ def test_the_weight_step_starts_from_what_the_head_step_chose(confused: bool) ->
 
 def test_the_head_is_tried_from_twenty_tracks_with_a_genre_model_vote() -> None:
     evidence, accepted, groups = _library(confused=True)
-    no_model = Evidence(tuple(v for v in evidence[0].votes if tune.ml_vote(Evidence((v,))) is None))
+    no_model = Evidence(tuple(v for v in evidence[0].votes if v.component is not Component.ML))
+    assert no_model.votes  # the heuristics' vote: a vote, not the genre model's
     for with_model, tried in ((19, False), (20, True)):
         mixed = evidence[:with_model] + [no_model] * 10
         result = tune.tune(
@@ -143,6 +145,12 @@ def test_the_confidence_step_fits_each_map_without_the_tracks_it_scores() -> Non
     now = [ConfidenceMap(2.0, -1.0, 0.5)(s, r) for s, r in zip(shares, runner_ups, strict=True)]
     assert theirs.before == pytest.approx(_ece(now, right), abs=1e-12)
     assert theirs.before != pytest.approx(_ece(shares, right), abs=1e-3)
+    # The shipped weights: "now" is the dev set's map for the models that voted, looked up
+    # from each track's evidence (none here for "a-model": the share).
+    shipped = EnsembleConfig(rules=SHIPPED_RULES)
+    default = tune.tune(evidence, accepted, shipped, groups=groups, calibrate=True).calibration
+    assert default is not None
+    assert default.tracks == len(evidence) - 2
     held = np.zeros(named.size)
     for fold in genre_head.group_folds(groups, result.folds, 0):
         train = [i for i in named if i not in fold]
