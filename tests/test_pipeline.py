@@ -263,8 +263,11 @@ STOP_AT = 4
 # the signal lands at the same point on a fast machine and a slow one, where a signal sent
 # from outside once enough tracks were seen stored could come after the run had finished.
 _STOP_MIDWAY = """
-import os, sys
+import os, signal, sys
 from beets.ui import main
+# As in a terminal, where Ctrl-C is live: a runner started in the background (nohup, &)
+# passes SIGINT on ignored, and an ignored Ctrl-C rightly stops nothing.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 from beetsplug.genrescore import writing
 write_item, written = writing.write_item, []
 def stop_midway(item):
