@@ -178,6 +178,9 @@ def plain(source: Path) -> bytes:
         (2_000_000, 74_599_997, "37.299999"),
         (3, 112, "37.333333"),  # a third of a microsecond rounds down
         (44_100, 1_644_931, "37.300023"),  # a sample rate's time scale: 37.30002268 s
+        (100_000_000, 3_730_000_051, "37.300001"),  # a time scale past 24 bits
+        (1, 37, "37.000000"),  # whole seconds
+        (1000, 1, "0.001000"),  # one tick
     ],
 )
 def test_the_header_rounds_to_the_microsecond_as_ffprobe(
