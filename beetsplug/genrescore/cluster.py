@@ -30,6 +30,7 @@ import logging
 import os
 import queue
 import threading
+import time
 from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import replace
@@ -159,6 +160,12 @@ def token_refused(address: str) -> str | None:
     )
 
 
+#: What a Ray head answers when it could not start the server process of a new client: a
+#: passing failure of the head (seen under load), tried once more after a pause.
+SERVER_START_FAILED = "Starting Ray client server failed"
+SERVER_START_RETRY_SECONDS = 1.0
+
+
 def connect(address: str) -> tuple[Any, bool]:
     """Ray connected to ``address``; and whether this call connected it (so must close it).
 
@@ -178,12 +185,23 @@ def connect(address: str) -> tuple[Any, bool]:
         if refused is not None:
             raise ClusterError(refused)
     try:
-        ray.init(
-            address=address,
-            namespace=NAMESPACE,
-            log_to_driver=False,
-            logging_level=logging.WARNING,
-        )
+        for attempt in range(2):
+            try:
+                ray.init(
+                    address=address,
+                    namespace=NAMESPACE,
+                    log_to_driver=False,
+                    logging_level=logging.WARNING,
+                )
+                break
+            except ConnectionAbortedError as exc:
+                # The head could not start this client's own server process (its log:
+                # "SpecificServer startup failed", gRPC's fork under load): once more.
+                if attempt or SERVER_START_FAILED not in str(exc):
+                    raise
+                with contextlib.suppress(Exception):
+                    ray.shutdown()
+                time.sleep(SERVER_START_RETRY_SECONDS)
     except Exception as exc:  # ConnectionError, RuntimeError, grpc errors: all "cannot reach"
         hint = " (start one with `ray start --head`)" if address == "auto" else ""
         raise ClusterError(
