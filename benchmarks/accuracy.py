@@ -59,7 +59,7 @@ from beetsplug.genrescore.backends.base import (  # noqa: E402
     build_backend,
 )
 from beetsplug.genrescore.errors import BackendUnavailable, ConfigError  # noqa: E402
-from beetsplug.genrescore.scoring import evaluate  # noqa: E402
+from beetsplug.genrescore.scoring import evaluate, genre_head  # noqa: E402
 from beetsplug.genrescore.scoring.calibration import fit_platt  # noqa: E402
 from beetsplug.genrescore.scoring.taxonomy import ancestors  # noqa: E402
 from beetsplug.genrescore.settings import DEFAULTS, Settings, read_settings  # noqa: E402
@@ -479,15 +479,9 @@ CALIBRATION_FOLDS = 5
 
 def group_folds(groups: Sequence[str], folds: int) -> list[list[int]]:
     """Indices per fold, whole groups (artist, album or source) dealt largest first to the
-    smallest fold: one artist is never on both sides (tools/train_genre_head.py's too)."""
-    sizes = Counter(groups)
-    load = [0] * folds
-    fold_of: dict[str, int] = {}
-    for group, size in sorted(sizes.items(), key=lambda item: (-item[1], item[0])):
-        fold = load.index(min(load))
-        fold_of[group] = fold
-        load[fold] += size
-    return [[i for i, g in enumerate(groups) if fold_of[g] == f] for f in range(folds)]
+    smallest fold: one artist is never on both sides (``--tune``'s dealing, which
+    tools/train_genre_head.py uses too)."""
+    return [fold.tolist() for fold in genre_head.group_folds(groups, folds)]
 
 
 def platt(

@@ -75,6 +75,7 @@ sys.path.insert(0, str(ROOT))
 
 from beetsplug.genrescore import audio  # noqa: E402
 from beetsplug.genrescore.backends import efficientat  # noqa: E402
+from beetsplug.genrescore.scoring.genre_head import group_folds  # noqa: E402
 from beetsplug.genrescore.scoring.taxonomy import GENRES, ancestors  # noqa: E402
 
 MANIFEST: Final = ROOT / "devset" / "manifest.csv"
@@ -203,21 +204,6 @@ def fit(x: Array, y: Sequence[str], l2: float, classes: Sequence[str] | None = N
     result = minimize(loss, start, jac=True, method="L-BFGS-B", options={"maxiter": 1000})
     theta = result.x
     return Head(names, theta[: d * k].reshape(d, k), theta[d * k :], l2)
-
-
-def group_folds(groups: Sequence[str], folds: int) -> list[npt.NDArray[np.intp]]:
-    """Indices of each fold: whole groups, largest first into the currently smallest fold."""
-    sizes = Counter(groups)
-    assignment: dict[str, int] = {}
-    load = [0] * folds
-    for group, size in sorted(sizes.items(), key=lambda item: (-item[1], item[0])):
-        fold = int(np.argmin(load))
-        assignment[group] = fold
-        load[fold] += size
-    return [
-        np.array([i for i, g in enumerate(groups) if assignment[g] == f], dtype=np.intp)
-        for f in range(folds)
-    ]
 
 
 def matches(predicted: str, labelled: str) -> bool:
