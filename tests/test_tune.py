@@ -68,14 +68,22 @@ def test_vectorised_blend_equals_the_blend() -> None:
             rng.choice(tune.PRIOR_GRID),
             tuple((rule.instrument, rng.choice(tune.SCALE_GRID)) for rule in SHIPPED_RULES),
         )
-        scores = matrix.scores(knobs)
-        config = knobs.config(DEFAULT)
-        for row, item in enumerate(evidence):
-            expected = blend(item, config).distribution
-            got = {g: s for g, s in zip(matrix.genres, scores[row], strict=True) if s > 0}
-            assert got.keys() == expected.keys()
-            for genre, share in expected.items():
-                assert got[genre] == pytest.approx(share, abs=1e-9)
+        assert_rows_are_the_blend(matrix, matrix.scores(knobs), evidence, knobs.config(DEFAULT))
+
+
+def assert_rows_are_the_blend(
+    matrix: tune.EvidenceMatrix,
+    scores: np.ndarray,
+    evidence: list[Evidence],
+    config: EnsembleConfig,
+) -> None:
+    """Each track's row of the tuner's scores is ``ensemble.blend``'s distribution, to 1e-9."""
+    for row, item in enumerate(evidence):
+        expected = blend(item, config).distribution
+        got = {g: s for g, s in zip(matrix.genres, scores[row], strict=True) if s > 0}
+        assert got.keys() == expected.keys()
+        for genre, share in expected.items():
+            assert got[genre] == pytest.approx(share, abs=1e-9)
 
 
 def test_a_rule_sweep_equals_blending_each_scale() -> None:
