@@ -72,6 +72,20 @@ def test_no_tempo_or_too_few_beats_is_no_swing() -> None:
     assert feature_mod.swing_ratio(**short, tempo=bpm) == 0.0
 
 
+def _through_a_codec(
+    made: dict[str, np.ndarray], folder: Path, fmt: str
+) -> dict[str, AudioFeatures]:
+    """Each signal encoded as ``fmt`` by ffmpeg, decoded by the plugin, and its features."""
+    read = {}
+    for name, y in made.items():
+        path = audio_files.encode(y, signals.SR, folder / f"{name}.{fmt}")
+        decoded = audio.load_windows(
+            str(path), rates=(signals.SR,), count=1, seconds=SECONDS, min_seconds=1.0
+        )
+        read[name] = extract_features(y=decoded.audio[signals.SR][0], sr=signals.SR)
+    return read
+
+
 @pytest.mark.parametrize("fmt", ["ogg", "mp3"])
 def test_swing_survives_a_real_encoder_and_decoder(tmp_path: Path, fmt: str) -> None:
     hats = 0.3 * signals.hi_hat()
@@ -79,13 +93,7 @@ def test_swing_survives_a_real_encoder_and_decoder(tmp_path: Path, fmt: str) -> 
         "shuffle": _mix(KICKS, _at(hats, _every(1.0)), _at(hats, _every(1.0, 2.0 / 3.0))),
         "straight": _mix(KICKS, _at(hats, _every(0.5))),
     }
-    read = {}
-    for name, y in made.items():
-        path = audio_files.encode(y, signals.SR, tmp_path / f"{name}.{fmt}")
-        decoded = audio.load_windows(
-            str(path), rates=(signals.SR,), count=1, seconds=SECONDS, min_seconds=1.0
-        )
-        read[name] = extract_features(y=decoded.audio[signals.SR][0], sr=signals.SR)
+    read = _through_a_codec(made, tmp_path, fmt)
     assert read["shuffle"].swing > 0.7
     assert read["straight"].swing < 0.3
 
@@ -152,13 +160,7 @@ def test_distortion_survives_a_real_encoder_and_decoder(tmp_path: Path) -> None:
         "distorted": _mix(_power_chord(drive=20.0)),
         "clean": _mix(0.2 * _clean_chord(), HATS),
     }
-    read = {}
-    for name, y in made.items():
-        path = audio_files.encode(y, signals.SR, tmp_path / f"{name}.mp3")
-        decoded = audio.load_windows(
-            str(path), rates=(signals.SR,), count=1, seconds=SECONDS, min_seconds=1.0
-        )
-        read[name] = extract_features(y=decoded.audio[signals.SR][0], sr=signals.SR)
+    read = _through_a_codec(made, tmp_path, "mp3")
     assert read["distorted"].distortion > 0.015
     assert read["clean"].distortion < 0.001
 
