@@ -124,10 +124,9 @@ class Settings:
     jobs: int
     #: ``none``, ``auto`` or a ``ray://host:port`` address: where the models run.
     cluster: str = "none"
-    #: The genre head file's path (``genre_head``; empty: none) and its content's hash (the
-    #: head itself is :attr:`EnsembleConfig.genre_head`).
+    #: The genre head file's path (``genre_head``; empty: none; the head itself is
+    #: :attr:`EnsembleConfig.genre_head`).
     genre_head: str = ""
-    genre_head_hash: str = ""
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some values overlaid (CLI flags)."""
@@ -173,8 +172,9 @@ class Settings:
             ],
         }
         # Only when set, so that a library blended before these settings existed stays current.
-        if self.genre_head_hash:
-            payload["genre_head"] = self.genre_head_hash
+        head = self.ensemble.genre_head
+        if head is not None:
+            payload["genre_head"] = head.digest  # its content's hash, as its file's name
         user_map = self.ensemble.confidence
         if user_map is not None:
             payload["confidence_map"] = [user_map.slope, user_map.intercept, user_map.margin]
@@ -382,13 +382,12 @@ def check_cluster(value: object, option: str = "cluster") -> str:
     raise _fail(option, value, "none, auto or ray://host:port")
 
 
-def _genre_head(view: Any) -> tuple[str, genre_head.GenreHead | None, str]:
-    """The ``genre_head`` file: its absolute path, the head, and its content's hash; a file
-    that is missing, unreadable or no genre head of these genres is a :class:`ConfigError`
-    naming it."""
+def _genre_head(view: Any) -> tuple[str, genre_head.GenreHead | None]:
+    """The ``genre_head`` file: its absolute path and the head; a file that is missing,
+    unreadable or no genre head of these genres is a :class:`ConfigError` naming it."""
     raw = view["genre_head"].get()
     if raw is None or raw == "":
-        return "", None, ""
+        return "", None
     if not isinstance(raw, str):
         raise _fail("genre_head", raw, "the path of a genre head file (written by --tune)")
     path = os.path.abspath(os.path.expanduser(raw))
@@ -405,7 +404,7 @@ def _genre_head(view: Any) -> tuple[str, genre_head.GenreHead | None, str]:
         raise ConfigError(
             f"genrescore.genre_head: {display_path(path)} is not a usable genre head: {exc}"
         ) from exc
-    return path, head, hashlib.sha256(data).hexdigest()[:16]
+    return path, head
 
 
 CONFIDENCE_KEYS = ("slope", "intercept", "margin")
@@ -465,7 +464,7 @@ def read_settings(view: Any) -> Settings:
         validate_model_value(value, role)
         models[role] = value
     weights = _weights(view)
-    head_path, head, head_hash = _genre_head(view)
+    head_path, head = _genre_head(view)
     cache_dir = str(view["cache_dir"].get() or "")
     return Settings(
         auto=_flag(view, "auto"),
@@ -496,5 +495,4 @@ def read_settings(view: Any) -> Settings:
         jobs=_jobs(view),
         cluster=check_cluster(view["cluster"].get()),
         genre_head=head_path,
-        genre_head_hash=head_hash,
     )
