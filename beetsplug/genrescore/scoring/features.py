@@ -533,8 +533,7 @@ def _distortion(mel_power: FloatArray, mask: FloatArray, sr: int) -> float:
     weight = harmonic.sum(axis=0)
     if float(weight.sum()) <= 0.0:
         return 0.0
-    floored = np.maximum(harmonic, _DB_FLOOR)
-    flatness = np.exp(np.mean(np.log(floored), axis=0)) / np.mean(floored, axis=0)
+    flatness = dsp.spectral_flatness(harmonic, amin=_DB_FLOOR, power=1.0)  # already power
     return _weighted_median(flatness, weight)
 
 
