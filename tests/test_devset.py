@@ -69,7 +69,7 @@ MIN_REAL_PER_GENRE = {
     "jazz": 16,
     "heavy metal": 21,
     "pop": 18,
-    "reggae": 13,
+    "reggae": 16,
     "rock": 16,
     "electronic": 29,
     "folk": 13,
