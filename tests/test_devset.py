@@ -67,11 +67,11 @@ MIN_REAL_PER_GENRE = {
     "disco": 16,
     "hip hop": 13,
     "jazz": 16,
-    "heavy metal": 21,
+    "heavy metal": 24,
     "pop": 18,
     "reggae": 16,
     "rock": 16,
-    "electronic": 29,
+    "electronic": 33,
     "folk": 13,
 }
 
