@@ -376,6 +376,25 @@ INSTRUMENT_CANDIDATES: Mapping[str, Mapping[str, Mapping[str, Any] | None]] = {
             for share in (0.05, 0.1, 0.2, 0.3)
         },
     },
+    # A drum machine pulls towards hip hop (2.0) and electronic (0.8): a digital reggae riddim
+    # or a disco track with a machine beat is pulled away from what the votes say. Tried on
+    # the 237 clips of 2026-12-07 (batches 6 and 7 in): hip hop 1.0 held out 58.0 / 77.8
+    # against 58.0 / 78.3 as shipped; "unless 0.1" 58.5 / 77.8 (one reggae clip right, one
+    # top-3 lost), heuristics alone unchanged: one clip either way, neither adopted.
+    "drum machine: hip hop boost": {
+        "as shipped": None,
+        **{
+            f"hip hop {amount}": {"drum machine": {"boost": {"hip hop": amount, "electronic": 0.8}}}
+            for amount in (1.5, 1.0, 0.5)
+        },
+    },
+    "drum machine: unless the votes say reggae or disco": {
+        "as shipped": None,
+        **{
+            f"unless {share}": {"drum machine": {"unless": {"reggae": share, "disco": share}}}
+            for share in (0.1, 0.2)
+        },
+    },
 }
 
 
