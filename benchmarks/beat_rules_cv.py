@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import hashlib
 import itertools
 import json
 import math
@@ -57,9 +56,10 @@ STAT_FIELDS = ("tempo", "beat_strength", "swing")
 
 
 def features_of(clip: Clip, runner: accuracy.Runner) -> feature_mod.AudioFeatures:
-    """The clip's features by today's features.py, from its cached decoded windows."""
-    digest = hashlib.sha256((ROOT / "beetsplug/genrescore/scoring/features.py").read_bytes())
-    path = CACHE / f"{clip.id}-{runner._prepared_key(clip)}-{digest.hexdigest()[:12]}.pkl"
+    """The clip's features by today's features.py (and the dsp.py it calls), from its cached
+    decoded windows."""
+    digest = accuracy._source_hash(accuracy.FEATURE_SOURCES)
+    path = CACHE / f"{clip.id}-{runner._prepared_key(clip)}-{digest[:12]}.pkl"
     if path.exists():
         cached: feature_mod.AudioFeatures = pickle.loads(path.read_bytes())
         return cached
