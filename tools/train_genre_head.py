@@ -126,7 +126,12 @@ def clip_logits(clip: Clip, session: Any) -> Array:
     """mn04's logits for each analysis window of a clip, ``(windows, 527)`` (cached)."""
     digest = hashlib.sha256(clip.path.read_bytes()).hexdigest()[:16]
     model_id = hashlib.sha256(efficientat.ONNX_PATH.read_bytes()).hexdigest()[:12]
-    cached = CACHE / f"{clip.id}-{digest}-{model_id}-p{efficientat.PORT_VERSION}.npy"
+    # The decoding and the front end too: a change to either, without a new PORT_VERSION,
+    # would otherwise be served the logits of the code before it.
+    code = hashlib.sha256(
+        b"".join(Path(m.__file__).read_bytes() for m in (audio, efficientat) if m.__file__)
+    ).hexdigest()[:12]
+    cached = CACHE / f"{clip.id}-{digest}-{model_id}-{code}-p{efficientat.PORT_VERSION}.npy"
     if cached.exists():
         loaded: Array = np.load(cached)
         return loaded
