@@ -324,16 +324,15 @@ _KEEP_TRIM, _KEEP_MMAP = 256 << 20, 32 << 20
 
 
 def keep_freed_memory() -> None:
-    """Make glibc's heap keep what a track's steps free for its next steps (glibc only).
+    """Make glibc's heap keep what a track frees for the next track (glibc only).
 
     By default every allocation over a threshold is a fresh mapping, returned at its free,
     and the threshold moves with what is freed; a track's arrays and ONNX Runtime's
-    activations (no arena) are a few MB each, so each step faulted its pages in again, and
+    activations (no arena) are a few MB each, so each track faulted its pages in again, and
     page faults are dear here. With allocations up to 32 MB from the heap and no trimming
     below 256 MB, a worker reuses its own pages: on 16 tracks in one process, peak RSS 139-142
     MB against 144-158 MB, CPU 0.219-0.221 s a track against 0.224-0.238 s (2-core AMD EPYC;
     a fixed 256 kB threshold instead, every array mapped and unmapped, took 0.41 s a track).
-    Between tracks the worker hands it all back (:func:`analyze_task`).
     """
     import contextlib
     import ctypes
@@ -513,20 +512,6 @@ def analyze_task(path: str, decode_plan: DecodePlan) -> TrackResult:
     analyzer = _WORKER.analyzer
     if analyzer is None or isinstance(analyzer, GenreScoreError):
         raise analyzer or GenreScoreError("worker started without models")
-    try:
-        return _analyze(analyzer, path, decode_plan)
-    finally:
-        # What the track used (a few tens of MB of arrays and activations, freed as
-        # _analyze returns) goes back to the OS now, not when the heap passes 256 MB: kept,
-        # it stayed at its peak while the next track's decoder ran (an ffmpeg is about
-        # 50 MB), and the peaks added up. Measured on 20 tracks (2-core AMD EPYC, 5 rounds):
-        # peak PSS of the whole process tree at -j 2 286 against 339 MB, at -j 1 217 against
-        # 267 MB; time a track the same at -j 2 and 2-6 % more at -j 1 (the next track
-        # faults its pages in again).
-        release_free_memory()
-
-
-def _analyze(analyzer: Analyzer, path: str, decode_plan: DecodePlan) -> TrackResult:
     prepared = _decode(path, decode_plan)
     result: TrackResult = _guarded(path, lambda: analyzer.infer([prepared])[0])
     return result
