@@ -326,7 +326,7 @@ def clip_record(clip: Clip, result: Any) -> dict[str, Any]:
         "solo": clip.solo,
         "complete": clip.complete,
         "origin": clip.origin,
-        "group": clip.group or clip.source.split("@")[0],
+        "group": clip.fold_group,
         "top": top,
         "share": round(decision.ranking[0][1], 6) if decision.ranking else 0.0,
         "runner_up": round(decision.ranking[1][1], 6) if len(decision.ranking) > 1 else 0.0,
@@ -730,7 +730,7 @@ def tune_report(clips: Sequence[Clip], results: Sequence[Any], settings: Setting
     labels = [accepted([genre], tree) for genre, _ in labelled]
     # Folds deal whole artists (the manifest's group), as --tune deals albums: a clip whose
     # artist is on the training side would make the held-out figure optimistic.
-    groups = [c.group or c.source.split("@")[0] for c in clips if c.genre]
+    groups = [c.fold_group for c in clips if c.genre]
     lines = []
     for folds in (5, 10):
         found = tune.tune(stored, labels, settings.ensemble, groups=groups, folds=folds, seed=0)

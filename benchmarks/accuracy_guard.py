@@ -192,7 +192,7 @@ def evidence_of(
         settings.ensemble,
         [codec.decode(result.evidence) for result in results],
         [clip.genre or "" for clip in labelled],
-        [clip.group or clip.source.split("@")[0] for clip in labelled],
+        [clip.fold_group for clip in labelled],
     )
 
 

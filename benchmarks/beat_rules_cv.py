@@ -262,7 +262,7 @@ def cross_validate(bench: Bench, options: Mapping[Any, Option]) -> dict[str, Any
     by the objective of the default blend plus that of the heuristics alone on the other
     folds; both outcomes of the best option in-sample, and held out."""
     recorded = [c.origin == "recorded" for c in bench.clips]
-    groups = [c.group or c.source.split("@")[0] for c in bench.clips]
+    groups = [c.fold_group for c in bench.clips]
     keys = list(options)
     tables = {
         label: {

@@ -104,7 +104,7 @@ def main() -> int:
     )
     recorded = [c.origin == "recorded" for c in clips]
     sequenced = [not r for r in recorded]
-    groups = [c.group or c.source.split("@")[0] for c in clips]
+    groups = [c.fold_group for c in clips]
 
     def line(name: str, rows: Sequence[tuple[bool, bool]]) -> str:
         rec, seq = figures(rows, recorded), figures(rows, sequenced)

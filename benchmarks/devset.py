@@ -57,6 +57,12 @@ class Clip:
     #: The artist or album the clip comes from: split folds by it.
     group: str = ""
 
+    @property
+    def fold_group(self) -> str:
+        """What keeps the clip on one side of a cross-validation split: its ``group``, else
+        its source (the repository or package, without the version)."""
+        return self.group or self.source.split("@")[0]
+
 
 class ManifestError(ValueError):
     """A manifest row names an unknown genre or instrument, or a clip is not built."""

@@ -107,7 +107,7 @@ def devset_rows(tagger: str) -> list[Row]:
     clips = [clip for clip in load_manifest() if clip.vocals is not None]
     raws = runner.raw(models.instruments, clips)
     rows: list[Row] = [
-        (clip.id, clip.group or clip.source.split("@")[0], clip.vocals == "vocal", raw)
+        (clip.id, clip.fold_group, clip.vocals == "vocal", raw)
         for clip, raw in zip(clips, raws, strict=True)
     ]
     assert models.instruments is not None

@@ -136,7 +136,7 @@ class Scored:
 
     @property
     def group(self) -> str:
-        return self.clip.group or self.clip.source.split("@")[0]
+        return self.clip.fold_group
 
 
 @dataclass
