@@ -94,6 +94,19 @@ def test_front_end_frames() -> None:
         efficientat.log_mel(np.ones(400, np.float32))
 
 
+def test_front_end_blocks_are_seamless(monkeypatch: pytest.MonkeyPatch) -> None:
+    # log_mel transforms the frames a block at a time to bound its memory: every frame is
+    # computed once, at its place, and the result is the whole-window one to the bit (a
+    # track's fingerprint and stored evidence must not depend on the block size).
+    y = np.random.default_rng(5).standard_normal(32000 * 3 + 4321).astype(np.float32)
+    frames = 1 + (len(y) - 1) // efficientat.HOP_LENGTH
+    assert frames % efficientat.FRAME_BLOCK not in (0, 1)  # a ragged last block
+    blocked = efficientat.log_mel(y)
+    for block in (1, 7, frames - 1, frames, frames + 1000):
+        monkeypatch.setattr(efficientat, "FRAME_BLOCK", block)
+        np.testing.assert_array_equal(efficientat.log_mel(y), blocked, err_msg=str(block))
+
+
 def test_graph_on_upstream_mel(
     upstream: dict[str, np.ndarray], backend: efficientat.EfficientatBackend
 ) -> None:
