@@ -174,3 +174,42 @@ def test_ffmpeg_failing_on_a_window_is_the_files_error(tmp_path: Path) -> None:
         _ffmpeg_windows(binary, missing, plan_windows(20.0, 2, 5.0), 22050)
     assert raised.value.path == missing
     assert len(os.listdir("/proc/self/fd")) == open_before
+
+
+def test_ffmpeg_hanging_on_a_file_times_out_and_is_stopped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A named pipe nobody writes to: ffmpeg blocks opening it, as on a stalled network
+    # share. The decode gives up after FFMPEG_TIMEOUT, kills ffmpeg and leaks no pipe.
+    import shutil
+
+    from beetsplug.genrescore import audio
+    from beetsplug.genrescore.audio import _ffmpeg_windows
+
+    binary = shutil.which("ffmpeg")
+    assert binary is not None
+    stalled = tmp_path / "stalled.m4a"
+    os.mkfifo(stalled)
+    monkeypatch.setattr(audio, "FFMPEG_TIMEOUT", 1)
+    open_before = len(os.listdir("/proc/self/fd"))
+    children_before = _children()
+    with pytest.raises(AudioLoadError, match="ffmpeg timed out") as raised:
+        _ffmpeg_windows(binary, str(stalled), plan_windows(20.0, 2, 5.0), 22050)
+    assert raised.value.path == str(stalled)
+    assert len(os.listdir("/proc/self/fd")) == open_before
+    assert _children() == children_before  # killed and reaped
+
+
+def _children() -> set[int]:
+    """This process's child processes (a zombie included: it is not reaped yet)."""
+    me = os.getpid()
+    found = set()
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                fields = stat.read().rpartition(")")[2].split()
+        except OSError:
+            continue
+        if int(fields[1]) == me:
+            found.add(int(pid))
+    return found
