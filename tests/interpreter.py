@@ -32,3 +32,9 @@ def fresh_python(code: str, *, cwd: Path | None = None) -> str:
         env=checkout_env(), timeout=120,
     )  # fmt: skip
     return done.stdout.strip()
+
+
+def imported(module: str) -> bool:
+    """Whether this process has imported ``module`` (a task for a worker process: this
+    module imports nothing of the plugin's, so asking imports nothing either)."""
+    return module in sys.modules

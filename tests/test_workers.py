@@ -401,3 +401,44 @@ def test_a_collection_in_a_worker_leaves_the_fork_servers_pages_shared() -> None
     frozen, written = fresh_python(code, cwd=CHECKOUT).split()
     assert int(frozen) > 10_000  # the imports of beets, numpy and the plugin
     assert float(written) < 2.0
+
+
+def test_workers_load_the_models_the_main_process_settled_on(tmp_path: Path) -> None:
+    # The default config names two checkpoints most users never download: the main process
+    # looks for them (huggingface_hub), falls back to the embedded models and says so; each
+    # worker then builds those directly, without looking again (50 ms and 3 MB a worker),
+    # and gives the main process's result.
+    from .audio_files import track
+
+    path = track(tmp_path / "song.ogg", "hiphop", 12.0)
+    code = (
+        "import os\n"
+        f"os.environ['HF_HOME'] = {str(tmp_path / 'hf')!r}\n"
+        "import confuse\n"
+        "from concurrent.futures import ProcessPoolExecutor\n"
+        "from beetsplug.genrescore import workers\n"
+        "from beetsplug.genrescore.analyzer import Analyzer, load_models\n"
+        "from beetsplug.genrescore.backends.base import EMBEDDED_DEFAULTS\n"
+        "from beetsplug.genrescore.settings import DEFAULTS, read_settings\n"
+        "from tests.interpreter import imported\n"
+        "sources = [confuse.ConfigSource.of({'jobs': 1}), confuse.ConfigSource.of(DEFAULTS)]\n"
+        "settings = read_settings(confuse.RootView(sources))\n"
+        "notes = []\n"
+        "analyzer = Analyzer(settings, load_models(settings, notes.append))\n"
+        "assert len(notes) == 2 and imported('huggingface_hub.errors'), notes\n"
+        "assert analyzer.models.chosen == EMBEDDED_DEFAULTS, analyzer.models.chosen\n"
+        "plan = workers.plan(settings, 1000)\n"
+        "assert plan.models_in_workers\n"
+        "workers.start(plan)\n"
+        "args = (os.getpid(), None, settings, analyzer.fingerprint, plan.threads,\n"
+        "        analyzer.models.chosen)\n"
+        "context = workers.context(plan)\n"
+        "with ProcessPoolExecutor(1, context, workers.worker_init, args) as pool:\n"
+        f"    there = pool.submit(workers.analyze_task, {str(path)!r}, analyzer.plan).result()\n"
+        "    looked = pool.submit(imported, 'huggingface_hub.errors').result()\n"
+        f"here = analyzer.analyze({str(path)!r})\n"
+        "assert (there.method, there.genre) == (here.method, here.genre), (there, here)\n"
+        "assert there.evidence == here.evidence\n"
+        "print(looked)\n"
+    )
+    assert fresh_python(code, cwd=CHECKOUT) == "False"

@@ -154,6 +154,7 @@ class Engine(Generic[K]):
                     settings,
                     self.analyzer.fingerprint,
                     self.plan.threads,
+                    self.analyzer.models.chosen,
                 ),
             )
         return self._pool

@@ -39,12 +39,12 @@ import signal
 import threading
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from multiprocessing.context import BaseContext
 from typing import TYPE_CHECKING, Any
 
-from .backends.base import EMBEDDED, EMBEDDED_BY_NAME, EMBEDDED_DEFAULTS, NONE, is_embedded
+from .backends.base import EMBEDDED, EMBEDDED_BY_NAME, EMBEDDED_DEFAULTS, NONE, Role, is_embedded
 from .backends.placement import names_gpu, planned_engine
 from .errors import AnalysisError, GenreScoreError, TrackError
 from .settings import Settings, default_jobs
@@ -410,8 +410,10 @@ def worker_init(
     settings: Settings | None,
     fingerprint: str,
     threads: int,
+    chosen: Mapping[Role, str] | None = None,
 ) -> None:
-    """Set a worker up: its share of the cores, its heap, and its models when it runs them."""
+    """Set a worker up: its share of the cores, its heap, and its models when it runs them
+    (``chosen``: the main process's :attr:`.analyzer.Models.chosen`)."""
     import threadpoolctl
 
     keep_freed_memory()
@@ -439,15 +441,23 @@ def worker_init(
             fingerprint,
             threads,
             differ="the models in a worker process differ from the main process's",
+            chosen=chosen,
         )
 
 
 def host_models(
-    settings: Settings, fingerprint: str, threads: int, *, differ: str
+    settings: Settings,
+    fingerprint: str,
+    threads: int,
+    *,
+    differ: str,
+    chosen: Mapping[Role, str] | None = None,
 ) -> Analyzer | GenreScoreError:
     """Load the models in a process that runs them for the main one (a worker, a Ray actor),
     on its share of the cores (``threads``: ONNX Runtime's and torch's; BLAS is the caller's),
-    and check they are the main process's (``fingerprint``).
+    and check they are the main process's (``fingerprint``). ``chosen``: the models the main
+    process settled on, where this process is on its machine (:func:`.analyzer.load_models`);
+    a Ray node looks for itself.
 
     Returns the analyzer, or the error that stops this process's models (``differ`` is the
     message when they are not the main process's): raised where a track is asked for.
@@ -461,7 +471,7 @@ def host_models(
     onnx.set_threads(threads)
     try:
         # Fallback notes are the main process's to give: it loads the same models first.
-        analyzer = Analyzer(settings, load_models(settings, lambda note: None))
+        analyzer = Analyzer(settings, load_models(settings, lambda note: None, chosen))
     except GenreScoreError as exc:
         return exc
     if analyzer.fingerprint != fingerprint:
