@@ -32,6 +32,7 @@ BEETS_FREE = [
     "engine.py",
     "errors.py",
     "explain.py",
+    "forkserver.py",
     "report.py",
     "stopping.py",
     "demo/synth.py",

@@ -17,6 +17,7 @@ from beets.test.helper import ImportHelper, PluginMixin
 
 from beetsplug.genrescore import workers
 from beetsplug.genrescore.backends.base import EMBEDDED, EMBEDDED_BY_NAME, EMBEDDED_DEFAULTS
+from beetsplug.genrescore.forkserver import STARTED_BY
 from beetsplug.genrescore.settings import DEFAULTS, Settings, default_jobs, read_settings
 from beetsplug.genrescore.workers import WORKER_PRELOAD, Where, WorkerPlan
 
@@ -141,7 +142,7 @@ def _warm() -> tuple[bool, bool]:
 def test_workers_fork_from_a_warm_fork_server() -> None:
     plan = workers.plan(settings(**HEURISTICS_ONLY), 1)
     workers.start(plan)
-    assert workers._WARM_UP_FOR not in os.environ  # set only while the server starts
+    assert STARTED_BY not in os.environ  # set only while the server starts
     context = workers.context(plan)
     assert context.get_start_method() == "forkserver"  # Linux, where the plugin runs
     with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
@@ -442,3 +443,25 @@ def test_workers_load_the_models_the_main_process_settled_on(tmp_path: Path) -> 
         "print(looked)\n"
     )
     assert fresh_python(code, cwd=CHECKOUT) == "False"
+
+
+def test_the_fork_server_and_its_workers_hold_nothing_of_beets() -> None:
+    # The workers analyse; the beets plugin (importer, library, UI, mediafile) is the main
+    # process's. The server imports the analysis modules of the package, not the plugin its
+    # __init__ loads everywhere else: 0.12 s off every parallel run's start, 10 MB off it.
+    code = (
+        "import confuse\n"
+        "from concurrent.futures import ProcessPoolExecutor\n"
+        "from beetsplug.genrescore import workers\n"
+        "from beetsplug.genrescore.settings import DEFAULTS, read_settings\n"
+        "from tests.interpreter import imported\n"
+        f"user = {{'jobs': 1, 'models': {EMBEDDED_PAIR!r}}}\n"
+        "sources = [confuse.ConfigSource.of(user), confuse.ConfigSource.of(DEFAULTS)]\n"
+        "plan = workers.plan(read_settings(confuse.RootView(sources)), 1000)\n"
+        "workers.start(plan)\n"
+        "names = ('beets', 'beets.importer', 'mediafile', 'beetsplug.genrescore.plugin',\n"
+        "         'beetsplug.genrescore.analyzer')\n"
+        "with ProcessPoolExecutor(1, mp_context=workers.context(plan)) as pool:\n"
+        "    print([name for name in names if pool.submit(imported, name).result()])\n"
+    )
+    assert fresh_python(code, cwd=CHECKOUT) == "['beetsplug.genrescore.analyzer']"

@@ -47,6 +47,7 @@ from typing import TYPE_CHECKING, Any
 from .backends.base import EMBEDDED, EMBEDDED_BY_NAME, EMBEDDED_DEFAULTS, NONE, Role, is_embedded
 from .backends.placement import names_gpu, planned_engine
 from .errors import AnalysisError, GenreScoreError, TrackError
+from .forkserver import STARTED_BY, this_is_the_fork_server
 from .settings import Settings, default_jobs
 
 if TYPE_CHECKING:
@@ -68,10 +69,10 @@ class Where(enum.Enum):
 #: The analysis modules, imported by the fork server so that every worker forks with them
 #: loaded; importing this module there also warms them up (:func:`warm_up`).
 WORKER_PRELOAD: tuple[str, ...] = (__name__, "beetsplug.genrescore.analyzer")
-#: Set in the fork server's environment while this process starts it, to the pid of this
-#: process: the server's import of this module then warms the analysis stack up.
-_WARM_UP_FOR = "GENRESCORE_WARM_UP_FOR"
-#: Set with it: the plan's :attr:`WorkerPlan.shared_sessions`, joined by ``os.pathsep``.
+#: Set in the fork server's environment with :data:`.forkserver.STARTED_BY` (whose server
+#: then warms the analysis stack up as it imports this module, and leaves the beets plugin
+#: out as it imports the package): the plan's :attr:`WorkerPlan.shared_sessions`, joined
+#: by ``os.pathsep``.
 _SHARE = "GENRESCORE_SHARE_SESSIONS"
 
 
@@ -273,7 +274,7 @@ def start(worker_plan: WorkerPlan) -> None:
         return
     from multiprocessing import forkserver
 
-    values = {_WARM_UP_FOR: str(os.getpid()), _SHARE: os.pathsep.join(worker_plan.shared_sessions)}
+    values = {STARTED_BY: str(os.getpid()), _SHARE: os.pathsep.join(worker_plan.shared_sessions)}
     previous = {name: os.environ.get(name) for name in values}
     os.environ.update(values)
     try:
@@ -535,5 +536,5 @@ def analyze_task(path: str, decode_plan: DecodePlan) -> TrackResult:
     return result
 
 
-if os.environ.get(_WARM_UP_FOR) == str(os.getppid()):
+if this_is_the_fork_server():
     warm_up()  # this is the fork server, started by start(): every worker forks warm
