@@ -3,7 +3,7 @@
 A hybrid ensemble of a genre classifier, an instrument tagger whose instruments boost genres,
 and audio heuristics. The beets plugin is :class:`.plugin.GenreScorePlugin`, imported here
 for beets to find, in every process but one: the fork server the workers start from
-(:func:`.workers.start`) imports the analysis modules of this package and nothing of beets.
+(:func:`.workers.start`) imports only the analysis modules of this package, without beets.
 Importing the plugin there (beets' importer, library, UI and mediafile: 0.12 s and 10 MB) was
 on the critical path of every parallel run and in the memory of every worker.
 """
