@@ -465,3 +465,37 @@ def test_the_fork_server_and_its_workers_hold_nothing_of_beets() -> None:
         "    print([name for name in names if pool.submit(imported, name).result()])\n"
     )
     assert fresh_python(code, cwd=CHECKOUT) == "['beetsplug.genrescore.analyzer']"
+
+
+#: ``beet`` that prints, at exit, which of two modules its main process imported first.
+_BEET_ORDER = (
+    "import atexit, runpy, sys\n"
+    "order = []\n"
+    "watch = ('multiprocessing.forkserver', 'beetsplug.genrescore.analyzer')\n"
+    "def hook(event, args):\n"
+    "    if event == 'import' and args[0] in watch and args[0] not in order:\n"
+    "        order.append(args[0])\n"
+    "sys.addaudithook(hook)\n"
+    "atexit.register(lambda: print('ORDER', ','.join(order), file=sys.stderr))\n"
+    "sys.argv = ['beet', *sys.argv[1:]]\n"
+    "runpy.run_module('beets', run_name='__main__', alter_sys=True)\n"
+)
+
+
+def test_a_run_over_new_items_starts_the_fork_server_before_the_analysis_stack(
+    tmp_path: Path, audio_dir: Path
+) -> None:
+    # Items never analysed are stale whatever the models: the run starts its workers' fork
+    # server at once, and its imports overlap the main process's (the analysis stack, the
+    # models). Working out the models' fingerprint first put them one after the other.
+    beet, env = _library(tmp_path, {"auto": False, "jobs": 2})
+    beet[2] = _BEET_ORDER
+    for name in ("techno.mp3", "reel.flac", "rock.ogg"):
+        copy(audio_dir / name, tmp_path / "in" / name)
+    subprocess.run([*beet, "import", "-q", str(tmp_path / "in")], env=env, check=True,
+                   capture_output=True, cwd=tmp_path)  # fmt: skip
+    done = subprocess.run([*beet, "genrescore"], env=env, check=True, capture_output=True,
+                          text=True, cwd=tmp_path)  # fmt: skip
+    assert "analysed 3, skipped 0, failed 0" in done.stderr
+    order = next(line for line in done.stderr.splitlines() if line.startswith("ORDER "))
+    assert order == "ORDER multiprocessing.forkserver,beetsplug.genrescore.analyzer"

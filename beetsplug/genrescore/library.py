@@ -338,12 +338,17 @@ def _describes(item: Any, audio: str) -> bool:
     return AUDIO_FILE not in item and stored == _legacy_identity(item)
 
 
+def has_result(item: Any) -> bool:
+    """Whether the item holds a stored result at all (a genre and its fingerprint)."""
+    return bool(item.get(GENRE) and item.get(FINGERPRINT))
+
+
 def is_current(item: Any, fingerprint: str) -> bool:
     """Whether the item's stored result came from the same analysis of the same audio
     (its blend may still be stale: :func:`needs_reblend`)."""
-    stored = item.get(FINGERPRINT)
-    if not item.get(GENRE) or not stored:
+    if not has_result(item):
         return False
+    stored = item.get(FINGERPRINT)
     analysis, _, audio = fingerprint.rpartition("-")
     return bool(str(stored).rpartition("-")[0] == analysis and _describes(item, audio))
 

@@ -270,7 +270,9 @@ class Run:
         configured checkpoint that fails to load is replaced by its fallback, whose results
         are the current ones.
         """
-        if self.settings.force:
+        if self.settings.force or not library.has_result(item):
+            # Stale whatever the models: no fingerprint to work out (it imports the analysis
+            # stack), so a run over new items starts its fork server at once.
             return False
         fingerprint = self.fingerprint(item)
         if library.is_current(item, fingerprint):
