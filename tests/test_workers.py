@@ -499,3 +499,20 @@ def test_a_run_over_new_items_starts_the_fork_server_before_the_analysis_stack(
     assert "analysed 3, skipped 0, failed 0" in done.stderr
     order = next(line for line in done.stderr.splitlines() if line.startswith("ORDER "))
     assert order == "ORDER multiprocessing.forkserver,beetsplug.genrescore.analyzer"
+
+
+def test_a_worker_builds_the_models_it_is_told_and_looks_for_the_rest() -> None:
+    from beetsplug.genrescore.analyzer import load_models
+    from beetsplug.genrescore.backends.base import Role
+
+    configured = settings(models=EMBEDDED_PAIR)
+    told = load_models(configured, print, {Role.GENRE: "none", Role.INSTRUMENTS: "yamnet"})
+    assert told.genre is None
+    assert told.instruments is not None
+    assert told.instruments.name == "yamnet"
+    assert told.chosen == {Role.GENRE: "none", Role.INSTRUMENTS: "yamnet"}
+    # Told nothing (Models built by hand carry no choice): the configured models, found.
+    found = load_models(configured, print, {})
+    assert found.chosen == {Role.GENRE: "musicnn-msd", Role.INSTRUMENTS: "yamnet"}
+    assert found.genre is not None
+    assert found.genre.name == "musicnn-msd"

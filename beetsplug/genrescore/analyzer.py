@@ -260,7 +260,8 @@ def load_models(
 
     ``chosen`` (another process's :attr:`Models.chosen`, on this machine) skips the search:
     a worker builds what the main process settled on, without looking for a checkpoint that
-    is not downloaded again (importing huggingface_hub: 50 ms and 3 MB a worker).
+    is not downloaded again (importing huggingface_hub: 50 ms and 3 MB a worker). A role it
+    does not name (``Models`` built by hand) is looked for as without it.
     """
     built: dict[Role, Backend | None] = {}
     values: dict[Role, str] = {}
@@ -269,7 +270,7 @@ def load_models(
         built[role] = None
         values[role] = NONE
         failures: list[BackendUnavailable] = []
-        candidates = [chosen[role]] if chosen is not None else _candidates(settings, role)
+        candidates = [chosen[role]] if chosen and role in chosen else _candidates(settings, role)
         for candidate in candidates:
             try:
                 built[role] = build_backend(candidate, role, settings.backend)
