@@ -53,3 +53,37 @@ def test_the_token_is_looked_for_where_ray_looks(
     assert cluster._token_source() == f"RAY_AUTH_TOKEN_PATH ({token})"
     monkeypatch.setenv("RAY_AUTH_TOKEN", "ghi")
     assert cluster._token_source() == "RAY_AUTH_TOKEN"
+
+
+#: What Ray 2.60's client got back from a head that could not start its server process
+#: (a clean-clone CI run, 2026-12-08; the proxier's traceback, shortened), and the two
+#: messages the proxier itself raises.
+_ZOMBIE = (
+    "Initialization failure from server:\nTraceback (most recent call last):\n"
+    '  File ".../ray/util/client/server/proxier.py", line 765, in Datapath\n'
+    "    if not self.proxy_manager.start_specific_server(\n"
+    '  File ".../ray/util/client/server/proxier.py", line 396, in start_specific_server\n'
+    "    cmd = psutil_proc.cmdline()\n"
+    "psutil.ZombieProcess: PID still exists but it's a zombie (pid=15570)\n"
+)
+_NOT_STARTED = (
+    "Initialization failure from server:\nTraceback (most recent call last):\n"
+    "RuntimeError: Starting Ray client server failed. See ray_client_server_23000.err for "
+    "detailed logs.\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("message", "passing"),
+    [
+        (_ZOMBIE, True),
+        (_NOT_STARTED, True),
+        ("Failed to connect to the client server at 127.0.0.1:1: connection refused", False),
+        ("Initialization failure from server:\nRuntimeError: Proxy failed to Connect", False),
+        ("token authentication failed: the token is invalid", False),
+    ],
+)
+def test_only_the_heads_failure_to_start_a_server_is_tried_again(
+    message: str, passing: bool
+) -> None:
+    assert cluster.head_could_not_start_server(message) is passing

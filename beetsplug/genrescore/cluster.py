@@ -160,10 +160,18 @@ def token_refused(address: str) -> str | None:
     )
 
 
-#: What a Ray head answers when it could not start the server process of a new client: a
-#: passing failure of the head (seen under load), tried once more after a pause.
-SERVER_START_FAILED = "Starting Ray client server failed"
+#: What a Ray head answers when it could not start the server process of a new client (its
+#: proxier's ``start_specific_server``): a passing failure of the head, seen under load,
+#: tried once more after a pause. Either the proxier says so, or its traceback comes back
+#: from inside that function (a psutil ``ZombieProcess`` on the server it had just spawned).
+SERVER_START_FAILED = ("Starting Ray client server failed", "in start_specific_server")
 SERVER_START_RETRY_SECONDS = 1.0
+
+
+def head_could_not_start_server(message: str) -> bool:
+    """Whether a refused connection's message is the head failing to start this client's
+    server process (:data:`SERVER_START_FAILED`), not a refusal of the client."""
+    return any(marker in message for marker in SERVER_START_FAILED)
 
 
 def connect(address: str) -> tuple[Any, bool]:
@@ -197,7 +205,7 @@ def connect(address: str) -> tuple[Any, bool]:
             except ConnectionAbortedError as exc:
                 # The head could not start this client's own server process (its log:
                 # "SpecificServer startup failed", gRPC's fork under load): once more.
-                if attempt or SERVER_START_FAILED not in str(exc):
+                if attempt or not head_could_not_start_server(str(exc)):
                     raise
                 with contextlib.suppress(Exception):
                     ray.shutdown()
