@@ -305,20 +305,28 @@ def test_the_fork_server_shares_the_sessions_of_one_thread_workers(
         assert workers.plan(settings(jobs=1), 1000).shared_sessions == ()
 
 
+def _planned(jobs: str) -> str:
+    """A snippet for a new interpreter (whose fork server the plan then starts is its first):
+    a worker plan for 1000 tracks of the embedded models, ``jobs`` workers (Python code),
+    as ``plan``; ``confuse``, ``ProcessPoolExecutor`` and ``workers`` imported."""
+    return (
+        "import confuse\n"
+        "from concurrent.futures import ProcessPoolExecutor\n"
+        "from beetsplug.genrescore import workers\n"
+        "from beetsplug.genrescore.settings import DEFAULTS, default_jobs, read_settings\n"
+        f"user = {{'jobs': {jobs}, 'models': {EMBEDDED_PAIR!r}}}\n"
+        "sources = [confuse.ConfigSource.of(user), confuse.ConfigSource.of(DEFAULTS)]\n"
+        "plan = workers.plan(read_settings(confuse.RootView(sources)), 1000)\n"
+    )
+
+
 def test_workers_run_the_fork_servers_sessions() -> None:
     # In a new interpreter: the fork server is this process's first (the plan it starts
     # with decides what it shares).
-    code = (
-        "import confuse, numpy as np\n"
-        "from concurrent.futures import ProcessPoolExecutor\n"
-        "from beetsplug.genrescore import workers\n"
+    code = _planned("default_jobs()") + (
+        "import numpy as np\n"
         "from beetsplug.genrescore.backends import onnx, yamnet\n"
-        "from beetsplug.genrescore.settings import DEFAULTS, default_jobs, read_settings\n"
         "from tests.test_workers import _shared_session_run\n"
-        f"user = {{'jobs': default_jobs(), 'models': {EMBEDDED_PAIR!r}}}\n"
-        "sources = [confuse.ConfigSource.of(user), confuse.ConfigSource.of(DEFAULTS)]\n"
-        "view = confuse.RootView(sources)\n"
-        "plan = workers.plan(read_settings(view), 1000)\n"
         "assert plan.threads == 1 and plan.shared_sessions, plan\n"
         "workers.start(plan)\n"
         "assert workers._SHARE not in __import__('os').environ\n"
@@ -377,15 +385,8 @@ def test_a_collection_in_a_worker_leaves_the_fork_servers_pages_shared() -> None
     # collection writes into every page of the server's objects, and each worker holds a
     # private copy of them (12 MB here; about 25 MB more peak memory at -j 2 on a library).
     # The worker runs builtins only, so that nothing is imported (and collected) before.
-    code = (
-        "import confuse, gc, os\n"
-        "from concurrent.futures import ProcessPoolExecutor\n"
-        "from beetsplug.genrescore import workers\n"
-        "from beetsplug.genrescore.settings import DEFAULTS, read_settings\n"
-        f"user = {{'jobs': 1, 'models': {EMBEDDED_PAIR!r}}}\n"
-        "sources = [confuse.ConfigSource.of(user), confuse.ConfigSource.of(DEFAULTS)]\n"
-        "view = confuse.RootView(sources)\n"
-        "plan = workers.plan(read_settings(view), 1000)\n"
+    code = _planned("1") + (
+        "import gc, os\n"
         "workers.start(plan)\n"
         "def private_kb(pid):\n"
         "    with open(f'/proc/{pid}/smaps_rollup') as rollup:\n"
@@ -400,7 +401,7 @@ def test_a_collection_in_a_worker_leaves_the_fork_servers_pages_shared() -> None
         "print(frozen, written)\n"
     )
     frozen, written = fresh_python(code, cwd=CHECKOUT).split()
-    assert int(frozen) > 10_000  # the imports of beets, numpy and the plugin
+    assert int(frozen) > 10_000  # the imports of numpy and the analysis modules
     assert float(written) < 2.0
 
 
@@ -449,15 +450,8 @@ def test_the_fork_server_and_its_workers_hold_nothing_of_beets() -> None:
     # The workers analyse; the beets plugin (importer, library, UI, mediafile) is the main
     # process's. The server imports the analysis modules of the package, not the plugin its
     # __init__ loads everywhere else: 0.12 s off every parallel run's start, 10 MB off it.
-    code = (
-        "import confuse\n"
-        "from concurrent.futures import ProcessPoolExecutor\n"
-        "from beetsplug.genrescore import workers\n"
-        "from beetsplug.genrescore.settings import DEFAULTS, read_settings\n"
+    code = _planned("1") + (
         "from tests.interpreter import imported\n"
-        f"user = {{'jobs': 1, 'models': {EMBEDDED_PAIR!r}}}\n"
-        "sources = [confuse.ConfigSource.of(user), confuse.ConfigSource.of(DEFAULTS)]\n"
-        "plan = workers.plan(read_settings(confuse.RootView(sources)), 1000)\n"
         "workers.start(plan)\n"
         "names = ('beets', 'beets.importer', 'mediafile', 'beetsplug.genrescore.plugin',\n"
         "         'beetsplug.genrescore.analyzer')\n"

@@ -69,10 +69,8 @@ class Where(enum.Enum):
 #: The analysis modules, imported by the fork server so that every worker forks with them
 #: loaded; importing this module there also warms them up (:func:`warm_up`).
 WORKER_PRELOAD: tuple[str, ...] = (__name__, "beetsplug.genrescore.analyzer")
-#: Set in the fork server's environment with :data:`.forkserver.STARTED_BY` (whose server
-#: then warms the analysis stack up as it imports this module, and leaves the beets plugin
-#: out as it imports the package): the plan's :attr:`WorkerPlan.shared_sessions`, joined
-#: by ``os.pathsep``.
+#: Set in the fork server's environment beside :data:`.forkserver.STARTED_BY`: the plan's
+#: :attr:`WorkerPlan.shared_sessions`, joined by ``os.pathsep``.
 _SHARE = "GENRESCORE_SHARE_SESSIONS"
 
 
